@@ -1,0 +1,359 @@
+#!/usr/bin/python3
+"""Generate the small sample ONNX models that reinit is developed and tested against.
+
+Usage:  /usr/bin/python3 models/generate.py [--out DIR]      (default DIR: this folder)
+
+Needs only numpy and onnx (Debian's python3-onnx 1.12 works); no torch, no network.
+The output is deterministic: every model draws its weights from its own numpy Generator
+with a fixed seed, so running the script twice writes byte-identical files.
+
+All models: opset 17 (ai.onnx only), ir_version 8, float32 weights stored as raw_data
+initializers with readable (PyTorch state_dict style) names, every node explicitly and
+uniquely named, and each one passes onnx.checker.check_model(m, full_check=True).
+Weights are random "trained-looking" values (normal, std 0.05; biases small and nonzero;
+BatchNorm/LayerNorm parameters away from 1/0), so a re-initialization visibly changes them.
+
+The models, and why each exists:
+
+  mlp_tanh.onnx          x[N,32] -> fc1..fc10 (Gemm, transB=1, weight [out,in] as PyTorch's
+                         Linear exports it; hidden width 64); fc1..fc8 -> Tanh, fc9 -> Sigmoid,
+                         fc10 (10 outputs) -> Softmax. A deep saturating net: Xavier/Glorot
+                         territory, with the gain differing between tanh (5/3) and sigmoid (1),
+                         and a head whose verdict is "linear" because Softmax follows it.
+
+  resnet_cnn.onnx        x[N,3,32,32] -> stem Conv3x3(16, no bias) -> BN -> Relu, two basic
+                         residual blocks (the second one strided to 32 channels with a 1x1
+                         stride-2 Conv + BN shortcut), GlobalAveragePool -> Flatten -> Gemm(10).
+                         He/Kaiming territory. Tests walking through BatchNormalization and the
+                         residual Add: a conv feeding Conv -> BN -> Add -> Relu is still "relu".
+
+  transformer_block.onnx x[1,16,64] -> one post-LN encoder block (d_model 64, 4 heads, FFN 256):
+                         q/k/v/out_proj/ffn1/ffn2 are MatMul with a constant weight [in,out]
+                         followed by Add(bias); attention's MatMul(q, k^T) and MatMul(p, v) have
+                         no constant operand and are not weight layers; LayerNormalization
+                         (opset 17 op) with scale/bias; GELU in the Erf form PyTorch's exporter
+                         writes before opset 20: Div(x, 1.4142135) -> Erf -> Add 1 -> Mul x ->
+                         Mul 0.5. Tests MatMul layers (fan from a [in,out] weight) and
+                         recognising a multi-node activation pattern.
+
+  mlp_selu.onnx          x[N,48] -> fc1..fc4 (Gemm, transB=0: weight [in,out], the layout
+                         opposite to mlp_tanh) each -> Selu (default attributes), width 64;
+                         fc5 (10 outputs) straight to the graph output. LeCun-normal territory
+                         (self-normalizing nets), and a check that transB is honoured when
+                         computing fans.
+
+  grouped_convnet.onnx   x[N,8,16,16] -> conv1 3x3 8->32 -> Relu; dw1 depthwise 3x3 (group 32,
+                         weight [32,1,3,3]) -> Clip(0,6); pw1 1x1 32->64 -> Clip(0,6);
+                         gconv1 3x3 group 4 64->64 (weight [64,16,3,3]) -> LeakyRelu(0.1);
+                         GlobalAveragePool -> Flatten -> Gemm fc(10). Tests fans of grouped and
+                         depthwise convs, Clip(0,6) read from initializer inputs as relu6, and
+                         LeakyRelu's slope entering the He gain.
+
+  dcgan_generator.onnx   z[N,16,1,1] -> deconv1 ConvTranspose 16->64 k4 s1 (no bias) -> BN ->
+                         Relu (4x4); deconv2 64->32 k4 s2 p1 -> BN -> Relu (8x8); deconv3 32->3
+                         k4 s2 p1 with bias -> Tanh (16x16). Tests ConvTranspose, whose weight
+                         is [C_in, C_out/group, kH, kW], so fan_in and fan_out swap places
+                         compared with Conv.
+
+It also writes expected_activations.tsv: one line per weight layer (model file, layer node name,
+op type, canonical activation name), derived from the same builder calls that create the
+models, for tests to compare reinit's activation detection against.
+"""
+
+import argparse
+import hashlib
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+IR_VERSION = 8
+PRODUCER = "reinit models/generate.py"
+W_STD = 0.05  # std of "trained" weights
+B_STD = 0.02  # std of "trained" biases
+
+
+class Builder:
+    """Collects nodes, initializers and the expected-activation table for one model."""
+
+    def __init__(self, file_name, seed):
+        self.file_name = file_name
+        self.rng = np.random.default_rng(seed)
+        self.nodes = []
+        self.inits = []
+        self.init_names = set()
+        self.node_names = set()
+        self.layers = []  # (node name, op type, activation)
+
+    # ---- low-level -------------------------------------------------------------------------
+    def init(self, name, array):
+        assert name not in self.init_names, name
+        self.init_names.add(name)
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def const(self, name, value, dtype=np.float32):
+        """A scalar (or small) constant stored as an initializer (not a weight)."""
+        return self.init(name, np.array(value, dtype=dtype))
+
+    def weight(self, name, shape, std=W_STD):
+        return self.init(name, self.rng.normal(0.0, std, size=shape).astype(np.float32))
+
+    def bias(self, name, n):
+        return self.init(name, self.rng.normal(0.0, B_STD, size=(n,)).astype(np.float32))
+
+    def node(self, op, name, inputs, out=None, **attrs):
+        assert name not in self.node_names, name
+        self.node_names.add(name)
+        out = out or name + "_out"
+        self.nodes.append(helper.make_node(op, inputs, [out], name=name, **attrs))
+        return out
+
+    def layer(self, op, name, inputs, act, out=None, **attrs):
+        """A weight layer; `act` is the activation reinit is expected to find after it."""
+        self.layers.append((name, op, act))
+        return self.node(op, name, inputs, out=out, **attrs)
+
+    # ---- activations -----------------------------------------------------------------------
+    def activation(self, kind, x, prefix):
+        """Emit the nodes for activation `kind` after tensor x; returns the output tensor."""
+        if kind == "linear":
+            return x
+        if kind == "relu":
+            return self.node("Relu", prefix + ".relu", [x])
+        if kind == "tanh":
+            return self.node("Tanh", prefix + ".tanh", [x])
+        if kind == "sigmoid":
+            return self.node("Sigmoid", prefix + ".sigmoid", [x])
+        if kind == "selu":
+            return self.node("Selu", prefix + ".selu", [x])
+        if kind == "leaky_relu":
+            return self.node("LeakyRelu", prefix + ".leaky_relu", [x], alpha=0.1)
+        if kind == "relu6":
+            if "relu6.min" not in self.init_names:
+                self.const("relu6.min", 0.0)
+                self.const("relu6.max", 6.0)
+            return self.node("Clip", prefix + ".relu6", [x, "relu6.min", "relu6.max"])
+        if kind == "gelu":  # PyTorch exporter's Erf form (opset < 20)
+            if "gelu.sqrt2" not in self.init_names:
+                self.const("gelu.sqrt2", 1.4142135)
+                self.const("gelu.one", 1.0)
+                self.const("gelu.half", 0.5)
+            d = self.node("Div", prefix + ".gelu.div", [x, "gelu.sqrt2"])
+            e = self.node("Erf", prefix + ".gelu.erf", [d])
+            a = self.node("Add", prefix + ".gelu.add", [e, "gelu.one"])
+            m = self.node("Mul", prefix + ".gelu.mul", [x, a])
+            return self.node("Mul", prefix + ".gelu.mul_half", [m, "gelu.half"])
+        raise ValueError(kind)
+
+    # ---- layers ----------------------------------------------------------------------------
+    def gemm(self, name, x, n_in, n_out, act, trans_b=1, emit_act=True, out=None):
+        shape = (n_out, n_in) if trans_b else (n_in, n_out)
+        w = self.weight(name + ".weight", shape)
+        b = self.bias(name + ".bias", n_out)
+        y = self.layer("Gemm", name, [x, w, b], act, out=out, alpha=1.0, beta=1.0,
+                       transB=trans_b)
+        return self.activation(act, y, name) if emit_act else y
+
+    def conv(self, name, x, c_in, c_out, k, act, stride=1, pad=0, group=1, bias=True,
+             emit_act=True):
+        w = self.weight(name + ".weight", (c_out, c_in // group, k, k))
+        inputs = [x, w] + ([self.bias(name + ".bias", c_out)] if bias else [])
+        y = self.layer("Conv", name, inputs, act, dilations=[1, 1], group=group,
+                       kernel_shape=[k, k], pads=[pad] * 4, strides=[stride, stride])
+        return self.activation(act, y, name) if emit_act else y
+
+    def conv_transpose(self, name, x, c_in, c_out, k, act, stride=1, pad=0, bias=True):
+        w = self.weight(name + ".weight", (c_in, c_out, k, k))
+        inputs = [x, w] + ([self.bias(name + ".bias", c_out)] if bias else [])
+        return self.layer("ConvTranspose", name, inputs, act, dilations=[1, 1], group=1,
+                          kernel_shape=[k, k], pads=[pad] * 4, strides=[stride, stride])
+
+    def matmul(self, name, x, n_in, n_out, act):
+        """MatMul with a constant [in, out] weight, then Add of the bias (no activation)."""
+        w = self.weight(name + ".weight", (n_in, n_out))
+        y = self.layer("MatMul", name, [x, w], act)
+        return self.node("Add", name + ".add_bias", [y, self.bias(name + ".bias", n_out)])
+
+    def batch_norm(self, name, x, c):
+        r = self.rng
+        scale = self.init(name + ".weight", (1.0 + 0.1 * r.normal(size=c)).astype(np.float32))
+        shift = self.init(name + ".bias", (0.05 * r.normal(size=c)).astype(np.float32))
+        mean = self.init(name + ".running_mean", (0.1 * r.normal(size=c)).astype(np.float32))
+        var = self.init(name + ".running_var", r.uniform(0.5, 1.5, size=c).astype(np.float32))
+        return self.node("BatchNormalization", name, [x, scale, shift, mean, var],
+                         epsilon=1e-5, momentum=0.9)
+
+    def layer_norm(self, name, x, d, out=None):
+        r = self.rng
+        scale = self.init(name + ".weight", (1.0 + 0.1 * r.normal(size=d)).astype(np.float32))
+        shift = self.init(name + ".bias", (0.05 * r.normal(size=d)).astype(np.float32))
+        return self.node("LayerNormalization", name, [x, scale, shift], out=out, axis=-1,
+                         epsilon=1e-5)
+
+    # ---- finish ----------------------------------------------------------------------------
+    def model(self, graph_name, inputs, outputs, doc):
+        graph = helper.make_graph(
+            self.nodes, graph_name,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
+            initializer=self.inits)
+        m = helper.make_model(graph, producer_name=PRODUCER, producer_version="1",
+                              opset_imports=[helper.make_opsetid("", OPSET)], doc_string=doc)
+        m.ir_version = IR_VERSION
+        onnx.checker.check_model(m, full_check=True)
+        return m
+
+
+# ------------------------------------------------------------------------------------------
+# The models
+# ------------------------------------------------------------------------------------------
+
+def mlp_tanh():
+    b = Builder("mlp_tanh.onnx", seed=1001)
+    acts = ["tanh"] * 8 + ["sigmoid", "linear"]
+    widths = [32] + [64] * 9 + [10]
+    x = "x"
+    for i, act in enumerate(acts):
+        x = b.gemm(f"fc{i + 1}", x, widths[i], widths[i + 1], act, trans_b=1)
+    y = b.node("Softmax", "softmax", [x], out="y", axis=1)
+    return b, b.model("mlp_tanh", [("x", ["N", 32])], [(y, ["N", 10])],
+                      "Deep tanh/sigmoid MLP, Gemm transB=1, Softmax head")
+
+
+def resnet_cnn():
+    b = Builder("resnet_cnn.onnx", seed=1002)
+    # stem
+    x = b.conv("conv1", "x", 3, 16, 3, "relu", pad=1, bias=False, emit_act=False)
+    x = b.batch_norm("bn1", x, 16)
+    x = b.activation("relu", x, "stem")
+
+    def block(p, x, c_in, c_out, stride):
+        y = b.conv(p + ".conv1", x, c_in, c_out, 3, "relu", stride=stride, pad=1,
+                   bias=False, emit_act=False)
+        y = b.batch_norm(p + ".bn1", y, c_out)
+        y = b.activation("relu", y, p + ".block")
+        # conv2 -> BN -> Add(residual) -> Relu: still "relu"
+        y = b.conv(p + ".conv2", y, c_out, c_out, 3, "relu", pad=1, bias=False,
+                   emit_act=False)
+        y = b.batch_norm(p + ".bn2", y, c_out)
+        if stride != 1 or c_in != c_out:
+            s = b.conv(p + ".downsample.0", x, c_in, c_out, 1, "relu", stride=stride,
+                       bias=False, emit_act=False)
+            s = b.batch_norm(p + ".downsample.1", s, c_out)
+        else:
+            s = x
+        y = b.node("Add", p + ".add", [y, s])
+        return b.activation("relu", y, p + ".out")
+
+    x = block("layer1", x, 16, 16, 1)
+    x = block("layer2", x, 16, 32, 2)
+    x = b.node("GlobalAveragePool", "avgpool", [x])
+    x = b.node("Flatten", "flatten", [x], axis=1)
+    y = b.gemm("fc", x, 32, 10, "linear", trans_b=1, out="logits")
+    return b, b.model("resnet_cnn", [("x", ["N", 3, 32, 32])], [(y, ["N", 10])],
+                      "ResNet-style CNN: stem + 2 basic blocks (second strided), BN, Gemm head")
+
+
+def transformer_block():
+    b = Builder("transformer_block.onnx", seed=1003)
+    S, D, H = 16, 64, 4
+    Dh = D // H
+    heads = b.const("attn.heads_shape", [1, S, H, Dh], np.int64)
+    merged = b.const("attn.merged_shape", [1, S, D], np.int64)
+    scale = b.const("attn.scale", np.sqrt(Dh))
+
+    def split(t, name, perm):
+        r = b.node("Reshape", name + ".reshape", [t, heads])
+        return b.node("Transpose", name + ".transpose", [r], perm=perm)
+
+    x = "x"
+    q = split(b.matmul("q", x, D, D, "linear"), "q", [0, 2, 1, 3])   # [1,H,S,Dh]
+    k = split(b.matmul("k", x, D, D, "linear"), "k", [0, 2, 3, 1])   # [1,H,Dh,S] (k^T)
+    v = split(b.matmul("v", x, D, D, "linear"), "v", [0, 2, 1, 3])   # [1,H,S,Dh]
+    s = b.node("MatMul", "attn.scores", [q, k])                      # [1,H,S,S]
+    s = b.node("Div", "attn.scale_div", [s, scale])
+    p = b.node("Softmax", "attn.softmax", [s], axis=-1)
+    c = b.node("MatMul", "attn.context", [p, v])                     # [1,H,S,Dh]
+    c = b.node("Transpose", "attn.merge.transpose", [c], perm=[0, 2, 1, 3])
+    c = b.node("Reshape", "attn.merge.reshape", [c, merged])         # [1,S,D]
+    o = b.matmul("out_proj", c, D, D, "linear")
+    x1 = b.node("Add", "residual1", [x, o])
+    x1 = b.layer_norm("norm1", x1, D)
+    f = b.matmul("ffn1", x1, D, 4 * D, "gelu")
+    f = b.activation("gelu", f, "ffn1")
+    f = b.matmul("ffn2", f, 4 * D, D, "linear")
+    x2 = b.node("Add", "residual2", [x1, f])
+    y = b.layer_norm("norm2", x2, D, out="y")
+    return b, b.model("transformer_block", [("x", [1, S, D])], [(y, [1, S, D])],
+                      "Post-LN transformer encoder block, d_model 64, 4 heads, Erf GELU FFN")
+
+
+def mlp_selu():
+    b = Builder("mlp_selu.onnx", seed=1004)
+    widths = [48, 64, 64, 64, 64, 10]
+    acts = ["selu"] * 4 + ["linear"]
+    x = "x"
+    for i, act in enumerate(acts):
+        out = "y" if i == len(acts) - 1 else None  # fc5 writes the graph output directly
+        x = b.gemm(f"fc{i + 1}", x, widths[i], widths[i + 1], act, trans_b=0, out=out)
+    y = x
+    return b, b.model("mlp_selu", [("x", ["N", 48])], [(y, ["N", 10])],
+                      "SELU MLP, Gemm transB=0 (weight [in, out]), linear head")
+
+
+def grouped_convnet():
+    b = Builder("grouped_convnet.onnx", seed=1005)
+    x = b.conv("conv1", "x", 8, 32, 3, "relu", pad=1)
+    x = b.conv("dw1", x, 32, 32, 3, "relu6", pad=1, group=32)
+    x = b.conv("pw1", x, 32, 64, 1, "relu6")
+    x = b.conv("gconv1", x, 64, 64, 3, "leaky_relu", pad=1, group=4)
+    x = b.node("GlobalAveragePool", "avgpool", [x])
+    x = b.node("Flatten", "flatten", [x], axis=1)
+    y = b.gemm("fc", x, 64, 10, "linear", trans_b=1, out="logits")
+    return b, b.model("grouped_convnet", [("x", ["N", 8, 16, 16])], [(y, ["N", 10])],
+                      "Depthwise / pointwise / grouped conv net with Relu, Clip(0,6), LeakyRelu")
+
+
+def dcgan_generator():
+    b = Builder("dcgan_generator.onnx", seed=1006)
+    x = b.conv_transpose("deconv1", "z", 16, 64, 4, "relu", stride=1, pad=0, bias=False)
+    x = b.activation("relu", b.batch_norm("bn1", x, 64), "deconv1")           # 4x4
+    x = b.conv_transpose("deconv2", x, 64, 32, 4, "relu", stride=2, pad=1, bias=False)
+    x = b.activation("relu", b.batch_norm("bn2", x, 32), "deconv2")           # 8x8
+    x = b.conv_transpose("deconv3", x, 32, 3, 4, "tanh", stride=2, pad=1, bias=True)
+    y = b.node("Tanh", "deconv3.tanh", [x], out="img")                    # 16x16
+    return b, b.model("dcgan_generator", [("z", ["N", 16, 1, 1])], [(y, ["N", 3, 16, 16])],
+                      "DCGAN generator: ConvTranspose + BN + Relu, Tanh output")
+
+
+MODELS = [mlp_tanh, resnet_cnn, transformer_block, mlp_selu, grouped_convnet, dcgan_generator]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)),
+                    help="output folder (default: the folder this script is in)")
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+
+    rows = ["model\tlayer\top\tactivation"]
+    for make in MODELS:
+        b, m = make()
+        data = m.SerializeToString()
+        path = os.path.join(args.out, b.file_name)
+        with open(path, "wb") as f:
+            f.write(data)
+        rows += [f"{b.file_name}\t{n}\t{op}\t{act}" for n, op, act in b.layers]
+        print(f"{b.file_name:24s} {len(data):8d} bytes  {len(b.layers):2d} layers  "
+              f"sha256 {hashlib.sha256(data).hexdigest()[:16]}")
+    with open(os.path.join(args.out, "expected_activations.tsv"), "w", newline="\n") as f:
+        f.write("\n".join(rows) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
