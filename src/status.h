@@ -61,8 +61,8 @@ class [[nodiscard]] StatusOr {
 
 }  // namespace reinit
 
-#define REINIT_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::reinit::Status reinit_status_ = (expr); \
+#define REINIT_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::reinit::Status reinit_status_ = (expr);        \
     if (!reinit_status_.ok()) return reinit_status_; \
   } while (0)

@@ -1,0 +1,16 @@
+// The apply stage — the only stage that changes the model: draws each planned tensor's new
+// values from its own counter-based stream (seed, tensor name), writes them in the tensor's own
+// data type and storage field, and records the tool version, scheme and seed in
+// metadata_props. Tensors the plan does not rewrite are not touched.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include "plan.pb.h"
+#include "status.h"
+
+namespace reinit {
+
+Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model);
+
+}  // namespace reinit

@@ -1,0 +1,42 @@
+// Fans: how many inputs feed each output of a layer (fan_in) and how many outputs each input
+// feeds (fan_out), from the weight's layout and the node's attributes.
+//
+// Two conventions (README "Fan conventions"):
+//  onnx  (default) — what the forward pass really sums over:
+//    Gemm B [K, N] (or [N, K] with transB=1): fan_in = K, fan_out = N
+//    MatMul constant B [..., K, N]: fan_in = K, fan_out = N (leading dims are batch)
+//    MatMul constant A [..., M, K]: fan_in = K, fan_out = M
+//    Conv W [M, C/g, k...]: fan_in = (C/g)·∏k, fan_out = (M/g)·∏k
+//    ConvTranspose W [C, M/g, k...]: each output sums over C/g input channels and, on average,
+//      ∏(k_d / s_d) kernel taps, so fan_in = (C/g)·∏(k_d/s_d); each input reaches
+//      fan_out = (M/g)·∏k outputs.
+//  torch — PyTorch's _calculate_fan_in_and_fan_out applied to the weight as PyTorch stores it:
+//    fan_in = shape[1]·∏shape[2:], fan_out = shape[0]·∏shape[2:], where a Gemm/MatMul weight
+//    is taken as Linear's [N, K] and a conv weight as stored (so groups and the transposed
+//    layout are ignored, as PyTorch does).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "layers.h"
+#include "status.h"
+
+namespace reinit {
+
+enum class FanConvention { kOnnx, kTorch };
+
+struct Fans {
+  double in = 0;
+  double out = 0;
+  // The weight axis that indexes output units: the rows of an orthogonal initialization.
+  int output_axis = 0;
+};
+
+// Errors (rank too small, a group that does not divide the channels, a zero dim) name the
+// layer and the weight.
+StatusOr<Fans> ComputeFans(const LayerRule& rule, const onnx::NodeProto& node,
+                           const std::vector<int64_t>& weight_shape, FanConvention convention);
+
+}  // namespace reinit

@@ -1,0 +1,64 @@
+// GraphIndex: a read-only index over one ONNX graph — who produces and who consumes each
+// tensor, which names are initializers or Constant-node outputs, and a display name for every
+// node. Every later stage (layers, activation, plan) asks its questions through it.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "status.h"
+
+namespace reinit {
+
+class GraphIndex {
+ public:
+  // The graph must outlive the index.
+  explicit GraphIndex(const onnx::GraphProto& graph);
+
+  const onnx::GraphProto& graph() const { return graph_; }
+  int node_count() const { return graph_.node_size(); }
+  const onnx::NodeProto& node(int i) const { return graph_.node(i); }
+
+  // The initializer of that name, or nullptr.
+  const onnx::TensorProto* Initializer(std::string_view name) const;
+  // Index of the node producing `tensor`, or -1 (graph input, initializer or unknown).
+  int Producer(std::string_view tensor) const;
+  // Indices of the nodes that read `tensor`, in graph order, each node once.
+  const std::vector<int>& Consumers(std::string_view tensor) const;
+  bool IsGraphOutput(std::string_view tensor) const;
+  // An initializer or the output of a Constant node.
+  bool IsConstant(std::string_view tensor) const;
+  // The values of a constant tensor (initializer or Constant node with a tensor, float or int
+  // value), as doubles; nullopt if it is not a readable constant.
+  std::optional<std::vector<double>> ConstantValues(std::string_view tensor) const;
+
+  // The node's name, or "<OpType>_<index>" when it has none.
+  std::string NodeName(int node) const;
+  // "OpType 'name'", for paths and messages.
+  std::string Describe(int node) const;
+
+  // Node indices such that every node comes after the producers of its inputs; an error naming
+  // a node on the cycle if there is one.
+  StatusOr<std::vector<int>> TopologicalOrder() const;
+
+ private:
+  const onnx::GraphProto& graph_;
+  std::unordered_map<std::string, const onnx::TensorProto*> initializers_;
+  std::unordered_map<std::string, int> producers_;
+  std::unordered_map<std::string, std::vector<int>> consumers_;
+  std::unordered_set<std::string> graph_outputs_;
+};
+
+// The attribute of that name on the node, or nullptr.
+const onnx::AttributeProto* FindAttribute(const onnx::NodeProto& node, std::string_view name);
+int64_t IntAttribute(const onnx::NodeProto& node, std::string_view name, int64_t fallback);
+float FloatAttribute(const onnx::NodeProto& node, std::string_view name, float fallback);
+std::vector<int64_t> IntsAttribute(const onnx::NodeProto& node, std::string_view name);
+
+}  // namespace reinit

@@ -1,0 +1,93 @@
+#include "reinit.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "apply.h"
+#include "model_io.h"
+
+namespace reinit {
+
+namespace {
+
+// Same file, even through another spelling of its path.
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  if (stat(a.c_str(), &sa) != 0 || stat(b.c_str(), &sb) != 0) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+StatusOr<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError("cannot open plan '" + path + "'");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+std::string DefaultOutputPath(const std::string& input) {
+  const size_t slash = input.find_last_of('/');
+  const size_t dot = input.find_last_of('.');
+  if (dot != std::string::npos && (slash == std::string::npos || dot > slash) &&
+      input.substr(dot) == ".onnx") {
+    return input.substr(0, dot) + ".reinit.onnx";
+  }
+  return input + ".reinit.onnx";
+}
+
+StatusOr<RunResult> ReinitFile(const RunOptions& options) {
+  RunResult result;
+  if (options.in_place && !options.output.empty()) {
+    return UsageError("--in-place and -o/--output cannot be used together");
+  }
+  result.output = options.in_place         ? options.input
+                  : options.output.empty() ? DefaultOutputPath(options.input)
+                                           : options.output;
+  if (!options.in_place &&
+      (result.output == options.input || SameFile(result.output, options.input))) {
+    return UsageError("output '" + result.output +
+                      "' is the input model; pass --in-place to overwrite it");
+  }
+  if (options.plan_file.empty()) REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
+  auto model = LoadModel(options.input);
+  if (!model.ok()) return model.status();
+  if (!options.plan_file.empty()) {
+    auto text = ReadText(options.plan_file);
+    if (!text.ok()) return text.status();
+    auto plan = ReadPlan(*text, options.plan_file, *model);
+    if (!plan.ok()) return plan.status();
+    result.plan = std::move(plan).value();
+  } else {
+    auto plan = MakePlan(*model, options.plan);
+    if (!plan.ok()) return plan.status().WithContext("'" + options.input + "'");
+    result.plan = std::move(plan).value();
+  }
+  result.plan.set_model(options.input);
+  for (const auto& w : result.plan.warnings()) result.warnings.push_back(w);
+  if (options.dry_run) return result;
+
+  REINIT_RETURN_IF_ERROR(ApplyPlan(result.plan, &model.value()).WithContext(options.input));
+  if (!options.skip_check) {
+    REINIT_RETURN_IF_ERROR(ValidateModel(*model, "the re-initialized model", &result.warnings)
+                               .WithContext(options.input));
+  }
+  REINIT_RETURN_IF_ERROR(SaveModelAtomic(*model, result.output));
+  result.written = true;
+  return result;
+}
+
+StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& options) {
+  REINIT_RETURN_IF_ERROR(CheckPlanOptions(options));
+  auto model = LoadModel(path);
+  if (!model.ok()) return model.status();
+  auto plan = MakePlan(*model, options);
+  if (!plan.ok()) return plan.status().WithContext(path);
+  plan->set_model(path);
+  return plan;
+}
+
+}  // namespace reinit

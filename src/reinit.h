@@ -1,0 +1,39 @@
+// The path-based entry points the tool calls: load -> plan -> apply -> validate -> save for a
+// file, and load -> plan for inspection. Value-in/value-out stages live in plan.h, apply.h and
+// model_io.h; this unit only strings them together and decides where the output goes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "plan.h"
+#include "plan.pb.h"
+#include "status.h"
+
+namespace reinit {
+
+struct RunOptions {
+  std::string input;
+  std::string output;       // empty: DefaultOutputPath(input)
+  bool in_place = false;    // write over the input
+  bool dry_run = false;     // plan only, write nothing
+  bool skip_check = false;  // do not run the checker and shape inference on the result
+  std::string plan_file;    // apply this plan (from `inspect --json`) instead of planning
+  PlanOptions plan;
+};
+
+struct RunResult {
+  proto::Plan plan;
+  std::vector<std::string> warnings;
+  std::string output;  // where the model was (or would be) written
+  bool written = false;
+};
+
+// "dir/model.onnx" -> "dir/model.reinit.onnx".
+std::string DefaultOutputPath(const std::string& input);
+
+StatusOr<RunResult> ReinitFile(const RunOptions& options);
+
+StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& options);
+
+}  // namespace reinit

@@ -1,0 +1,109 @@
+// reinit: the command-line driver. Parses options into a struct, calls the library, prints
+// results, and prints every error in one place as "reinit: error: ..." (exit 1; 2 for usage).
+#include <iostream>
+
+#include "options.h"
+#include "plan.h"
+#include "reinit.h"
+#include "report.h"
+
+namespace {
+
+using reinit::Status;
+using reinit::StatusCode;
+using reinit_tool::CliOptions;
+
+int Fail(const Status& status) {
+  std::cerr << "reinit: error: " << status.message() << "\n";
+  return status.code() == StatusCode::kUsage ? 2 : 1;
+}
+
+reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
+  reinit::PlanOptions p;
+  p.scheme = o.scheme;
+  p.seed = o.seed;
+  p.fan_convention =
+      o.fan_convention == "torch" ? reinit::FanConvention::kTorch : reinit::FanConvention::kOnnx;
+  p.he_mode = o.mode == "fan_out" ? reinit::FanMode::kFanOut : reinit::FanMode::kFanIn;
+  p.keep_bias = o.bias == "keep";
+  p.naive_std = o.std;
+  p.naive_range = o.range;
+  for (const auto& spec : o.layers) {
+    const size_t eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      return reinit::UsageError("--layer '" + spec + "': expected GLOB=SCHEME");
+    }
+    p.overrides.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+  }
+  return p;
+}
+
+void PrintWarnings(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) std::cerr << "reinit: warning: " << w << "\n";
+}
+
+int Run(const CliOptions& o) {
+  if (o.command == CliOptions::Command::kSchemes) {
+    std::cout << reinit::FormatSchemes();
+    return 0;
+  }
+  auto plan_options = ToPlanOptions(o);
+  if (!plan_options.ok()) return Fail(plan_options.status());
+  if (o.command == CliOptions::Command::kInspect) {
+    auto plan = reinit::InspectFile(o.model, *plan_options);
+    if (!plan.ok()) return Fail(plan.status());
+    if (o.json) {
+      std::cout << reinit::PlanToJson(*plan);
+    } else {
+      std::cout << reinit::FormatPlan(*plan, /*verbose=*/true);
+    }
+    PrintWarnings({plan->warnings().begin(), plan->warnings().end()});
+    return 0;
+  }
+  if (o.model.empty()) {
+    return Fail(reinit::UsageError("no model given; run 'reinit --help'"));
+  }
+  reinit::RunOptions run;
+  run.input = o.model;
+  run.output = o.output;
+  run.in_place = o.in_place;
+  run.dry_run = o.dry_run;
+  run.skip_check = o.skip_check;
+  run.plan_file = o.plan_file;
+  run.plan = *plan_options;
+  auto result = reinit::ReinitFile(run);
+  if (!result.ok()) return Fail(result.status());
+  std::cout << reinit::FormatPlan(result->plan, /*verbose=*/o.dry_run);
+  PrintWarnings(result->warnings);
+  if (result->written) {
+    std::cout << "wrote " << result->output << "\n";
+  } else {
+    std::cout << "dry run: nothing written (would write " << result->output << ")\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  reinit_tool::Cli cli;
+  try {
+    cli.app().parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.app().exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.app().exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return cli.app().exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "reinit: error: " << e.what() << "\nrun 'reinit --help' for usage\n";
+    return 2;
+  }
+  try {
+    return Run(cli.Finish());
+  } catch (const std::exception& e) {
+    // The library reports failures as Status; this is the last line against a bug.
+    std::cerr << "reinit: error: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

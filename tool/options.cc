@@ -1,0 +1,66 @@
+#include "options.h"
+
+namespace reinit_tool {
+
+namespace {
+
+// Options that shape the plan, shared by the main command and `inspect`.
+void AddPlanOptions(CLI::App* app, CliOptions* o) {
+  app->add_option("--scheme", o->scheme, "Scheme for every layer (see `reinit schemes`)")
+      ->capture_default_str();
+  app->add_option("--seed", o->seed, "Random seed; same seed, same bytes")->capture_default_str();
+  app->add_option("--layer", o->layers,
+                  "GLOB=SCHEME for layers whose name or weight name matches (repeatable, later "
+                  "wins)")
+      ->type_name("GLOB=SCHEME");
+  app->add_option("--bias", o->bias, "What to do with biases")
+      ->check(CLI::IsMember({"zero", "keep"}))
+      ->capture_default_str();
+  app->add_option("--fan-convention", o->fan_convention,
+                  "onnx: what the forward pass sums over; torch: PyTorch's "
+                  "_calculate_fan_in_and_fan_out")
+      ->check(CLI::IsMember({"onnx", "torch"}))
+      ->capture_default_str();
+  app->add_option("--mode", o->mode, "Which fan the he-* schemes divide by")
+      ->check(CLI::IsMember({"fan_in", "fan_out"}))
+      ->capture_default_str();
+  app->add_option("--std", o->std, "Standard deviation of the naive `normal` scheme")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_option("--range", o->range, "Half-width of the naive `uniform` scheme")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+}  // namespace
+
+Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer by layer") {
+  app_.set_version_flag("--version", std::string("reinit ") + REINIT_VERSION);
+  app_.require_subcommand(0, 1);
+  app_.add_option("model", options_.model, "The .onnx model to re-initialize");
+  app_.add_option("-o,--output", options_.output,
+                  "Output path (default: MODEL with .onnx replaced by .reinit.onnx)");
+  app_.add_flag("--in-place", options_.in_place, "Overwrite the input model");
+  app_.add_flag("--dry-run", options_.dry_run, "Print the plan; write nothing");
+  app_.add_option("--plan", options_.plan_file,
+                  "Apply a plan written by `reinit inspect --json` (and edited)");
+  app_.add_flag("--skip-check", options_.skip_check,
+                "Do not run the ONNX checker and shape inference on the result");
+  AddPlanOptions(&app_, &options_);
+
+  inspect_ = app_.add_subcommand("inspect", "Print per-layer recommendations; write nothing");
+  inspect_->add_option("model", options_.model, "The .onnx model")->required();
+  inspect_->add_flag("--json", options_.json, "Print the plan as JSON (input for --plan)");
+  AddPlanOptions(inspect_, &options_);
+
+  schemes_ = app_.add_subcommand("schemes", "List every scheme with its formula");
+}
+
+CliOptions Cli::Finish() {
+  options_.command = inspect_->parsed()   ? CliOptions::Command::kInspect
+                     : schemes_->parsed() ? CliOptions::Command::kSchemes
+                                          : CliOptions::Command::kReinit;
+  return options_;
+}
+
+}  // namespace reinit_tool

@@ -1,0 +1,46 @@
+// The command line as a plain struct, and the CLI11 app that fills it. Parsing only: no
+// library calls, no printing.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace reinit_tool {
+
+struct CliOptions {
+  enum class Command { kReinit, kInspect, kSchemes };
+  Command command = Command::kReinit;
+  std::string model;
+  std::string output;
+  bool in_place = false;
+  bool dry_run = false;
+  bool json = false;
+  bool skip_check = false;
+  std::string plan_file;
+  std::string scheme = "auto";
+  uint64_t seed = 0;
+  std::vector<std::string> layers;  // GLOB=SCHEME
+  std::string bias = "zero";
+  std::string fan_convention = "onnx";
+  std::string mode = "fan_in";
+  double std = 0.01;
+  double range = 0.05;
+};
+
+// Builds the app; after app.parse(), call Finish() to set `command`.
+class Cli {
+ public:
+  Cli();
+  CLI::App& app() { return app_; }
+  // Called after a successful parse.
+  CliOptions Finish();
+
+ private:
+  CLI::App app_;
+  CLI::App* inspect_ = nullptr;
+  CLI::App* schemes_ = nullptr;
+  CliOptions options_;
+};
+
+}  // namespace reinit_tool
