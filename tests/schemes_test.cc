@@ -1,0 +1,286 @@
+// Every scheme, end to end through plan and apply, checked against its formula computed here
+// independently: mean, variance, bounds, truncation and orthogonality, with tolerances derived
+// from the sample size (5 standard errors).
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "apply.h"
+#include "model_builder.h"
+#include "plan.h"
+#include "schemes/registry.h"
+
+namespace reinit {
+namespace {
+
+using reinit_test::GemmModel;
+using reinit_test::RawFloats;
+
+struct Sample {
+  std::vector<double> values;
+  proto::Plan plan;
+};
+
+// Re-initializes a Gemm [out, in] followed by `act` with `scheme` and returns the new weights.
+Sample Reinit(int64_t in, int64_t out, const std::string& act, const std::string& scheme,
+              PlanOptions options = {}, const std::string& act_attrs = "") {
+  auto model = GemmModel(in, out, act, act_attrs);
+  options.scheme = scheme;
+  auto plan = MakePlan(model, options);
+  EXPECT_TRUE(plan.ok()) << plan.status().message();
+  Status s = ApplyPlan(*plan, &model);
+  EXPECT_TRUE(s.ok()) << s.message();
+  auto raw = RawFloats(*reinit_test::FindInitializer(model, "w"));
+  return {{raw.begin(), raw.end()}, *plan};
+}
+
+double Mean(const std::vector<double>& v) {
+  return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+double Variance(const std::vector<double>& v) {
+  const double m = Mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return s / static_cast<double>(v.size() - 1);
+}
+double MaxAbs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+// Mean 0 and variance `var` within 5 standard errors for a normal sample.
+void ExpectNormal(const std::vector<double>& v, double var) {
+  const double n = static_cast<double>(v.size());
+  EXPECT_NEAR(Mean(v), 0, 5 * std::sqrt(var / n));
+  EXPECT_NEAR(Variance(v), var, 5 * var * std::sqrt(2 / (n - 1)));
+}
+
+// U(-b, b): variance b²/3 (SE from μ4 = b⁴/5), all inside, the extremes near ±b.
+void ExpectUniform(const std::vector<double>& v, double b) {
+  const double n = static_cast<double>(v.size());
+  const double var = b * b / 3, mu4 = std::pow(b, 4) / 5;
+  EXPECT_NEAR(Mean(v), 0, 5 * std::sqrt(var / n));
+  EXPECT_NEAR(Variance(v), var, 5 * std::sqrt((mu4 - var * var) / n));
+  EXPECT_LE(MaxAbs(v), b * (1 + 1e-6));
+  // P(max |x| < b(1 - 20/n)) = (1 - 20/n)^n ≈ e^-20.
+  EXPECT_GT(MaxAbs(v), b * (1 - 20 / n));
+}
+
+// Truncated at ±2σ_u where σ_u = √var / 0.8796...: variance exactly var, nothing beyond the cut,
+// and values close to it exist.
+void ExpectTruncated(const std::vector<double>& v, double var) {
+  const double n = static_cast<double>(v.size());
+  // Variance of N(0,1) cut at ±2, from its closed form: 1 - 2·2·φ(2) / (2Φ(2) - 1).
+  const double phi2 = std::exp(-2.0) / std::sqrt(2 * M_PI);
+  const double mass = std::erf(2 / std::sqrt(2.0));
+  const double unit_var = 1 - 4 * phi2 / mass;
+  const double sigma_u = std::sqrt(var / unit_var);
+  EXPECT_NEAR(Mean(v), 0, 5 * std::sqrt(var / n));
+  // μ4 of the truncated normal is below the normal's 3σ_u⁴: a conservative SE.
+  EXPECT_NEAR(Variance(v), var, 5 * std::sqrt((3 * std::pow(sigma_u, 4) - var * var) / n));
+  EXPECT_LE(MaxAbs(v), 2 * sigma_u * (1 + 1e-6));
+  EXPECT_GT(MaxAbs(v), 2 * sigma_u * 0.99);
+}
+
+constexpr int64_t kIn = 300, kOut = 500;  // 150000 samples
+
+TEST(SchemeStatistics, XavierUniformTanh) {
+  auto s = Reinit(kIn, kOut, "Tanh", "xavier-uniform");
+  const double g = 5.0 / 3.0;
+  ExpectUniform(s.values, g * std::sqrt(6.0 / (kIn + kOut)));
+}
+
+TEST(SchemeStatistics, XavierNormalSigmoid) {
+  auto s = Reinit(kIn, kOut, "Sigmoid", "xavier-normal");
+  ExpectNormal(s.values, 2.0 / (kIn + kOut));
+}
+
+TEST(SchemeStatistics, XavierTruncatedNormalLinear) {
+  auto s = Reinit(kIn, kOut, "", "xavier-truncated-normal");
+  ExpectTruncated(s.values, 2.0 / (kIn + kOut));
+}
+
+TEST(SchemeStatistics, HeNormalRelu) {
+  auto s = Reinit(kIn, kOut, "Relu", "he-normal");
+  ExpectNormal(s.values, 2.0 / kIn);
+}
+
+TEST(SchemeStatistics, HeUniformLeakyReluSlopeFromGraph) {
+  auto s = Reinit(kIn, kOut, "LeakyRelu", "he-uniform", {}, "<alpha = 0.2>");
+  const double gain2 = 2 / (1 + 0.2 * 0.2);
+  ExpectUniform(s.values, std::sqrt(3 * gain2 / kIn));
+}
+
+TEST(SchemeStatistics, HeNormalFanOutMode) {
+  PlanOptions o;
+  o.he_mode = FanMode::kFanOut;
+  auto s = Reinit(kIn, kOut, "Relu", "he-normal", o);
+  ExpectNormal(s.values, 2.0 / kOut);
+}
+
+TEST(SchemeStatistics, HeTruncatedNormalRelu) {
+  auto s = Reinit(kIn, kOut, "Relu", "he-truncated-normal");
+  ExpectTruncated(s.values, 2.0 / kIn);
+}
+
+TEST(SchemeStatistics, LecunNormalSelu) {
+  auto s = Reinit(kIn, kOut, "Selu", "lecun-normal");
+  ExpectNormal(s.values, 1.0 / kIn);
+}
+
+TEST(SchemeStatistics, LecunUniformIgnoresGain) {
+  auto s = Reinit(kIn, kOut, "Relu", "lecun-uniform");
+  ExpectUniform(s.values, std::sqrt(3.0 / kIn));
+}
+
+TEST(SchemeStatistics, LecunTruncatedNormal) {
+  auto s = Reinit(kIn, kOut, "Tanh", "lecun-truncated-normal");
+  ExpectTruncated(s.values, 1.0 / kIn);
+}
+
+TEST(SchemeStatistics, NaiveNormalDefaultAndOption) {
+  ExpectNormal(Reinit(kIn, kOut, "Relu", "normal").values, 0.01 * 0.01);
+  PlanOptions o;
+  o.naive_std = 0.3;
+  ExpectNormal(Reinit(kIn, kOut, "Relu", "normal", o).values, 0.09);
+}
+
+TEST(SchemeStatistics, NaiveUniformDefaultAndOption) {
+  ExpectUniform(Reinit(kIn, kOut, "Relu", "uniform").values, 0.05);
+  PlanOptions o;
+  o.naive_range = 0.7;
+  ExpectUniform(Reinit(kIn, kOut, "Relu", "uniform", o).values, 0.7);
+}
+
+TEST(SchemeStatistics, ZeroIsAllZero) {
+  auto s = Reinit(kIn, kOut, "Relu", "zero");
+  EXPECT_EQ(MaxAbs(s.values), 0);
+}
+
+// Orthogonal: the (out x in) view W has W Wᵀ = g²I when out <= in, Wᵀ W = g²I otherwise.
+void ExpectOrthogonal(int64_t in, int64_t out, const std::string& act, double g) {
+  auto s = Reinit(in, out, act, "orthogonal");
+  Eigen::MatrixXd w(out, in);
+  for (int64_t r = 0; r < out; ++r) {
+    for (int64_t c = 0; c < in; ++c) w(r, c) = s.values[r * in + c];
+  }
+  Eigen::MatrixXd gram =
+      out <= in ? Eigen::MatrixXd(w * w.transpose()) : Eigen::MatrixXd(w.transpose() * w);
+  const auto eye = Eigen::MatrixXd::Identity(gram.rows(), gram.cols());
+  // float32 storage: each entry is a sum of up to 500 products rounded at 2^-24.
+  EXPECT_LT((gram - g * g * eye).cwiseAbs().maxCoeff(), 1e-5 * g * g * std::max(in, out));
+}
+
+TEST(SchemeStatistics, OrthogonalWideTallAndSquareWithGain) {
+  ExpectOrthogonal(200, 80, "", 1.0);
+  ExpectOrthogonal(80, 200, "Relu", std::sqrt(2.0));
+  ExpectOrthogonal(128, 128, "Tanh", 5.0 / 3.0);
+}
+
+TEST(SchemeStatistics, OrthogonalIsHaarNotAPermutation) {
+  // Entries q of a Haar-distributed n x n orthogonal matrix: E q² = 1/n and
+  // E q⁴ = 3/(n(n+2)), so the kurtosis is 3n/(n+2); a permutation or a sign-flipped identity
+  // would give n. SE of the sample kurtosis ≈ √(24/N) for N = n² nearly normal entries.
+  const int n = 256;
+  auto s = Reinit(n, n, "", "orthogonal");
+  double m2 = 0, m4 = 0;
+  for (double x : s.values) {
+    m2 += x * x;
+    m4 += x * x * x * x;
+  }
+  m2 /= s.values.size();
+  m4 /= s.values.size();
+  EXPECT_NEAR(m2, 1.0 / n, 1e-6);
+  EXPECT_NEAR(m4 / (m2 * m2), 3.0 * n / (n + 2), 5 * std::sqrt(24.0 / (n * n)));
+}
+
+TEST(SchemeStatistics, OrthogonalConvRowsAreOutputChannels) {
+  // Conv W [16, 4, 3, 3]: rows = 16 output channels, cols = 36; 16 <= 36 so W Wᵀ = I.
+  auto model = reinit_test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 4, 8, 8] x) => (float[1, 16, 6, 6] y) { y = Conv (x, w) })");
+  reinit_test::AddFloatInitializer(&model, "w", {16, 4, 3, 3});
+  PlanOptions o;
+  o.scheme = "orthogonal";
+  auto plan = MakePlan(model, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  auto v = RawFloats(*reinit_test::FindInitializer(model, "w"));
+  Eigen::MatrixXd w(16, 36);
+  for (int r = 0; r < 16; ++r) {
+    for (int c = 0; c < 36; ++c) w(r, c) = v[r * 36 + c];
+  }
+  EXPECT_TRUE((w * w.transpose()).isApprox(Eigen::MatrixXd::Identity(16, 16), 1e-5));
+}
+
+TEST(SchemeStatistics, OrthogonalGemmWithoutTransBUsesColumnsAsUnits) {
+  // Gemm B [K=40, N=10] (transB = 0): output units index axis 1; 10 <= 40, so Bᵀ B = I.
+  auto model = reinit_test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 40] x) => (float[1, 10] y) { y = Gemm (x, w) })");
+  reinit_test::AddFloatInitializer(&model, "w", {40, 10});
+  PlanOptions o;
+  o.scheme = "orthogonal";
+  auto plan = MakePlan(model, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->layers(0).weight().output_axis(), 1);
+  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  auto v = RawFloats(*reinit_test::FindInitializer(model, "w"));
+  Eigen::MatrixXd b(40, 10);
+  for (int r = 0; r < 40; ++r) {
+    for (int c = 0; c < 10; ++c) b(r, c) = v[r * 10 + c];
+  }
+  EXPECT_TRUE((b.transpose() * b).isApprox(Eigen::MatrixXd::Identity(10, 10), 1e-5));
+}
+
+TEST(SchemeRegistry, EveryNamedSchemeHasAFormulaAndResolves) {
+  for (const auto& s : Schemes()) {
+    EXPECT_FALSE(s.formula.empty()) << s.name;
+    auto found = FindScheme(s.name);
+    ASSERT_TRUE(found.ok());
+    EXPECT_EQ((*found)->name, s.name);
+  }
+}
+
+TEST(SchemeRegistry, UnknownSchemeListsEveryValidName) {
+  auto found = FindScheme("kaiming");
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.status().code(), StatusCode::kUsage);
+  for (const auto& name : SchemeNames()) {
+    EXPECT_NE(found.status().message().find(name), std::string::npos) << name;
+  }
+}
+
+TEST(SchemeRegistry, ParametersFollowTheFormulas) {
+  SchemeInputs in;
+  in.fan_in = 100;
+  in.fan_out = 300;
+  in.gain = 2;
+  auto p = ComputeParameters(**FindScheme("xavier-uniform"), in);
+  ASSERT_TRUE(p.ok());
+  EXPECT_DOUBLE_EQ(p->bound, 2 * std::sqrt(6.0 / 400));
+  p = ComputeParameters(**FindScheme("he-normal"), in);
+  EXPECT_DOUBLE_EQ(p->std, 2 / std::sqrt(100.0));
+  in.he_mode = FanMode::kFanOut;
+  p = ComputeParameters(**FindScheme("he-uniform"), in);
+  EXPECT_DOUBLE_EQ(p->bound, std::sqrt(3.0) * 2 / std::sqrt(300.0));
+  p = ComputeParameters(**FindScheme("lecun-normal"), in);
+  EXPECT_DOUBLE_EQ(p->std, 1 / std::sqrt(100.0));
+  EXPECT_DOUBLE_EQ(p->gain, 1);
+  p = ComputeParameters(**FindScheme("lecun-truncated-normal"), in);
+  EXPECT_NEAR(p->std, 0.1 / 0.87962566103423978, 1e-12);
+  EXPECT_NEAR(p->bound, 2 * p->std, 1e-12);
+  in.fan_in = 0;
+  EXPECT_FALSE(ComputeParameters(**FindScheme("lecun-normal"), in).ok());
+}
+
+TEST(SchemeRegistry, TruncationConstantIsTheStdOfTheCutNormal) {
+  const double phi2 = std::exp(-2.0) / std::sqrt(2 * M_PI);
+  const double unit_var = 1 - 4 * phi2 / std::erf(std::sqrt(2.0));
+  EXPECT_NEAR(kTruncatedStdAt2, std::sqrt(unit_var), 1e-12);
+}
+
+}  // namespace
+}  // namespace reinit
