@@ -1,5 +1,6 @@
 #include "gains.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <unordered_map>
@@ -60,17 +61,27 @@ const std::vector<std::string_view>& ActivationKinds() {
 StatusOr<double> SecondMoment(std::string_view kind, double param) {
   auto it = Functions().find(kind);
   if (it == Functions().end()) return ModelError("unknown activation '" + std::string(kind) + "'");
-  // Composite Simpson on [-12, 12]; the Gaussian tail beyond is below 1e-30. The integrands
-  // have kinks (relu at 0, relu6 at 6), so use many panels: the error stays below 1e-9.
-  constexpr int kPanels = 24000;  // even
-  constexpr double kLo = -12, kHi = 12, kH = (kHi - kLo) / kPanels;
+  // Composite Simpson on [-12, 12] (the Gaussian tail beyond is below 1e-30), split at every
+  // point where some φ has a kink or a jump (0, ±2.5, ±3, 6 and the parameter), so that each
+  // piece is smooth and the error stays below 1e-9.
   auto f = [&](double z) {
     const double y = it->second(z, param);
     return y * y * std::exp(-0.5 * z * z);
   };
-  double sum = f(kLo) + f(kHi);
-  for (int i = 1; i < kPanels; ++i) sum += (i % 2 ? 4 : 2) * f(kLo + i * kH);
-  return sum * kH / 3 / std::sqrt(2 * M_PI);
+  std::vector<double> cuts = {-12, -3, -2.5, 0, 2.5, 3, 6, 12};
+  if (param > -12 && param < 12) cuts.push_back(param);
+  std::sort(cuts.begin(), cuts.end());
+  constexpr int kPanels = 4000;  // even, per piece
+  double total = 0;
+  for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+    const double lo = cuts[c], hi = cuts[c + 1], h = (hi - lo) / kPanels;
+    if (h <= 0) continue;
+    // One-sided values at the ends: φ may jump there (thresholded_relu at its parameter).
+    double sum = f(std::nextafter(lo, hi)) + f(std::nextafter(hi, lo));
+    for (int i = 1; i < kPanels; ++i) sum += (i % 2 ? 4 : 2) * f(lo + i * h);
+    total += sum * h / 3;
+  }
+  return total / std::sqrt(2 * M_PI);
 }
 
 StatusOr<GainInfo> GainFor(std::string_view kind, double param) {

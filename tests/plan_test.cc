@@ -1,0 +1,235 @@
+// The plan stage: the auto table, --layer overrides, bias policy, depth, the JSON form and the
+// reading back of an edited plan.
+#include "plan.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "model_builder.h"
+#include "schemes/auto_policy.h"
+
+namespace reinit {
+namespace {
+
+using reinit_test::AddFloatInitializer;
+using reinit_test::GemmModel;
+using reinit_test::ParseModel;
+
+proto::Plan PlanOf(const onnx::ModelProto& model, PlanOptions options = {}) {
+  auto plan = MakePlan(model, options);
+  EXPECT_TRUE(plan.ok()) << plan.status().message();
+  return plan.ok() ? *plan : proto::Plan();
+}
+
+// A chain of `depth` Gemm layers named fc1..fcN (64 wide), each followed by `act`.
+onnx::ModelProto Chain(int depth, const std::string& act) {
+  std::string body;
+  std::string prev = "x";
+  for (int i = 1; i <= depth; ++i) {
+    const std::string n = std::to_string(i);
+    body += " h" + n + " = Gemm <transB = 1> (" + prev + ", w" + n + ", b" + n + ")\n";
+    body += " a" + n + " = " + act + " (h" + n + ")\n";
+    prev = "a" + n;
+  }
+  body += " y = Identity (" + prev + ")\n";
+  auto model = ParseModel(
+      "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[1, 64] x) => "
+      "(float[1, 64] y) {\n" +
+      body + "}");
+  for (int i = 1; i <= depth; ++i) {
+    auto* node = model.mutable_graph()->mutable_node((i - 1) * 2);
+    node->set_name("fc" + std::to_string(i));
+    AddFloatInitializer(&model, "w" + std::to_string(i), {64, 64});
+    AddFloatInitializer(&model, "b" + std::to_string(i), {64});
+  }
+  return model;
+}
+
+struct AutoCase {
+  const char* op;
+  const char* attrs;
+  const char* activation;
+  const char* scheme;
+};
+
+TEST(AutoPolicy, FollowsTheDocumentedTable) {
+  const AutoCase cases[] = {
+      {"Relu", "", "relu", "he-normal"},
+      {"LeakyRelu", "<alpha = 0.1>", "leaky_relu", "he-normal"},
+      {"Elu", "", "elu", "he-normal"},
+      {"Selu", "", "selu", "lecun-normal"},
+      {"Tanh", "", "tanh", "xavier-uniform"},
+      {"Sigmoid", "", "sigmoid", "xavier-uniform"},
+      {"HardSigmoid", "", "hard_sigmoid", "xavier-uniform"},
+      {"Softsign", "", "softsign", "xavier-uniform"},
+      {"Softplus", "", "softplus", "he-normal"},
+      {"Softmax", "", "linear", "xavier-uniform"},
+      {"Identity", "", "linear", "xavier-uniform"},
+  };
+  for (const auto& c : cases) {
+    auto plan = PlanOf(GemmModel(32, 16, c.op, c.attrs));
+    ASSERT_EQ(plan.layers_size(), 1) << c.op;
+    const auto& layer = plan.layers(0);
+    EXPECT_EQ(layer.activation().kind(), c.activation) << c.op;
+    EXPECT_EQ(layer.weight().scheme(), c.scheme) << c.op;
+    EXPECT_NE(layer.reason().find("auto"), std::string::npos) << c.op;
+    EXPECT_EQ(layer.bias().scheme(), "zero") << c.op;
+  }
+}
+
+TEST(AutoPolicy, DeepTanhDenseStacksGetOrthogonalShallowOnesXavier) {
+  auto deep = PlanOf(Chain(kDeepChain, "Tanh"));
+  ASSERT_EQ(deep.layers_size(), kDeepChain);
+  for (const auto& l : deep.layers()) {
+    EXPECT_EQ(l.depth(), kDeepChain) << l.name();
+    EXPECT_EQ(l.weight().scheme(), "orthogonal") << l.name();
+    EXPECT_NEAR(l.weight().gain(), 5.0 / 3.0, 1e-12);
+  }
+  auto shallow = PlanOf(Chain(kDeepChain - 1, "Tanh"));
+  for (const auto& l : shallow.layers()) EXPECT_EQ(l.weight().scheme(), "xavier-uniform");
+  // Depth does not make ReLU stacks orthogonal.
+  auto relu = PlanOf(Chain(kDeepChain + 2, "Relu"));
+  for (const auto& l : relu.layers()) {
+    EXPECT_EQ(l.weight().scheme(), "he-normal");
+  }
+}
+
+TEST(AutoPolicy, ChooseAutoCoversEveryActivationKind) {
+  for (const char* kind :
+       {"linear", "relu", "leaky_relu", "prelu", "elu", "celu", "selu", "thresholded_relu",
+        "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "hard_swish", "mish", "gelu",
+        "gelu_tanh", "silu", "relu6"}) {
+    auto c = ChooseAuto(kind, /*dense=*/false, 1);
+    EXPECT_EQ(c.reason.find("no rule"), std::string::npos) << kind << ": " << c.reason;
+  }
+}
+
+TEST(PlanOverrides, LaterGlobWinsAndWeightNamesMatch) {
+  PlanOptions o;
+  o.scheme = "he-normal";
+  o.overrides = {{"fc*", "xavier-normal"}, {"fc2", "lecun-uniform"}, {"w3", "zero"}};
+  auto plan = PlanOf(Chain(4, "Relu"), o);
+  ASSERT_EQ(plan.layers_size(), 4);
+  EXPECT_EQ(plan.layers(0).weight().scheme(), "xavier-normal");
+  EXPECT_EQ(plan.layers(1).weight().scheme(), "lecun-uniform");
+  EXPECT_EQ(plan.layers(2).weight().scheme(), "zero");  // matched by the weight's name
+  EXPECT_EQ(plan.layers(3).weight().scheme(), "xavier-normal");
+  EXPECT_EQ(plan.layers(1).reason(), "--layer fc2=lecun-uniform");
+  EXPECT_TRUE(plan.warnings().empty());
+}
+
+TEST(PlanOverrides, UnmatchedGlobWarnsAndUnknownSchemeIsAUsageError) {
+  PlanOptions o;
+  o.overrides = {{"conv*", "he-normal"}};
+  auto plan = PlanOf(Chain(2, "Relu"), o);
+  ASSERT_EQ(plan.warnings_size(), 1);
+  EXPECT_NE(plan.warnings(0).find("conv*"), std::string::npos);
+  o.overrides = {{"fc1", "kaiming"}};
+  auto bad = MakePlan(Chain(2, "Relu"), o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kUsage);
+  EXPECT_NE(bad.status().message().find("fc1=kaiming"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("xavier-uniform"), std::string::npos);
+}
+
+TEST(PlanOptionsTest, BiasKeepAndRecordedOptions) {
+  PlanOptions o;
+  o.keep_bias = true;
+  o.seed = 42;
+  o.fan_convention = FanConvention::kTorch;
+  auto plan = PlanOf(Chain(2, "Relu"), o);
+  EXPECT_EQ(plan.layers(0).bias().scheme(), "keep");
+  EXPECT_EQ(plan.seed(), 42u);
+  EXPECT_EQ(plan.fan_convention(), "torch");
+  EXPECT_EQ(plan.bias(), "keep");
+}
+
+TEST(PlanErrors, ErrorsNameTheLayerAndTheWeight) {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 6, 8, 8] x) => (float[1, 6, 6, 6] y) { y = Conv <group = 4> (x, w) })");
+  AddFloatInitializer(&model, "w", {6, 3, 3, 3});
+  model.mutable_graph()->mutable_node(0)->set_name("conv1");
+  auto plan = MakePlan(model, {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kModel);
+  EXPECT_NE(plan.status().message().find("layer 'conv1' (Conv), weight 'w'"), std::string::npos)
+      << plan.status().message();
+  EXPECT_NE(plan.status().message().find("group 4"), std::string::npos);
+}
+
+TEST(PlanErrors, WrongDataLengthNamesTheTensor) {
+  auto model = GemmModel(8, 4, "Relu");
+  auto* w = model.mutable_graph()->mutable_initializer(0);
+  w->set_raw_data(w->raw_data().substr(0, 12));
+  auto plan = MakePlan(model, {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("'w'"), std::string::npos) << plan.status().message();
+}
+
+TEST(PlanJson, RoundTripsThroughReadPlan) {
+  auto model = Chain(3, "Relu");
+  PlanOptions o;
+  o.seed = 9;
+  auto plan = PlanOf(model, o);
+  const std::string json = PlanToJson(plan);
+  EXPECT_NE(json.find("\"fanIn\""), std::string::npos);
+  auto back = ReadPlan(json, "p.json", model);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  ASSERT_EQ(back->layers_size(), plan.layers_size());
+  for (int i = 0; i < plan.layers_size(); ++i) {
+    const auto& a = plan.layers(i).weight();
+    const auto& b = back->layers(i).weight();
+    EXPECT_EQ(a.scheme(), b.scheme());
+    EXPECT_DOUBLE_EQ(a.std(), b.std());
+    EXPECT_DOUBLE_EQ(a.bound(), b.bound());
+    EXPECT_EQ(plan.layers(i).bias().scheme(), back->layers(i).bias().scheme());
+  }
+  EXPECT_EQ(back->seed(), 9u);
+}
+
+TEST(PlanJson, EditedSchemeIsRecomputedAndUnnamedLayersAreKept) {
+  auto model = Chain(3, "Relu");
+  auto plan = PlanOf(model);
+  plan.mutable_layers(0)->mutable_weight()->set_scheme("lecun-normal");
+  plan.mutable_layers(0)->mutable_weight()->set_std(123);  // stale: recomputed
+  plan.mutable_layers(1)->mutable_weight()->set_scheme("normal");
+  plan.mutable_layers(1)->mutable_weight()->set_std(0.5);  // naive: honoured
+  plan.mutable_layers()->DeleteSubrange(2, 1);
+  auto back = ReadPlan(PlanToJson(plan), "p.json", model);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_DOUBLE_EQ(back->layers(0).weight().std(), 1 / std::sqrt(64.0));
+  EXPECT_DOUBLE_EQ(back->layers(1).weight().std(), 0.5);
+  EXPECT_EQ(back->layers(2).weight().scheme(), "keep");
+  EXPECT_EQ(back->layers(2).bias().scheme(), "keep");
+}
+
+TEST(PlanJson, ReadPlanRejectsWhatTheModelDoesNotHave) {
+  auto model = Chain(2, "Relu");
+  auto plan = PlanOf(model);
+  auto expect_error = [&](const proto::Plan& p, const std::string& needle) {
+    auto r = ReadPlan(PlanToJson(p), "edited.json", model);
+    ASSERT_FALSE(r.ok()) << needle;
+    EXPECT_EQ(r.status().code(), StatusCode::kModel);
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("edited.json"), std::string::npos);
+  };
+  auto p = plan;
+  p.mutable_layers(0)->set_name("nope");
+  expect_error(p, "layer 'nope' does not exist");
+  p = plan;
+  p.mutable_layers(0)->mutable_weight()->set_scheme("bogus");
+  expect_error(p, "unknown scheme 'bogus'");
+  p = plan;
+  p.mutable_layers(0)->mutable_weight()->set_name("w2");
+  expect_error(p, "weight 'w2'");
+  p = plan;
+  p.mutable_layers(0)->mutable_bias()->set_scheme("he-normal");
+  expect_error(p, "bias scheme");
+  auto r = ReadPlan("{ not json", "edited.json", model);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not a reinit plan"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace reinit
