@@ -1,0 +1,191 @@
+// The apply stage: only planned tensors change, each keeps its type and storage, values are a
+// function of (seed, tensor name) only, and the metadata records the run.
+#include "apply.h"
+
+#include <gtest/gtest.h>
+
+#include "model_builder.h"
+#include "plan.h"
+#include "tensor_codec.h"
+
+namespace reinit {
+namespace {
+
+using reinit_test::AddFloatInitializer;
+using reinit_test::FindInitializer;
+using reinit_test::ParseModel;
+
+// conv (with BN after it, and a Reshape shape constant) -> fc1 -> fc2.
+onnx::ModelProto Net() {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 3, 8, 8] x) => (float[1, 5] y) {
+  c = Conv <pads = [1, 1, 1, 1]> (x, cw, cb)
+  n = BatchNormalization (c, bn_s, bn_b, bn_m, bn_v)
+  r = Relu (n)
+  f = Reshape (r, shape)
+  h = Gemm <transB = 1> (f, w1, b1)
+  t = Tanh (h)
+  y = Gemm <transB = 1> (t, w2, b2)
+})");
+  const char* names[] = {"conv", "bn", "relu", "flat", "fc1", "tanh", "fc2"};
+  for (int i = 0; i < 7; ++i) model.mutable_graph()->mutable_node(i)->set_name(names[i]);
+  AddFloatInitializer(&model, "cw", {4, 3, 3, 3});
+  AddFloatInitializer(&model, "cb", {4});
+  for (const char* bn : {"bn_s", "bn_b", "bn_m", "bn_v"}) AddFloatInitializer(&model, bn, {4});
+  auto* shape = model.mutable_graph()->add_initializer();
+  shape->set_name("shape");
+  shape->set_data_type(onnx::TensorProto::INT64);
+  shape->add_dims(2);
+  shape->add_int64_data(1);
+  shape->add_int64_data(256);
+  AddFloatInitializer(&model, "w1", {16, 256});
+  AddFloatInitializer(&model, "b1", {16});
+  AddFloatInitializer(&model, "w2", {5, 16});
+  AddFloatInitializer(&model, "b2", {5});
+  return model;
+}
+
+onnx::ModelProto Reinit(onnx::ModelProto model, const PlanOptions& options) {
+  auto plan = MakePlan(model, options);
+  EXPECT_TRUE(plan.ok()) << plan.status().message();
+  Status s = ApplyPlan(*plan, &model);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return model;
+}
+
+std::string Bytes(const onnx::ModelProto& m, const std::string& tensor) {
+  return FindInitializer(m, tensor)->SerializeAsString();
+}
+
+TEST(Apply, OnlyPlannedTensorsChange) {
+  const auto before = Net();
+  const auto after = Reinit(before, {});
+  for (const char* same : {"bn_s", "bn_b", "bn_m", "bn_v", "shape"}) {
+    EXPECT_EQ(Bytes(before, same), Bytes(after, same)) << same;
+  }
+  for (const char* changed : {"cw", "cb", "w1", "b1", "w2", "b2"}) {
+    EXPECT_NE(Bytes(before, changed), Bytes(after, changed)) << changed;
+  }
+  // Biases are zero, weights are not.
+  for (float v : reinit_test::RawFloats(*FindInitializer(after, "b1"))) EXPECT_EQ(v, 0);
+  EXPECT_EQ(after.graph().node_size(), before.graph().node_size());
+  EXPECT_EQ(after.graph().initializer_size(), before.graph().initializer_size());
+}
+
+TEST(Apply, SameSeedSameBytesOtherSeedOtherValues) {
+  PlanOptions o;
+  o.seed = 11;
+  const auto a = Reinit(Net(), o), b = Reinit(Net(), o);
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  o.seed = 12;
+  const auto c = Reinit(Net(), o);
+  EXPECT_NE(Bytes(a, "w1"), Bytes(c, "w1"));
+  EXPECT_NE(Bytes(a, "cw"), Bytes(c, "cw"));
+}
+
+TEST(Apply, ChangingOneLayersSchemeChangesNoOtherLayer) {
+  PlanOptions o;
+  o.seed = 3;
+  const auto a = Reinit(Net(), o);
+  o.overrides = {{"fc1", "lecun-uniform"}};
+  const auto b = Reinit(Net(), o);
+  EXPECT_NE(Bytes(a, "w1"), Bytes(b, "w1"));
+  EXPECT_EQ(Bytes(a, "cw"), Bytes(b, "cw"));
+  EXPECT_EQ(Bytes(a, "w2"), Bytes(b, "w2"));
+}
+
+TEST(Apply, StreamsDependOnTheTensorNameNotItsPosition) {
+  // The same weight under the same name gives the same values whatever else is in the model.
+  auto small = reinit_test::GemmModel(256, 16, "Tanh");
+  auto net = Net();
+  // Rename so the Gemm in `small` and fc1 in `net` share the weight name "w1".
+  small.mutable_graph()->mutable_node(0)->set_input(1, "w1");
+  small.mutable_graph()->mutable_initializer(0)->set_name("w1");
+  PlanOptions o;
+  o.scheme = "he-normal";
+  o.seed = 5;
+  EXPECT_EQ(Bytes(Reinit(small, o), "w1"), Bytes(Reinit(net, o), "w1"));
+}
+
+TEST(Apply, KeepsTypeAndStorageField) {
+  for (int type : {onnx::TensorProto::FLOAT, onnx::TensorProto::FLOAT16,
+                   onnx::TensorProto::BFLOAT16, onnx::TensorProto::DOUBLE}) {
+    for (bool raw : {true, false}) {
+      const std::string tname = DataTypeName(type);
+      auto model = ParseModel("<ir_version: 8, opset_import: [\"\" : 17]>\ng (" +
+                              std::string(type == onnx::TensorProto::DOUBLE     ? "double"
+                                          : type == onnx::TensorProto::FLOAT16  ? "float16"
+                                          : type == onnx::TensorProto::BFLOAT16 ? "bfloat16"
+                                                                                : "float") +
+                              "[1, 8] x) => (y) { y = MatMul (x, w) }");
+      auto* w = model.mutable_graph()->add_initializer();
+      w->set_name("w");
+      w->set_data_type(type);
+      w->add_dims(8);
+      w->add_dims(4);
+      std::vector<double> ones(32, 1.0);
+      if (!raw) {
+        // Put the values in the typed field first (WriteValues keeps the field in use).
+        if (type == onnx::TensorProto::FLOAT)
+          w->add_float_data(0);
+        else if (type == onnx::TensorProto::DOUBLE)
+          w->add_double_data(0);
+        else
+          w->add_int32_data(0);
+        w->clear_float_data();
+        w->clear_double_data();
+        w->clear_int32_data();
+        if (type == onnx::TensorProto::FLOAT)
+          for (int i = 0; i < 32; ++i) w->add_float_data(1);
+        else if (type == onnx::TensorProto::DOUBLE)
+          for (int i = 0; i < 32; ++i) w->add_double_data(1);
+        else
+          for (int i = 0; i < 32; ++i)
+            w->add_int32_data(type == onnx::TensorProto::FLOAT16 ? 0x3C00 : 0x3F80);
+      } else {
+        ASSERT_TRUE(WriteValues(std::span<const double>(ones), w).ok());
+      }
+      PlanOptions o;
+      o.scheme = "he-normal";
+      const auto out = Reinit(model, o);
+      const auto& t = *FindInitializer(out, "w");
+      EXPECT_EQ(t.data_type(), type) << tname;
+      EXPECT_EQ(t.raw_data().empty(), !raw) << tname;
+      EXPECT_EQ(t.dims_size(), 2);
+      auto values = ReadValues(t);
+      ASSERT_TRUE(values.ok()) << values.status().message();
+      int ones_left = 0;
+      for (double v : *values) ones_left += v == 1.0;
+      EXPECT_LT(ones_left, 3) << tname << (raw ? " raw" : " typed");
+    }
+  }
+}
+
+TEST(Apply, MetadataRecordsVersionSchemeAndSeedOnce) {
+  PlanOptions o;
+  o.seed = 77;
+  auto model = Reinit(Reinit(Net(), o), o);  // twice: keys are replaced, not duplicated
+  std::map<std::string, std::string> meta;
+  int count = 0;
+  for (const auto& p : model.metadata_props()) {
+    meta[p.key()] = p.value();
+    ++count;
+  }
+  EXPECT_EQ(count, 3);
+  EXPECT_EQ(meta["reinit.scheme"], "auto");
+  EXPECT_EQ(meta["reinit.seed"], "77");
+  EXPECT_EQ(meta["reinit.version"], REINIT_VERSION);
+}
+
+TEST(Apply, AMissingTensorIsAnErrorNamingIt) {
+  auto model = Net();
+  auto plan = MakePlan(model, {});
+  ASSERT_TRUE(plan.ok());
+  model.mutable_graph()->mutable_initializer(0)->set_name("renamed");
+  Status s = ApplyPlan(*plan, &model);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("'cw'"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace reinit
