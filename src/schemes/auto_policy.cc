@@ -36,19 +36,19 @@ const std::vector<Row>& Rows() {
 
 AutoChoice ChooseAuto(std::string_view activation, bool dense, int depth) {
   if (activation == "tanh" && dense && depth >= kDeepChain) {
-    return {"orthogonal", "auto: tanh in a chain of " + std::to_string(depth) +
-                              " layers -> orthogonal (Saxe 2013: deep tanh stacks stay isometric)"};
+    return {"orthogonal", "auto: orthogonal for tanh in a chain of " + std::to_string(depth) +
+                              " layers (Saxe 2013: deep tanh stacks stay isometric)"};
   }
   for (const auto& row : Rows()) {
     for (auto a : row.activations) {
       if (a == activation) {
-        return {row.scheme, "auto: " + std::string(activation) + " -> " + std::string(row.scheme) +
-                                " (" + std::string(row.why) + ")"};
+        return {row.scheme, "auto: " + std::string(row.scheme) + " for " +
+                                std::string(activation) + " (" + std::string(row.why) + ")"};
       }
     }
   }
   return {"xavier-uniform",
-          "auto: " + std::string(activation) + " -> xavier-uniform (no rule; Glorot)"};
+          "auto: xavier-uniform for " + std::string(activation) + " (no rule; Glorot 2010)"};
 }
 
 }  // namespace reinit
