@@ -175,7 +175,9 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
       return s.WithContext(LayerContext(*layer));
     }
     if (!found.bias.empty()) {
-      DescribeTensor(*index.Initializer(found.bias), layer->mutable_bias());
+      const onnx::TensorProto& bias = *index.Initializer(found.bias);
+      if (Status s = CheckStoredSize(bias); !s.ok()) return s.WithContext(LayerContext(*layer));
+      DescribeTensor(bias, layer->mutable_bias());
       layer->mutable_bias()->set_scheme(options.keep_bias ? "keep" : "zero");
     }
   }

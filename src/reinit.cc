@@ -70,10 +70,18 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   for (const auto& w : result.plan.warnings()) result.warnings.push_back(w);
   if (options.dry_run) return result;
 
-  REINIT_RETURN_IF_ERROR(ApplyPlan(result.plan, &model.value()).WithContext(options.input));
+  REINIT_RETURN_IF_ERROR(
+      ApplyPlan(result.plan, &model.value()).WithContext("'" + options.input + "'"));
   if (!options.skip_check) {
-    REINIT_RETURN_IF_ERROR(ValidateModel(*model, "the re-initialized model", &result.warnings)
-                               .WithContext(options.input));
+    // Apply changes only the values of float initializers, never a shape, a type or a node:
+    // a model that fails here had the problem before reinit touched it.
+    Status valid = ValidateModel(*model, "the model", &result.warnings);
+    if (!valid.ok()) {
+      return Status(valid.code(), valid.message() +
+                                      " (reinit changed only weight values, so the input has "
+                                      "this problem too; pass --skip-check to write anyway)")
+          .WithContext("'" + options.input + "'");
+    }
   }
   REINIT_RETURN_IF_ERROR(SaveModelAtomic(*model, result.output));
   result.written = true;
@@ -85,7 +93,7 @@ StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& op
   auto model = LoadModel(path);
   if (!model.ok()) return model.status();
   auto plan = MakePlan(*model, options);
-  if (!plan.ok()) return plan.status().WithContext(path);
+  if (!plan.ok()) return plan.status().WithContext("'" + path + "'");
   plan->set_model(path);
   return plan;
 }

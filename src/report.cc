@@ -37,6 +37,12 @@ std::string ActivationText(const proto::Activation& a) {
   return s;
 }
 
+// The gain where the scheme applies one, "-" where it ignores it.
+std::string GainText(const proto::TensorInit& w) {
+  auto scheme = FindScheme(w.scheme());
+  return scheme.ok() && (*scheme)->uses_gain ? Num(w.gain()) : "-";
+}
+
 std::string Parameter(const proto::TensorInit& w) {
   if (w.scheme() == "keep") return "-";
   if (w.scheme() == "zero") return "0";
@@ -80,7 +86,7 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
     ++planned;
     const auto& w = l.weight();
     rows.push_back({l.name(), l.op(), w.name(), Shape(w), Num(l.fan_in(), 6), Num(l.fan_out(), 6),
-                    ActivationText(l.activation()), w.scheme(), Num(w.gain()), Parameter(w),
+                    ActivationText(l.activation()), w.scheme(), GainText(w), Parameter(w),
                     l.has_bias() ? l.bias().scheme() : "-"});
     if (verbose) {
       std::string path;

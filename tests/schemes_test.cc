@@ -268,7 +268,7 @@ TEST(SchemeRegistry, ParametersFollowTheFormulas) {
   EXPECT_DOUBLE_EQ(p->bound, std::sqrt(3.0) * 2 / std::sqrt(300.0));
   p = ComputeParameters(**FindScheme("lecun-normal"), in);
   EXPECT_DOUBLE_EQ(p->std, 1 / std::sqrt(100.0));
-  EXPECT_DOUBLE_EQ(p->gain, 1);
+  EXPECT_DOUBLE_EQ(p->gain, 2);  // recorded for the plan, not applied: lecun takes no gain
   p = ComputeParameters(**FindScheme("lecun-truncated-normal"), in);
   EXPECT_NEAR(p->std, 0.1 / 0.87962566103423978, 1e-12);
   EXPECT_NEAR(p->bound, 2 * p->std, 1e-12);

@@ -66,21 +66,19 @@ StatusOr<const Scheme*> FindScheme(std::string_view name) {
 
 StatusOr<DrawParameters> ComputeParameters(const Scheme& scheme, const SchemeInputs& in) {
   DrawParameters p;
+  p.gain = in.gain;
   switch (scheme.kind) {
     case SchemeKind::kAuto:
       return ModelError("'auto' must be resolved to a concrete scheme before drawing");
     case SchemeKind::kZero:
-      p.gain = 0;
       return p;
     case SchemeKind::kNaive:
-      p.gain = 1;
       if (scheme.distribution == Distribution::kNormal)
         p.std = in.naive_std;
       else
         p.bound = in.naive_range;
       return p;
     case SchemeKind::kOrthogonal:
-      p.gain = in.gain;
       return p;
     case SchemeKind::kVarianceScaling:
       break;
@@ -90,8 +88,8 @@ StatusOr<DrawParameters> ComputeParameters(const Scheme& scheme, const SchemeInp
              : mode == FanMode::kFanOut ? in.fan_out
                                         : (in.fan_in + in.fan_out) / 2;
   if (!(n > 0)) return ModelError("fan " + std::to_string(n) + " must be positive");
-  p.gain = scheme.uses_gain ? in.gain : 1;
-  const double variance = p.gain * p.gain / n;
+  const double g = scheme.uses_gain ? in.gain : 1;
+  const double variance = g * g / n;
   switch (scheme.distribution) {
     case Distribution::kNormal:
       p.std = std::sqrt(variance);

@@ -52,7 +52,7 @@ struct SchemeInputs {
 // values before truncation; the cut is 2·std) and bound = 2·std for truncated; for uniform,
 // bound; for orthogonal, the gain only. Errors for a non-positive fan.
 struct DrawParameters {
-  double gain = 1;  // the gain actually applied (1 for schemes that take none)
+  double gain = 1;  // the activation's gain, passed through; schemes with !uses_gain ignore it
   double std = 0;
   double bound = 0;
 };
