@@ -59,15 +59,17 @@ StatusOr<Fans> ComputeFans(const LayerRule& rule, const onnx::NodeProto& node,
   double receptive = 1;
   for (size_t d = 2; d < rank; ++d) receptive *= static_cast<double>(shape[d]);
 
+  // An invalid model whichever convention is asked for.
+  if (shape[0] % group != 0) {
+    return error("group " + std::to_string(group) + " does not divide " + std::to_string(shape[0]) +
+                 (rule.layout == WeightLayout::kConv ? " output channels" : " input channels"));
+  }
+
   if (convention == FanConvention::kTorch) {
     fans.in = static_cast<double>(shape[1]) * receptive;
     fans.out = static_cast<double>(shape[0]) * receptive;
     fans.output_axis = rule.layout == WeightLayout::kConv ? 0 : 1;
     return fans;
-  }
-  if (shape[0] % group != 0) {
-    return error("group " + std::to_string(group) + " does not divide " + std::to_string(shape[0]) +
-                 (rule.layout == WeightLayout::kConv ? " output channels" : " input channels"));
   }
   if (rule.layout == WeightLayout::kConv) {
     fans.in = static_cast<double>(shape[1]) * receptive;

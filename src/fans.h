@@ -34,8 +34,9 @@ struct Fans {
   int output_axis = 0;
 };
 
-// Errors (rank too small, a group that does not divide the channels, a zero dim) name the
-// layer and the weight.
+// Errors (rank too small, a group that does not divide the channels, a zero dim) give the
+// weight's shape and what is wrong with it; the caller adds the layer and weight names as
+// context (MakePlan does).
 StatusOr<Fans> ComputeFans(const LayerRule& rule, const onnx::NodeProto& node,
                            const std::vector<int64_t>& weight_shape, FanConvention convention);
 
