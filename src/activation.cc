@@ -1,5 +1,6 @@
 #include "activation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <functional>
@@ -153,11 +154,19 @@ std::optional<Verdict> ActivationOp(const GraphIndex& index, const onnx::NodePro
   return std::nullopt;
 }
 
+// An exporter's decomposition recognised at a tensor: its verdict, the Mul that completes it,
+// and every node it consists of (so that the tensor's other consumers are still walked).
+struct DecompositionMatch {
+  Verdict verdict;
+  int mul = -1;
+  std::unordered_set<int> nodes;
+};
+
 // Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
-// `t` with a value computed from `t` alone (through constants) by a few ops. The nonlinear
-// ops on that side name the activation. Returns the verdict and the Mul node.
-std::optional<std::pair<Verdict, int>> Decomposition(const GraphIndex& index,
-                                                     const std::string& t) {
+// `t` (or of `t` scaled by constants, as in 0.5·x·(1 + Erf(x/√2))) with a value computed from
+// `t` alone (through constants) by a few ops. The nonlinear ops on that side name the
+// activation.
+std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const std::string& t) {
   static const std::unordered_map<std::string_view, bool> kInner = {
       // op -> whether it is a nonlinearity that names the decomposition
       {"Sigmoid", true}, {"HardSigmoid", true}, {"Tanh", true}, {"Softplus", true}, {"Erf", true},
@@ -189,51 +198,79 @@ std::optional<std::pair<Verdict, int>> Decomposition(const GraphIndex& index,
       }
     }
   }
+  // Whether `s` is t times constants: t itself, or a Mul by a constant or a Div by a constant
+  // of such a tensor. Collects the nodes on the way.
+  auto scaled_t = [&](std::string s, std::unordered_set<int>* nodes) {
+    while (s != t) {
+      auto it = derived.find(s);
+      if (it == derived.end()) return false;
+      const auto& node = index.node(it->second);
+      if ((node.op_type() != "Mul" && node.op_type() != "Div") || node.input_size() != 2) {
+        return false;
+      }
+      const bool const0 = index.IsConstant(node.input(0));
+      const bool const1 = index.IsConstant(node.input(1));
+      if (const0 == const1 || (node.op_type() == "Div" && const0)) return false;
+      nodes->insert(it->second);
+      s = const0 ? node.input(1) : node.input(0);
+    }
+    return true;
+  };
   for (int m : muls) {
     const auto& mul = index.node(m);
     if (mul.input_size() != 2) continue;
-    int t_side = mul.input(0) == t ? 0 : (mul.input(1) == t ? 1 : -1);
-    if (t_side < 0) continue;
-    const std::string& other = mul.input(1 - t_side);
-    if (!derived.count(other)) continue;
-    // Collect the nonlinear ops among the other side's ancestors within the derived set.
-    std::map<std::string, int> ops;
-    std::vector<std::string> stack{other};
-    std::unordered_set<std::string> visited;
-    bool squares_t = false;
-    while (!stack.empty()) {
-      std::string cur = stack.back();
-      stack.pop_back();
-      if (!visited.insert(cur).second) continue;
-      auto it = derived.find(cur);
-      if (it == derived.end()) continue;
-      const auto& node = index.node(it->second);
-      if (kInner.at(node.op_type())) ops[node.op_type()]++;
-      if (node.op_type() == "Mul" && node.input_size() == 2 && !index.IsConstant(node.input(0)) &&
-          !index.IsConstant(node.input(1))) {
-        squares_t = true;  // x·x, as in x³ written without Pow
+    for (int t_side = 0; t_side < 2; ++t_side) {
+      DecompositionMatch match;
+      const std::string& other = mul.input(1 - t_side);
+      std::unordered_set<int> ignored;
+      if (!derived.count(other) || !scaled_t(mul.input(t_side), &match.nodes) ||
+          scaled_t(other, &ignored)) {
+        continue;
       }
-      for (const auto& in : node.input()) stack.push_back(in);
+      // Collect the nonlinear ops among the other side's ancestors within the derived set.
+      std::map<std::string, int> ops;
+      std::vector<std::string> stack{other};
+      std::unordered_set<std::string> visited;
+      bool squares_t = false;
+      while (!stack.empty()) {
+        std::string cur = stack.back();
+        stack.pop_back();
+        if (!visited.insert(cur).second) continue;
+        auto it = derived.find(cur);
+        if (it == derived.end()) continue;
+        match.nodes.insert(it->second);
+        const auto& node = index.node(it->second);
+        if (kInner.at(node.op_type())) ops[node.op_type()]++;
+        if (node.op_type() == "Mul" && node.input_size() == 2 && !index.IsConstant(node.input(0)) &&
+            !index.IsConstant(node.input(1))) {
+          squares_t = true;  // x·x, as in x³ written without Pow
+        }
+        for (const auto& in : node.input()) stack.push_back(in);
+      }
+      auto only = [&](std::initializer_list<const char*> names) {
+        if (ops.size() != names.size()) return false;
+        for (const char* n : names) {
+          if (!ops.count(n)) return false;
+        }
+        return true;
+      };
+      if (only({"Sigmoid"})) {
+        match.verdict = Verdict{"silu"};
+      } else if (only({"HardSigmoid"})) {
+        match.verdict = Verdict{"hard_swish"};
+      } else if (only({"Softplus", "Tanh"})) {
+        match.verdict = Verdict{"mish"};
+      } else if (only({"Erf"})) {
+        match.verdict = Verdict{"gelu"};
+      } else if (only({"Tanh", "Pow"}) || (only({"Tanh"}) && squares_t)) {
+        match.verdict = Verdict{"gelu_tanh"};
+      } else {
+        continue;
+      }
+      match.mul = m;
+      match.nodes.insert(m);
+      return match;
     }
-    auto only = [&](std::initializer_list<const char*> names) {
-      if (ops.size() != names.size()) return false;
-      for (const char* n : names) {
-        if (!ops.count(n)) return false;
-      }
-      return true;
-    };
-    std::optional<Verdict> v;
-    if (only({"Sigmoid"}))
-      v = Verdict{"silu"};
-    else if (only({"HardSigmoid"}))
-      v = Verdict{"hard_swish"};
-    else if (only({"Softplus", "Tanh"}))
-      v = Verdict{"mish"};
-    else if (only({"Erf"}))
-      v = Verdict{"gelu"};
-    else if (only({"Tanh", "Pow"}) || (only({"Tanh"}) && squares_t))
-      v = Verdict{"gelu_tanh"};
-    if (v) return std::make_pair(*v, m);
   }
   return std::nullopt;
 }
@@ -276,13 +313,16 @@ proto::Activation DetectActivation(const GraphIndex& index,
       path.push_back("graph output '" + t + "'");
       found.push_back({{"linear"}, std::move(path)});
     }
+    // The decomposition's own nodes are not walked; the tensor's other consumers are.
+    std::unordered_set<int> decomposition_nodes;
     if (auto d = Decomposition(index, t)) {
       auto path = item.path;
-      path.push_back(index.Describe(d->second) + " (" + DecompositionText(d->first.kind) + ")");
-      found.push_back({d->first, std::move(path)});
-      continue;
+      path.push_back(index.Describe(d->mul) + " (" + DecompositionText(d->verdict.kind) + ")");
+      found.push_back({d->verdict, std::move(path)});
+      decomposition_nodes = std::move(d->nodes);
     }
     for (int c : index.Consumers(t)) {
+      if (decomposition_nodes.count(c)) continue;
       const auto& node = index.node(c);
       auto path = item.path;
       path.push_back(index.Describe(c));
