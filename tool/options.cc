@@ -1,14 +1,30 @@
 #include "options.h"
 
+#include <charconv>
+
 namespace reinit_tool {
 
 namespace {
+
+// CLI11 turns "-1" into 2^64 - 1 and saturates numbers past 2^64 - 1 when it fills a uint64_t;
+// a seed must be a decimal number that fits, so that the seed printed is the seed given.
+std::string CheckSeed(std::string& text) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    return "seed must be a whole number from 0 to 18446744073709551615, not '" + text + "'";
+  }
+  return "";
+}
 
 // Options that shape the plan, shared by the main command and `inspect`.
 void AddPlanOptions(CLI::App* app, CliOptions* o) {
   app->add_option("--scheme", o->scheme, "Scheme for every layer (see `reinit schemes`)")
       ->capture_default_str();
-  app->add_option("--seed", o->seed, "Random seed; same seed, same bytes")->capture_default_str();
+  app->add_option("--seed", o->seed, "Random seed; same seed, same bytes")
+      ->check(CLI::Validator(CheckSeed, ""))
+      ->capture_default_str();
   app->add_option("--layer", o->layers,
                   "GLOB=SCHEME for layers whose name or weight name matches (repeatable, later "
                   "wins)")
@@ -42,11 +58,23 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
                   "Output path (default: MODEL with .onnx replaced by .reinit.onnx)");
   app_.add_flag("--in-place", options_.in_place, "Overwrite the input model");
   app_.add_flag("--dry-run", options_.dry_run, "Print the plan; write nothing");
-  app_.add_option("--plan", options_.plan_file,
-                  "Apply a plan written by `reinit inspect --json` (and edited)");
+  CLI::Option* plan = app_.add_option(
+      "--plan", options_.plan_file, "Apply a plan written by `reinit inspect --json` (and edited)");
   app_.add_flag("--skip-check", options_.skip_check,
                 "Do not run the ONNX checker and shape inference on the result");
   AddPlanOptions(&app_, &options_);
+  // A plan file fixes all of these; accepting them beside --plan would silently ignore them.
+  // (Checked here rather than with Option::excludes, which clutters every line of --help.)
+  app_.parse_complete_callback([this, plan] {
+    if (plan->count() == 0) return;
+    for (const char* name : {"--scheme", "--seed", "--layer", "--bias", "--fan-convention",
+                             "--mode", "--std", "--range"}) {
+      if (app_.get_option(name)->count() > 0) {
+        throw CLI::ValidationError("--plan", std::string("cannot be combined with ") + name +
+                                                 ": the plan file sets it (edit the plan instead)");
+      }
+    }
+  });
 
   inspect_ = app_.add_subcommand("inspect", "Print per-layer recommendations; write nothing");
   inspect_->add_option("model", options_.model, "The .onnx model")->required();
