@@ -293,6 +293,9 @@ proto::Activation DetectActivation(const GraphIndex& index,
     std::vector<std::string> path;
   };
   std::vector<Found> found;
+  // Reaching a graph output means linear only when nothing else is reached: a pre-activation
+  // also exported as an output still feeds its nonlinearity inside the network.
+  std::vector<Found> exported;
   std::vector<std::string> start;
   for (int p : prefix) start.push_back(index.Describe(p));
 
@@ -311,7 +314,7 @@ proto::Activation DetectActivation(const GraphIndex& index,
     if (index.IsGraphOutput(t)) {
       auto path = item.path;
       path.push_back("graph output '" + t + "'");
-      found.push_back({{"linear"}, std::move(path)});
+      exported.push_back({{"linear"}, std::move(path)});
     }
     // The decomposition's own nodes are not walked; the tensor's other consumers are.
     std::unordered_set<int> decomposition_nodes;
@@ -352,6 +355,7 @@ proto::Activation DetectActivation(const GraphIndex& index,
   }
 
   proto::Activation result;
+  if (found.empty()) found = std::move(exported);
   if (found.empty()) {
     result.set_kind("linear");
     auto path = start;

@@ -7,8 +7,8 @@
 //  - an exporter's decomposition of one, recognised at the tensor that feeds it:
 //    x·Sigmoid(x) (silu), x·HardSigmoid(x) (hard_swish), x·Tanh(Softplus(x)) (mish),
 //    0.5·x·(1 + Erf(x/√2)) (gelu), 0.5·x·(1 + Tanh(√(2/π)(x + 0.044715x³))) (gelu_tanh);
-//  - linear: another layer, Softmax/LogSoftmax, a graph output, or an op the walk does not
-//    know (the path says so).
+//  - linear: another layer, Softmax/LogSoftmax, an op the walk does not know (the path says
+//    so), or a graph output when no path reaches anything else.
 // Ops that only compute statistics of the tensor (ReduceMean, Pow, Sqrt, Shape, ...) end a
 // path with no verdict. Each kind of op is one row in a table in activation.cc.
 #pragma once

@@ -1,5 +1,6 @@
 #include "fans.h"
 
+#include <algorithm>
 #include <string>
 
 namespace reinit {
@@ -87,12 +88,34 @@ StatusOr<Fans> ComputeFans(const LayerRule& rule, const onnx::NodeProto& node,
   for (size_t d = 2; d < rank; ++d) {
     const int64_t s = strides.empty() ? 1 : strides[d - 2];
     if (s < 1) return error("stride " + std::to_string(s) + " must be >= 1");
-    taps *= static_cast<double>(shape[d]) / static_cast<double>(s);
+    // With k < s some outputs get no tap and the rest exactly one; count the ones that do.
+    taps *= std::max(1.0, static_cast<double>(shape[d]) / static_cast<double>(s));
   }
   fans.in = static_cast<double>(shape[0] / group) * taps;
   fans.out = static_cast<double>(shape[1]) * receptive;
   fans.output_axis = 1;
   return fans;
+}
+
+Status CheckInputChannels(const LayerRule& rule, const onnx::NodeProto& node,
+                          const std::vector<int64_t>& shape, int64_t input_channels) {
+  if (input_channels <= 0 || shape.size() < 2) return Status::Ok();
+  int64_t expected = 0;
+  std::string why;
+  if (rule.layout == WeightLayout::kConv) {
+    const int64_t group = IntAttribute(node, "group", 1);
+    expected = shape[1] * group;
+    why = "weight [M, C/group = " + std::to_string(shape[1]) + ", ...] with group " +
+          std::to_string(group);
+  } else if (rule.layout == WeightLayout::kConvTranspose) {
+    expected = shape[0];
+    why = "weight [C = " + std::to_string(shape[0]) + ", ...]";
+  } else {
+    return Status::Ok();
+  }
+  if (expected == input_channels) return Status::Ok();
+  return ModelError(why + " expects " + std::to_string(expected) + " input channels, but input '" +
+                    node.input(0) + "' has " + std::to_string(input_channels));
 }
 
 }  // namespace reinit

@@ -8,7 +8,7 @@
 //    MatMul constant A [..., M, K]: fan_in = K, fan_out = M
 //    Conv W [M, C/g, k...]: fan_in = (C/g)·∏k, fan_out = (M/g)·∏k
 //    ConvTranspose W [C, M/g, k...]: each output sums over C/g input channels and, on average,
-//      ∏(k_d / s_d) kernel taps, so fan_in = (C/g)·∏(k_d/s_d); each input reaches
+//      ∏max(1, k_d / s_d) kernel taps, so fan_in = (C/g)·∏max(1, k_d/s_d); each input reaches
 //      fan_out = (M/g)·∏k outputs.
 //  torch — PyTorch's _calculate_fan_in_and_fan_out applied to the weight as PyTorch stores it:
 //    fan_in = shape[1]·∏shape[2:], fan_out = shape[0]·∏shape[2:], where a Gemm/MatMul weight
@@ -39,5 +39,11 @@ struct Fans {
 // context (MakePlan does).
 StatusOr<Fans> ComputeFans(const LayerRule& rule, const onnx::NodeProto& node,
                            const std::vector<int64_t>& weight_shape, FanConvention convention);
+
+// For Conv and ConvTranspose: the channel count of the data input (dim 1, when known, else
+// <= 0 to skip) must be what the weight and group imply — C = (C/group)·group for Conv, C =
+// shape[0] for ConvTranspose. The onnx checker and shape inference do not check this.
+Status CheckInputChannels(const LayerRule& rule, const onnx::NodeProto& node,
+                          const std::vector<int64_t>& weight_shape, int64_t input_channels);
 
 }  // namespace reinit

@@ -25,6 +25,55 @@ std::string Errno() { return std::strerror(errno); }
 
 }  // namespace
 
+onnx::ModelProto ShapeOnlyCopy(const onnx::ModelProto& model) {
+  onnx::ModelProto light;
+  light.set_ir_version(model.ir_version());
+  *light.mutable_opset_import() = model.opset_import();
+  *light.mutable_functions() = model.functions();
+  light.set_producer_name(model.producer_name());
+  const onnx::GraphProto& g = model.graph();
+  onnx::GraphProto* lg = light.mutable_graph();
+  lg->set_name(g.name());
+  *lg->mutable_node() = g.node();
+  *lg->mutable_input() = g.input();
+  *lg->mutable_output() = g.output();
+  *lg->mutable_value_info() = g.value_info();
+  *lg->mutable_sparse_initializer() = g.sparse_initializer();
+  for (const auto& t : g.initializer()) {
+    onnx::TensorProto* c = lg->add_initializer();
+    if (!IsSupportedFloatType(t.data_type())) {
+      c->CopyFrom(t);  // integer tensors may be shapes that inference reads
+      continue;
+    }
+    c->set_name(t.name());
+    c->set_data_type(t.data_type());
+    *c->mutable_dims() = t.dims();
+  }
+  return light;
+}
+
+std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model) {
+  onnx::ModelProto light = ShapeOnlyCopy(model);
+  try {
+    onnx::shape_inference::InferShapes(light);
+  } catch (const std::exception&) {
+    // Best effort: whatever was declared or inferred before the failure is still used.
+  }
+  std::unordered_map<std::string, std::vector<int64_t>> shapes;
+  auto add = [&](const onnx::ValueInfoProto& v) {
+    if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+    std::vector<int64_t> dims;
+    for (const auto& d : v.type().tensor_type().shape().dim()) {
+      dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    }
+    shapes.emplace(v.name(), std::move(dims));
+  };
+  for (const auto& v : light.graph().input()) add(v);
+  for (const auto& v : light.graph().value_info()) add(v);
+  for (const auto& v : light.graph().output()) add(v);
+  return shapes;
+}
+
 StatusOr<onnx::ModelProto> LoadModel(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return IoError("cannot open '" + path + "': " + Errno());
@@ -62,17 +111,7 @@ Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
   } catch (const std::exception& e) {
     return ModelError(what + " fails the ONNX checker: " + e.what());
   }
-  // Shape inference needs shapes, not the weights' values: drop float data from a copy.
-  onnx::ModelProto light;
-  light.CopyFrom(model);
-  for (auto& t : *light.mutable_graph()->mutable_initializer()) {
-    if (IsSupportedFloatType(t.data_type())) {
-      t.clear_raw_data();
-      t.clear_float_data();
-      t.clear_double_data();
-      t.clear_int32_data();
-    }
-  }
+  onnx::ModelProto light = ShapeOnlyCopy(model);
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/true, /*strict_mode=*/1);
     onnx::shape_inference::InferShapes(light, onnx::OpSchemaRegistry::Instance(), options);

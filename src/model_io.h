@@ -7,6 +7,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "status.h"
@@ -20,6 +21,14 @@ StatusOr<onnx::ModelProto> LoadModel(const std::string& path);
 // (IR > 8 or an ai.onnx opset > 17) is not checked; a warning says so instead.
 Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
                      std::vector<std::string>* warnings);
+
+// A copy of the model for shape questions: graph structure, value infos and integer tensors,
+// with the floating-point initializers' data left out (shapes do not depend on it).
+onnx::ModelProto ShapeOnlyCopy(const onnx::ModelProto& model);
+
+// Tensor name -> dims (-1 where unknown) for every tensor whose shape is declared or can be
+// inferred by ONNX shape inference; best effort, never fails.
+std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model);
 
 // Serializes and writes atomically; on failure nothing is left at `path` that was not there.
 Status SaveModelAtomic(const onnx::ModelProto& model, const std::string& path);

@@ -11,6 +11,7 @@
 #include "gains.h"
 #include "graph_index.h"
 #include "layers.h"
+#include "model_io.h"
 #include "schemes/auto_policy.h"
 #include "tensor_codec.h"
 
@@ -110,6 +111,7 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
   if (!model.has_graph()) return ModelError("the model has no graph");
 
   const GraphIndex index(model.graph());
+  const auto shapes = StaticShapes(model);
   auto order = index.TopologicalOrder();
   if (!order.ok()) return order.status();
   const std::vector<Layer> layers = FindLayers(index);
@@ -136,6 +138,10 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
     const auto& node = index.node(found.node);
     auto fans = ComputeFans(*found.rule, node, ShapeOf(weight), options.fan_convention);
     if (!fans.ok()) return fans.status().WithContext(LayerContext(*layer));
+    if (auto it = shapes.find(node.input(0)); it != shapes.end() && it->second.size() > 1) {
+      Status s = CheckInputChannels(*found.rule, node, ShapeOf(weight), it->second[1]);
+      if (!s.ok()) return s.WithContext(LayerContext(*layer));
+    }
     layer->set_fan_in(fans->in);
     layer->set_fan_out(fans->out);
     layer->mutable_weight()->set_output_axis(fans->output_axis);

@@ -500,6 +500,19 @@ TEST(Linear, GraphOutput) {
   EXPECT_EQ(PathOf(a), Path{"graph output 'fc'"});
 }
 
+TEST(Linear, AGraphOutputThatAlsoFeedsAnActivationIsThatActivation) {
+  // The pre-activation is exported too (a debugging output): the Relu still follows the layer.
+  auto model = Model(R"(g (float[N, 4] x) => (float[N, 8] fc, float[N, 8] y) {
+    fc = Gemm <transB = 1> (x, w, b)
+    y = Relu (fc)
+  })");
+  AddInitializer(&model, "w", {8, 4});
+  AddInitializer(&model, "b", {8});
+  const auto a = Detect(model);
+  EXPECT_EQ(a.kind(), "relu");
+  EXPECT_FALSE(a.ambiguous());
+}
+
 TEST(Linear, UnknownOpSaysSo) {
   const auto a = Detect(GemmThen("y = Abs (fc)"));
   EXPECT_EQ(a.kind(), "linear");

@@ -193,6 +193,39 @@ TEST(ConvTranspose, GroupsAndStride) {
   ExpectFans(FansOf(WeightLayout::kConvTranspose, node, w, kTorch), (m / g) * k * k, c * k * k, 1);
 }
 
+TEST(ConvTranspose, KernelSmallerThanStrideCountsTheOutputsThatGetATap) {
+  // k = 1, s = 2: half the outputs get no tap, the others exactly one per input channel, so
+  // per dimension the tap count is max(1, k/s) = 1, not 0.5.
+  const int64_t c = 6, m = 4;
+  const Shape w = {c, m, 1, 3};
+  const std::string node = "y = ConvTranspose <strides = [2, 2]> (x, w)";
+  ExpectFans(FansOf(WeightLayout::kConvTranspose, node, w, kOnnx), c * 1.0 * 1.5, m * 3, 1);
+}
+
+TEST(InputChannels, ConvNeedsGroupTimesWeightChannels) {
+  const Shape w = {6, 1, 3, 3};
+  const auto node = ParseNode("y = Conv <group = 3> (x, w)");
+  EXPECT_TRUE(CheckInputChannels(RuleFor(WeightLayout::kConv), node, w, 3).ok());
+  EXPECT_TRUE(CheckInputChannels(RuleFor(WeightLayout::kConv), node, w, -1).ok());  // unknown
+  Status s = CheckInputChannels(RuleFor(WeightLayout::kConv), node, w, 4);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "expects 3 input channels, but input 'x' has 4"))
+      << s.message();
+}
+
+TEST(InputChannels, ConvTransposeNeedsWeightDimZero) {
+  const Shape w = {8, 2, 3, 3};
+  const auto node = ParseNode("y = ConvTranspose <group = 2> (x, w)");
+  EXPECT_TRUE(CheckInputChannels(RuleFor(WeightLayout::kConvTranspose), node, w, 8).ok());
+  Status s = CheckInputChannels(RuleFor(WeightLayout::kConvTranspose), node, w, 4);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "expects 8 input channels")) << s.message();
+  // Dense layers are not checked here (shape inference does).
+  EXPECT_TRUE(
+      CheckInputChannels(RuleFor(WeightLayout::kGemm), ParseNode("y = Gemm (x, w)"), {3, 4}, 99)
+          .ok());
+}
+
 TEST(ConvTranspose, StridesOfTheWrongLengthAreAnError) {
   const std::string msg = ErrorOf(WeightLayout::kConvTranspose,
                                   "y = ConvTranspose <strides = [2]> (x, w)", {4, 2, 3, 3}, kOnnx);
