@@ -48,44 +48,37 @@ bool GraphIndex::IsConstant(std::string_view tensor) const {
   return p >= 0 && node(p).op_type() == "Constant";
 }
 
-std::optional<std::vector<double>> GraphIndex::ConstantValues(std::string_view tensor) const {
-  auto read = [](const onnx::TensorProto& t) -> std::optional<std::vector<double>> {
-    if (IsSupportedFloatType(t.data_type())) {
-      auto values = ReadValues(t);
-      if (values.ok()) return std::move(values).value();
-      return std::nullopt;
-    }
-    std::vector<double> out;
-    if (t.data_type() == onnx::TensorProto::INT64) {
-      if (!t.raw_data().empty()) {
-        if (t.raw_data().size() % 8 != 0) return std::nullopt;
-        out.resize(t.raw_data().size() / 8);
-        for (size_t i = 0; i < out.size(); ++i) {
-          int64_t v;
-          std::memcpy(&v, t.raw_data().data() + 8 * i, 8);
-          out[i] = static_cast<double>(v);
-        }
-      } else {
-        for (int64_t v : t.int64_data()) out.push_back(static_cast<double>(v));
-      }
-      return out;
-    }
-    if (t.data_type() == onnx::TensorProto::INT32) {
-      if (!t.raw_data().empty()) {
-        if (t.raw_data().size() % 4 != 0) return std::nullopt;
-        out.resize(t.raw_data().size() / 4);
-        for (size_t i = 0; i < out.size(); ++i) {
-          int32_t v;
-          std::memcpy(&v, t.raw_data().data() + 4 * i, 4);
-          out[i] = v;
-        }
-      } else {
-        for (int32_t v : t.int32_data()) out.push_back(v);
-      }
-      return out;
-    }
+namespace {
+
+// Integer values from raw_data (little-endian) or the typed field, as doubles.
+template <typename Int, typename Field>
+std::optional<std::vector<double>> IntegerValues(const onnx::TensorProto& t, const Field& typed) {
+  if (t.raw_data().empty()) return std::vector<double>(typed.begin(), typed.end());
+  if (t.raw_data().size() % sizeof(Int) != 0) return std::nullopt;
+  std::vector<double> out(t.raw_data().size() / sizeof(Int));
+  for (size_t i = 0; i < out.size(); ++i) {
+    Int v;
+    std::memcpy(&v, t.raw_data().data() + sizeof(Int) * i, sizeof(Int));
+    out[i] = static_cast<double>(v);
+  }
+  return out;
+}
+
+std::optional<std::vector<double>> TensorValues(const onnx::TensorProto& t) {
+  if (IsSupportedFloatType(t.data_type())) {
+    auto values = ReadValues(t);
+    if (values.ok()) return std::move(values).value();
     return std::nullopt;
-  };
+  }
+  if (t.data_type() == onnx::TensorProto::INT64) return IntegerValues<int64_t>(t, t.int64_data());
+  if (t.data_type() == onnx::TensorProto::INT32) return IntegerValues<int32_t>(t, t.int32_data());
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::vector<double>> GraphIndex::ConstantValues(std::string_view tensor) const {
+  const auto& read = TensorValues;
   if (const auto* init = Initializer(tensor)) return read(*init);
   int p = Producer(tensor);
   if (p < 0 || node(p).op_type() != "Constant") return std::nullopt;
