@@ -1,5 +1,7 @@
 // reinit: the command-line driver. Parses options into a struct, calls the library, prints
 // results, and prints every error in one place as "reinit: error: ..." (exit 1; 2 for usage).
+#include <google/protobuf/stubs/logging.h>
+
 #include <iostream>
 
 #include "options.h"
@@ -86,6 +88,9 @@ int Run(const CliOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // protobuf would log some failures (a message over 2 GiB) on its own; the library turns every
+  // one into a Status, printed below, so its log lines would only repeat them.
+  google::protobuf::SetLogHandler(nullptr);
   reinit_tool::Cli cli;
   try {
     cli.app().parse(argc, argv);
