@@ -156,16 +156,14 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
     for (const auto& rule : SkippedOpRules()) {
       if (rule.op != node.op_type()) continue;
       // Listed only if it really holds parameters: a floating-point constant input.
-      std::string params;
       for (const auto& in : node.input()) {
         const auto* init = index.Initializer(in);
         if (init && IsSupportedFloatType(init->data_type())) {
-          params += (params.empty() ? "" : ", ") + in;
+          layer.params.push_back(in);
           claimed.insert(in);
         }
       }
-      if (params.empty()) break;
-      layer.weight = params;
+      if (layer.params.empty()) break;
       layer.skipped = std::string(rule.reason);
       layers.push_back(std::move(layer));
       break;

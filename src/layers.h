@@ -48,6 +48,7 @@ struct Layer {
   const LayerRule* rule = nullptr;  // null when skipped for want of a rule
   std::string weight;               // weight tensor name ("" if none)
   std::string bias;                 // bias tensor name ("" if none)
+  std::vector<std::string> params;  // the node's other parameter tensors, in input order
   std::string output;               // the tensor whose consumers decide the activation: the layer's
                                     // output, or the output of the bias Add folded into it
   std::vector<int> path;            // nodes folded into the layer (the bias Add), for paths

@@ -127,7 +127,12 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
     proto::Layer* layer = plan.add_layers();
     layer->set_name(found.name);
     layer->set_op(found.op);
-    layer->mutable_weight()->set_name(found.weight);
+    if (!found.weight.empty()) layer->mutable_weight()->set_name(found.weight);
+    for (const auto& name : found.params) {
+      proto::TensorInit* p = layer->add_params();
+      DescribeTensor(*index.Initializer(name), p);
+      p->set_scheme("keep");
+    }
     if (!found.skipped.empty()) {
       layer->set_skipped(found.skipped);
       continue;

@@ -80,7 +80,13 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
   int planned = 0;
   for (const auto& l : plan.layers()) {
     if (!l.skipped().empty()) {
-      skipped += "  " + l.name() + " (" + l.op() + "): skipped: " + l.skipped() + "\n";
+      std::string tensors = l.weight().name();
+      for (const auto& p : l.params()) {
+        if (!tensors.empty()) tensors += ", ";
+        tensors += p.name();
+      }
+      skipped +=
+          "  " + l.name() + " (" + l.op() + ", " + tensors + "): skipped: " + l.skipped() + "\n";
       continue;
     }
     ++planned;

@@ -283,13 +283,14 @@ TEST(Skipped, NormalizationEmbeddingAndRecurrentOps) {
     EXPECT_EQ(l.rule, nullptr) << l.name;
     EXPECT_FALSE(l.skipped.empty()) << l.name;
   }
-  EXPECT_EQ(layers[0].weight, "scale, shift, mean, var");
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(layers[0].params, (Names{"scale", "shift", "mean", "var"}));
   EXPECT_TRUE(Contains(layers[0].skipped, "normalization"));
   EXPECT_EQ(layers[1].op, "Gather");
-  EXPECT_EQ(layers[1].weight, "table");
+  EXPECT_EQ(layers[1].params, Names{"table"});
   EXPECT_TRUE(Contains(layers[1].skipped, "embedding"));
-  EXPECT_EQ(layers[2].weight, "gamma, beta");
-  EXPECT_EQ(layers[3].weight, "W, R, B");
+  EXPECT_EQ(layers[2].params, (Names{"gamma", "beta"}));
+  EXPECT_EQ(layers[3].params, (Names{"W", "R", "B"}));
   EXPECT_TRUE(Contains(layers[3].skipped, "recurrent"));
 }
 
