@@ -12,40 +12,76 @@ namespace reinit {
 
 namespace {
 
-// Draws `count` values for `init` into `out` (float or double).
+// What to draw into one span: a whole tensor or one block of it.
+struct DrawSpec {
+  std::string scheme;
+  double gain = 1, std = 0, bound = 0, value = 0;
+  std::vector<int64_t> shape;  // for orthogonal: the span's shape and its output axis
+  int output_axis = 0;
+};
+
 template <typename T>
-Status Draw(const proto::TensorInit& init, uint64_t seed, std::vector<T>* out) {
-  auto scheme = FindScheme(init.scheme());
+Status Draw(const DrawSpec& spec, StreamKey key, std::span<T> values) {
+  auto scheme = FindScheme(spec.scheme);
   if (!scheme.ok()) return scheme.status();
-  const StreamKey key = KeyFor(seed, init.name());
-  std::span<T> values(*out);
   switch ((*scheme)->distribution) {
     case Distribution::kNone:
       std::fill(values.begin(), values.end(), T(0));
       return Status::Ok();
+    case Distribution::kConstant:
+      std::fill(values.begin(), values.end(), static_cast<T>(spec.value));
+      return Status::Ok();
     case Distribution::kNormal:
-      FillNormal<T>(key, init.std(), 0, values);
+      FillNormal<T>(key, spec.std, 0, values);
       return Status::Ok();
     case Distribution::kUniform:
-      FillUniform<T>(key, -init.bound(), init.bound(), 0, values);
+      FillUniform<T>(key, -spec.bound, spec.bound, 0, values);
       return Status::Ok();
     case Distribution::kTruncatedNormal:
-      FillTruncatedNormal<T>(key, init.std(), 2.0, 0, values);
+      FillTruncatedNormal<T>(key, spec.std, 2.0, 0, values);
       return Status::Ok();
     case Distribution::kOrthogonal:
       break;
   }
-  const std::vector<int64_t> shape(init.shape().begin(), init.shape().end());
-  const int axis = init.output_axis();
-  if (shape.empty() || axis < 0 || axis >= static_cast<int>(shape.size())) {
+  const int axis = spec.output_axis;
+  if (spec.shape.empty() || axis < 0 || axis >= static_cast<int>(spec.shape.size()) ||
+      spec.shape[axis] <= 0) {
     return ModelError("orthogonal needs a weight of rank >= 1 and a valid output axis");
   }
-  const int64_t rows = shape[axis];
+  const int64_t rows = spec.shape[axis];
   const int64_t cols = static_cast<int64_t>(values.size()) / rows;
   std::vector<double> matrix(values.size()), tensor(values.size());
-  FillOrthogonal(key, rows, cols, init.gain(), matrix);
-  ScatterRows(matrix, shape, axis, tensor);
+  FillOrthogonal(key, rows, cols, spec.gain, matrix);
+  ScatterRows(matrix, spec.shape, axis, tensor);
   std::copy(tensor.begin(), tensor.end(), values.begin());
+  return Status::Ok();
+}
+
+template <typename T>
+Status DrawTensor(const proto::TensorInit& init, uint64_t seed, int64_t count,
+                  const onnx::TensorProto& tensor, std::vector<T>* values) {
+  if (init.blocks().empty()) {
+    values->resize(static_cast<size_t>(count));
+    DrawSpec spec{init.scheme(),     init.gain(),  init.std(),
+                  init.bound(),      init.value(), {init.shape().begin(), init.shape().end()},
+                  init.output_axis()};
+    return Draw<T>(spec, KeyFor(seed, init.name()), *values);
+  }
+  // Blocks: elements outside every block keep their values.
+  auto old = ReadValues(tensor);
+  if (!old.ok()) return old.status();
+  values->assign(old->begin(), old->end());
+  for (const auto& b : init.blocks()) {
+    const int64_t n = b.rows() * b.cols();
+    if (b.offset() < 0 || b.rows() <= 0 || b.cols() <= 0 || b.offset() + n > count) {
+      return ModelError("block '" + b.name() + "' does not fit in the tensor");
+    }
+    if (b.scheme() == "keep") continue;
+    DrawSpec spec{b.scheme(), b.gain(), b.std(), b.bound(), b.value(), {b.rows(), b.cols()}, 0};
+    std::span<T> part(values->data() + b.offset(), static_cast<size_t>(n));
+    REINIT_RETURN_IF_ERROR(Draw<T>(spec, KeyFor(seed, init.name() + "/" + b.name()), part)
+                               .WithContext("block '" + b.name() + "'"));
+  }
   return Status::Ok();
 }
 
@@ -53,12 +89,12 @@ Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* 
   auto count = ElementCount(*tensor);
   if (!count.ok()) return count.status();
   if (tensor->data_type() == onnx::TensorProto::DOUBLE) {
-    std::vector<double> values(static_cast<size_t>(*count));
-    REINIT_RETURN_IF_ERROR(Draw(init, seed, &values));
+    std::vector<double> values;
+    REINIT_RETURN_IF_ERROR(DrawTensor(init, seed, *count, *tensor, &values));
     return WriteValues(std::span<const double>(values), tensor);
   }
-  std::vector<float> values(static_cast<size_t>(*count));
-  REINIT_RETURN_IF_ERROR(Draw(init, seed, &values));
+  std::vector<float> values;
+  REINIT_RETURN_IF_ERROR(DrawTensor(init, seed, *count, *tensor, &values));
   return WriteValues(std::span<const float>(values), tensor);
 }
 
@@ -91,6 +127,7 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
     if (!layer.skipped().empty()) continue;
     REINIT_RETURN_IF_ERROR(rewrite(layer, layer.weight()));
     if (layer.has_bias()) REINIT_RETURN_IF_ERROR(rewrite(layer, layer.bias()));
+    for (const auto& p : layer.params()) REINIT_RETURN_IF_ERROR(rewrite(layer, p));
   }
   SetMetadata(model, "reinit.version", plan.tool_version());
   SetMetadata(model, "reinit.scheme", plan.scheme());

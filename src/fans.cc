@@ -15,6 +15,10 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
+int64_t GateCount(WeightLayout layout) {
+  return layout == WeightLayout::kLstm ? 4 : layout == WeightLayout::kGru ? 3 : 1;
+}
+
 StatusOr<Fans> ComputeFans(const LayerRule& rule, const onnx::NodeProto& node,
                            const std::vector<int64_t>& shape, FanConvention convention) {
   const size_t rank = shape.size();
@@ -48,6 +52,35 @@ StatusOr<Fans> ComputeFans(const LayerRule& rule, const onnx::NodeProto& node,
       fans = {static_cast<double>(k), static_cast<double>(m), rank == 1 ? 0 : int(rank) - 2};
       return fans;
     }
+    case WeightLayout::kEmbedding: {
+      // Table [V, D]: each row is a D-vector; tied to an output projection it is a D -> V map.
+      if (rank != 2) return error("an embedding table must have rank 2");
+      fans = {static_cast<double>(shape[1]), static_cast<double>(shape[0]), 0};
+      return fans;
+    }
+    case WeightLayout::kLstm:
+    case WeightLayout::kGru:
+    case WeightLayout::kRnn: {
+      // W [D, G·H, I]: each gate block [H, I] maps I inputs to H units.
+      if (rank != 3) return error(std::string(rule.op) + " W must have rank 3");
+      const int64_t gates = GateCount(rule.layout);
+      if (shape[1] % gates != 0) {
+        return error("dim 1 (" + std::to_string(shape[1]) + ") is not " + std::to_string(gates) +
+                     " gates of equal size");
+      }
+      const int64_t hidden = shape[1] / gates;
+      const int64_t declared = IntAttribute(node, "hidden_size", hidden);
+      if (declared != hidden) {
+        return error("hidden_size " + std::to_string(declared) + " disagrees with " +
+                     std::to_string(gates) + " gates of " + std::to_string(hidden));
+      }
+      fans.in = static_cast<double>(shape[2]);
+      fans.out = static_cast<double>(convention == FanConvention::kTorch ? shape[1] : hidden);
+      fans.output_axis = 1;
+      return fans;
+    }
+    case WeightLayout::kNorm:
+      return error("a normalization has no fans");
     case WeightLayout::kConv:
     case WeightLayout::kConvTranspose:
       break;

@@ -34,6 +34,11 @@ struct Fans {
   int output_axis = 0;
 };
 
+// Gates of a recurrent layout: LSTM 4 (i, o, f, c), GRU 3 (z, r, h), RNN 1; 1 otherwise.
+int64_t GateCount(WeightLayout layout);
+
+//    Embedding table [V, D]: fan_in = D, fan_out = V (both conventions, as PyTorch computes it)
+//    LSTM/GRU/RNN W [dirs, G·H, I]: per gate block fan_in = I, fan_out = H; torch: fan_out = G·H
 // Errors (rank too small, a group that does not divide the channels, a zero dim) give the
 // weight's shape and what is wrong with it; the caller adds the layer and weight names as
 // context (MakePlan does).

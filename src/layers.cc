@@ -1,5 +1,6 @@
 #include "layers.h"
 
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -7,27 +8,70 @@
 
 namespace reinit {
 
+LayerKind KindOf(WeightLayout layout) {
+  switch (layout) {
+    case WeightLayout::kGemm:
+    case WeightLayout::kMatMulA:
+    case WeightLayout::kMatMulB:
+      return LayerKind::kDense;
+    case WeightLayout::kConv:
+    case WeightLayout::kConvTranspose:
+      return LayerKind::kConv;
+    case WeightLayout::kNorm:
+      return LayerKind::kNorm;
+    case WeightLayout::kEmbedding:
+      return LayerKind::kEmbedding;
+    case WeightLayout::kLstm:
+    case WeightLayout::kGru:
+    case WeightLayout::kRnn:
+      return LayerKind::kRecurrent;
+  }
+  return LayerKind::kDense;
+}
+
+const char* KindName(LayerKind kind) {
+  switch (kind) {
+    case LayerKind::kDense:
+      return "dense";
+    case LayerKind::kConv:
+      return "conv";
+    case LayerKind::kNorm:
+      return "norm";
+    case LayerKind::kEmbedding:
+      return "embedding";
+    case LayerKind::kRecurrent:
+      return "recurrent";
+  }
+  return "";
+}
+
 const std::vector<LayerRule>& LayerRules() {
+  using L = WeightLayout;
   static const std::vector<LayerRule> kRules = {
-      {"Gemm", 1, 2, WeightLayout::kGemm},
-      {"MatMul", 1, -1, WeightLayout::kMatMulB},
-      {"MatMul", 0, -1, WeightLayout::kMatMulA},
-      {"Conv", 1, 2, WeightLayout::kConv},
-      {"ConvTranspose", 1, 2, WeightLayout::kConvTranspose},
+      {"Gemm", 1, 2, L::kGemm},
+      {"MatMul", 1, -1, L::kMatMulB},
+      {"MatMul", 0, -1, L::kMatMulA},
+      {"Conv", 1, 2, L::kConv},
+      {"ConvTranspose", 1, 2, L::kConvTranspose},
+      {"BatchNormalization", 1, 2, L::kNorm, {{3, "running_mean"}, {4, "running_var"}}},
+      {"InstanceNormalization", 1, 2, L::kNorm},
+      {"LayerNormalization", 1, 2, L::kNorm},
+      {"GroupNormalization", 1, 2, L::kNorm},
+      {"Gather", 0, -1, L::kEmbedding},
+      {"LSTM", 1, 3, L::kLstm, {{2, "recurrence"}, {7, "peephole"}}},
+      {"GRU", 1, 3, L::kGru, {{2, "recurrence"}}},
+      {"RNN", 1, 3, L::kRnn, {{2, "recurrence"}}},
   };
   return kRules;
 }
 
+const LayerRule& DecomposedNormRule() {
+  static const LayerRule kRule = {"", -1, -1, WeightLayout::kNorm};
+  return kRule;
+}
+
 const std::vector<SkippedOpRule>& SkippedOpRules() {
   static const std::vector<SkippedOpRule> kSkipped = {
-      {"BatchNormalization", "normalization state is not re-initialized yet"},
-      {"InstanceNormalization", "normalization state is not re-initialized yet"},
-      {"LayerNormalization", "normalization state is not re-initialized yet"},
-      {"GroupNormalization", "normalization state is not re-initialized yet"},
-      {"LSTM", "recurrent layers are not supported yet"},
-      {"GRU", "recurrent layers are not supported yet"},
-      {"RNN", "recurrent layers are not supported yet"},
-      {"Gather", "embedding tables are not supported yet"},
       {"PRelu", "PRelu slopes are kept"},
       {"Einsum", "Einsum weights are not supported yet"},
       {"ConvInteger", "integer layers are not supported"},
@@ -36,6 +80,16 @@ const std::vector<SkippedOpRule>& SkippedOpRules() {
       {"QLinearMatMul", "quantized layers are not supported yet"},
   };
   return kSkipped;
+}
+
+std::unordered_set<int> WalkBoundaries(const std::vector<Layer>& layers) {
+  std::unordered_set<int> nodes;
+  for (const auto& l : layers) {
+    if (l.node < 0 || !l.rule) continue;
+    const LayerKind kind = KindOf(l.rule->layout);
+    if (kind != LayerKind::kNorm && kind != LayerKind::kEmbedding) nodes.insert(l.node);
+  }
+  return nodes;
 }
 
 std::vector<int64_t> ShapeOf(const onnx::TensorProto& tensor) {
@@ -59,8 +113,9 @@ std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
              ", not an initializer (not supported yet)";
     return "weight '" + tensor + "' is a graph input, not an initializer";
   }
+  // LoadModel reads external data into the model; a tensor still marked EXTERNAL was not loaded.
   if (init->data_location() == onnx::TensorProto::EXTERNAL) {
-    return "weight '" + tensor + "' is stored as external data (not supported yet)";
+    return "weight '" + tensor + "' is in external data that was not loaded";
   }
   if (!IsSupportedFloatType(init->data_type())) {
     return "weight '" + tensor + "' has data type " + DataTypeName(init->data_type()) +
@@ -91,14 +146,148 @@ int FindBiasAdd(const GraphIndex& index, const onnx::NodeProto& matmul, int64_t 
 
 }  // namespace
 
+namespace {
+
+// The producer of `tensor` if it is a node of type `op`, else -1.
+int ProducerOf(const GraphIndex& index, const std::string& tensor, std::string_view op) {
+  int p = tensor.empty() ? -1 : index.Producer(tensor);
+  return p >= 0 && index.node(p).op_type() == op ? p : -1;
+}
+
+// The only consumer of `tensor` if it is a node of type `op` (the tensor no graph output).
+int SoleConsumer(const GraphIndex& index, const std::string& tensor, std::string_view op) {
+  const auto& consumers = index.Consumers(tensor);
+  if (consumers.size() != 1 || index.IsGraphOutput(tensor)) return -1;
+  return index.node(consumers[0]).op_type() == op ? consumers[0] : -1;
+}
+
+// For a binary node with one constant float operand: that operand, else "".
+std::string ConstantOperand(const GraphIndex& index, const onnx::NodeProto& node,
+                            const std::string& from) {
+  if (node.input_size() != 2) return "";
+  const std::string& other = node.input(0) == from ? node.input(1) : node.input(0);
+  const auto* init = index.Initializer(other);
+  return init && IsSupportedFloatType(init->data_type()) ? other : "";
+}
+
+// If node `i` divides a tensor by its root mean square — a LayerNorm (mean-centred) or RMSNorm
+// written out as elementwise ops — the layer made of it and the constant scale Mul (and shift
+// Add) after it.
+std::optional<Layer> DecomposedNorm(const GraphIndex& index, int i) {
+  const auto& node = index.node(i);
+  std::string num, den;
+  if (node.op_type() == "Div" && node.input_size() == 2) {
+    num = node.input(0);
+    den = node.input(1);
+  } else if (node.op_type() == "Mul" && node.input_size() == 2) {
+    for (int k = 0; k < 2; ++k) {
+      if (int r = ProducerOf(index, node.input(k), "Reciprocal"); r >= 0) {
+        den = index.node(r).input(0);
+        num = node.input(1 - k);
+      }
+    }
+  }
+  if (num.empty() || den.empty()) return std::nullopt;
+  // The denominator: Sqrt and Add-epsilon in either order, over ReduceMean of num squared.
+  std::string t = den;
+  for (int steps = 0; steps < 3; ++steps) {
+    int p = index.Producer(t);
+    if (p < 0) return std::nullopt;
+    const auto& pn = index.node(p);
+    if (pn.op_type() == "Sqrt") {
+      t = pn.input(0);
+    } else if (pn.op_type() == "Add" && pn.input_size() == 2 &&
+               (index.IsConstant(pn.input(0)) || index.IsConstant(pn.input(1)))) {
+      t = index.IsConstant(pn.input(0)) ? pn.input(1) : pn.input(0);
+    } else {
+      break;
+    }
+  }
+  int mean = ProducerOf(index, t, "ReduceMean");
+  if (mean < 0) return std::nullopt;
+  const std::string& squared = index.node(mean).input(0);
+  int sq = index.Producer(squared);
+  if (sq < 0) return std::nullopt;
+  const auto& sqn = index.node(sq);
+  const bool is_square = (sqn.op_type() == "Pow" && sqn.input_size() == 2 && sqn.input(0) == num) ||
+                         (sqn.op_type() == "Mul" && sqn.input_size() == 2 && sqn.input(0) == num &&
+                          sqn.input(1) == num);
+  if (!is_square) return std::nullopt;
+  bool centred = false;
+  if (int sub = ProducerOf(index, num, "Sub"); sub >= 0) {
+    int m = ProducerOf(index, index.node(sub).input(1), "ReduceMean");
+    centred = m >= 0 && index.node(m).input(0) == index.node(sub).input(0);
+  }
+  // The scale: a Mul by a constant right after (through a Cast, as mixed-precision exports do).
+  std::string out = node.output(0);
+  Layer layer;
+  if (int cast = SoleConsumer(index, out, "Cast"); cast >= 0) {
+    layer.path.push_back(cast);
+    out = index.node(cast).output(0);
+  }
+  int scale = SoleConsumer(index, out, "Mul");
+  if (scale < 0) return std::nullopt;
+  layer.weight = ConstantOperand(index, index.node(scale), out);
+  if (layer.weight.empty()) return std::nullopt;
+  layer.node = scale;
+  layer.name = index.NodeName(scale);
+  layer.op = centred ? "LayerNormalization (decomposed)" : "RMSNormalization (decomposed)";
+  layer.rule = &DecomposedNormRule();
+  layer.output = index.node(scale).output(0);
+  if (int shift = SoleConsumer(index, layer.output, "Add"); shift >= 0) {
+    layer.bias = ConstantOperand(index, index.node(shift), layer.output);
+    if (!layer.bias.empty()) {
+      layer.path.push_back(shift);
+      layer.output = index.node(shift).output(0);
+    }
+  }
+  return layer;
+}
+
+// The problem with any of the layer's tensors, or "".
+std::string TensorProblems(const GraphIndex& index, const Layer& layer) {
+  if (std::string p = WeightProblem(index, layer.weight); !p.empty()) return p;
+  if (!layer.bias.empty()) {
+    if (std::string p = WeightProblem(index, layer.bias); !p.empty()) {
+      return "bias" + p.substr(6);  // "weight '...'..." -> "bias '...'..."
+    }
+  }
+  for (const auto& name : layer.params) {
+    if (std::string p = WeightProblem(index, name); !p.empty()) return "parameter" + p.substr(6);
+  }
+  return "";
+}
+
+}  // namespace
+
 std::vector<Layer> FindLayers(const GraphIndex& index) {
   std::vector<Layer> layers;
-  std::unordered_map<std::string, std::string> owner;  // weight/bias tensor -> layer name
+  std::unordered_map<std::string, std::string> owner;  // weight tensor -> layer name
   std::unordered_set<std::string> claimed;             // every tensor some entry names
+
+  auto add = [&](Layer layer) {
+    if (layer.skipped.empty()) layer.skipped = TensorProblems(index, layer);
+    if (layer.skipped.empty()) {
+      if (auto it = owner.find(layer.weight); it != owner.end()) {
+        layer.skipped = "weight '" + layer.weight + "' is shared with layer '" + it->second +
+                        "' and initialized there";
+      } else {
+        owner.emplace(layer.weight, layer.name);
+      }
+    }
+    claimed.insert(layer.weight);
+    if (!layer.bias.empty()) claimed.insert(layer.bias);
+    for (const auto& p : layer.params) claimed.insert(p);
+    layers.push_back(std::move(layer));
+  };
 
   for (int i = 0; i < index.node_count(); ++i) {
     const auto& node = index.node(i);
     if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
+    if (auto norm = DecomposedNorm(index, i)) {
+      add(std::move(*norm));
+      continue;
+    }
     Layer layer;
     layer.node = i;
     layer.name = index.NodeName(i);
@@ -117,40 +306,36 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
       }
     }
     if (first_for_op && !match) {
-      // A MatMul of two activations (attention scores) owns no weight: not a layer.
-      if (node.op_type() == "MatMul") continue;
+      // A MatMul of two activations (attention scores) or a Gather from a computed tensor owns
+      // no weight: not a layer.
+      if (node.op_type() == "MatMul" || node.op_type() == "Gather") continue;
       match = first_for_op;  // report why its weight cannot be used
+    }
+    if (match && match->layout == WeightLayout::kEmbedding) {
+      // A table is a float constant [V, D]; a Gather from a constant shape vector is not.
+      const auto* table = index.Initializer(InputOrEmpty(node, 0));
+      if (table && (!IsSupportedFloatType(table->data_type()) || table->dims_size() != 2)) continue;
     }
     if (match) {
       layer.rule = match;
       layer.weight = InputOrEmpty(node, match->weight_input);
       layer.bias = InputOrEmpty(node, match->bias_input);
-      layer.skipped = WeightProblem(index, layer.weight);
-      if (layer.skipped.empty() && match->layout == WeightLayout::kMatMulB) {
+      for (const auto& slot : match->params) {
+        std::string in = InputOrEmpty(node, slot.input);
+        if (in.empty()) continue;
+        layer.params.push_back(in);
+        layer.param_roles.emplace_back(slot.role);
+      }
+      if (match->layout == WeightLayout::kMatMulB && WeightProblem(index, layer.weight).empty()) {
         const auto shape = ShapeOf(*index.Initializer(layer.weight));
         int64_t n = shape.empty() ? 0 : (shape.size() == 1 ? 1 : shape.back());
-        int add = shape.size() >= 2 ? FindBiasAdd(index, node, n, &layer.bias) : -1;
-        if (add >= 0) {
-          layer.output = index.node(add).output(0);
-          layer.path.push_back(add);
+        int add_node = shape.size() >= 2 ? FindBiasAdd(index, node, n, &layer.bias) : -1;
+        if (add_node >= 0) {
+          layer.output = index.node(add_node).output(0);
+          layer.path.push_back(add_node);
         }
       }
-      if (layer.skipped.empty() && !layer.bias.empty()) {
-        if (std::string p = WeightProblem(index, layer.bias); !p.empty()) {
-          layer.skipped = "bias" + p.substr(6);  // "weight '...'..." -> "bias '...'..."
-        }
-      }
-      if (layer.skipped.empty()) {
-        if (auto it = owner.find(layer.weight); it != owner.end()) {
-          layer.skipped = "weight '" + layer.weight + "' is shared with layer '" + it->second +
-                          "' and initialized there";
-        } else {
-          owner.emplace(layer.weight, layer.name);
-        }
-      }
-      claimed.insert(layer.weight);
-      if (!layer.bias.empty()) claimed.insert(layer.bias);
-      layers.push_back(std::move(layer));
+      add(std::move(layer));
       continue;
     }
     for (const auto& rule : SkippedOpRules()) {
@@ -160,6 +345,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
         const auto* init = index.Initializer(in);
         if (init && IsSupportedFloatType(init->data_type())) {
           layer.params.push_back(in);
+          layer.param_roles.emplace_back("parameter");
           claimed.insert(in);
         }
       }

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "graph_index.h"
@@ -21,17 +22,38 @@ enum class WeightLayout {
   kMatMulA,        // constant left operand A: [..., M, K]
   kConv,           // W: [M, C/group, k...]
   kConvTranspose,  // W: [C, M/group, k...]
+  kNorm,           // a normalization's per-channel scale (and shift, running statistics)
+  kEmbedding,      // Gather's table: [V, D]
+  kLstm,           // W [D, 4H, I], R [D, 4H, H], B [D, 8H], P [D, 3H]
+  kGru,            // W [D, 3H, I], R [D, 3H, H], B [D, 6H]
+  kRnn,            // W [D, H, I], R [D, H, H], B [D, 2H]
+};
+
+enum class LayerKind { kDense, kConv, kNorm, kEmbedding, kRecurrent };
+LayerKind KindOf(WeightLayout layout);
+const char* KindName(LayerKind kind);
+
+// A parameter input other than the weight and the bias, and what it is to the layer.
+struct ParamSlot {
+  int input;
+  std::string_view role;  // "recurrence", "running_mean", "running_var", "peephole"
 };
 
 struct LayerRule {
   std::string_view op;
-  int weight_input;
-  int bias_input;  // -1: the op has no bias input (MatMul's bias is a following Add)
+  int weight_input;  // the main tensor: weight, scale, table or W
+  int bias_input;    // -1: the op has no bias input (MatMul's bias is a following Add)
   WeightLayout layout;
+  std::vector<ParamSlot> params = {};
 };
 
 // The table. A MatMul appears twice (constant B, then constant A).
 const std::vector<LayerRule>& LayerRules();
+
+// The rule for a normalization written out as elementwise ops (LayerNorm as
+// ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div, RMSNorm as Pow/ReduceMean/Add/Sqrt/Div or
+// Reciprocal/Mul), whose scale and shift are the constant Mul and Add after it.
+const LayerRule& DecomposedNormRule();
 
 // Ops that own parameters this version does not initialize; FindLayers lists their nodes as
 // skipped with this reason.
@@ -42,23 +64,28 @@ struct SkippedOpRule {
 const std::vector<SkippedOpRule>& SkippedOpRules();
 
 struct Layer {
-  int node = -1;                    // index of the layer's node; -1 for a loose parameter tensor
-  std::string name;                 // GraphIndex::NodeName, or the tensor's name for a loose one
-  std::string op;                   // the node's op type
-  const LayerRule* rule = nullptr;  // null when skipped for want of a rule
-  std::string weight;               // weight tensor name ("" if none)
-  std::string bias;                 // bias tensor name ("" if none)
-  std::vector<std::string> params;  // the node's other parameter tensors, in input order
-  std::string output;               // the tensor whose consumers decide the activation: the layer's
-                                    // output, or the output of the bias Add folded into it
-  std::vector<int> path;            // nodes folded into the layer (the bias Add), for paths
-  std::string skipped;              // why the layer cannot be planned; empty if it can
+  int node = -1;     // the layer's node (for a decomposed norm, the Mul by the scale); -1: loose
+  std::string name;  // GraphIndex::NodeName, or the tensor's name for a loose one
+  std::string op;    // the node's op type
+  const LayerRule* rule = nullptr;       // null when skipped for want of a rule
+  std::vector<std::string> param_roles;  // role of each entry of params (rule's ParamSlot)
+  std::string weight;                    // weight tensor name ("" if none)
+  std::string bias;                      // bias tensor name ("" if none)
+  std::vector<std::string> params;       // the node's other parameter tensors, in input order
+  std::string output;     // the tensor whose consumers decide the activation: the layer's
+                          // output, or the output of the bias Add folded into it
+  std::vector<int> path;  // nodes folded into the layer (the bias Add), for paths
+  std::string skipped;    // why the layer cannot be planned; empty if it can
 };
 
 // Every weight layer of the graph in node order, then loose floating-point parameter tensors
 // (initializers of two or more elements that no layer owns), skipped. A weight used by several
 // layers is planned at its first layer; the others are skipped as sharing it.
 std::vector<Layer> FindLayers(const GraphIndex& index);
+
+// The nodes where an activation walk stops as "linear": the dense, conv and recurrent layers
+// (normalizations and embedding lookups are walked through).
+std::unordered_set<int> WalkBoundaries(const std::vector<Layer>& layers);
 
 // The shape of an initializer as a vector.
 std::vector<int64_t> ShapeOf(const onnx::TensorProto& tensor);

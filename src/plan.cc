@@ -12,6 +12,7 @@
 #include "graph_index.h"
 #include "layers.h"
 #include "model_io.h"
+#include "recurrent.h"
 #include "schemes/auto_policy.h"
 #include "tensor_codec.h"
 
@@ -97,6 +98,300 @@ Status CheckPlanOptions(const PlanOptions& options) {
   return Status::Ok();
 }
 
+namespace {
+
+// Plans one layer at a time; one method per layer kind.
+class Planner {
+ public:
+  Planner(const onnx::ModelProto& model, const PlanOptions& options, proto::Plan* plan)
+      : model_(model), options_(options), plan_(plan), index_(model.graph()) {}
+
+  Status Run() {
+    auto order = index_.TopologicalOrder();
+    if (!order.ok()) return order.status();
+    shapes_ = StaticShapes(model_);
+    layers_ = FindLayers(index_);
+    layer_nodes_ = WalkBoundaries(layers_);
+    depths_ = LayerDepths(index_, *order, layer_nodes_);
+    override_used_.assign(options_.overrides.size(), false);
+    for (const Layer& found : layers_) REINIT_RETURN_IF_ERROR(PlanLayer(found));
+    for (size_t i = 0; i < options_.overrides.size(); ++i) {
+      if (!override_used_[i]) {
+        plan_->add_warnings("--layer '" + options_.overrides[i].glob + "=" +
+                            options_.overrides[i].scheme + "' matched no layer");
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Status PlanLayer(const Layer& found) {
+    proto::Layer* layer = plan_->add_layers();
+    layer->set_name(found.name);
+    layer->set_op(found.op);
+    if (found.rule) layer->set_kind(KindName(KindOf(found.rule->layout)));
+    if (!found.weight.empty()) layer->mutable_weight()->set_name(found.weight);
+    for (size_t i = 0; i < found.params.size(); ++i) {
+      proto::TensorInit* p = layer->add_params();
+      p->set_name(found.params[i]);
+      if (const auto* t = index_.Initializer(found.params[i])) DescribeTensor(*t, p);
+      p->set_role(i < found.param_roles.size() ? found.param_roles[i] : "parameter");
+      p->set_scheme("keep");
+    }
+    if (!found.skipped.empty()) {
+      layer->set_skipped(found.skipped);
+      return Status::Ok();
+    }
+    const onnx::TensorProto& weight = *index_.Initializer(found.weight);
+    DescribeTensor(weight, layer->mutable_weight());
+    REINIT_RETURN_IF_ERROR(CheckStoredSize(weight).WithContext(LayerContext(*layer)));
+    if (!found.bias.empty()) {
+      const onnx::TensorProto& bias = *index_.Initializer(found.bias);
+      REINIT_RETURN_IF_ERROR(CheckStoredSize(bias).WithContext(LayerContext(*layer)));
+      DescribeTensor(bias, layer->mutable_bias());
+      layer->mutable_bias()->set_scheme(options_.keep_bias ? "keep" : "zero");
+    }
+    for (const auto& name : found.params) {
+      REINIT_RETURN_IF_ERROR(
+          CheckStoredSize(*index_.Initializer(name)).WithContext(LayerContext(*layer)));
+    }
+    switch (KindOf(found.rule->layout)) {
+      case LayerKind::kNorm:
+        return PlanNorm(found, layer);
+      case LayerKind::kRecurrent:
+        return PlanRecurrent(found, layer);
+      default:
+        return PlanWeight(found, layer);
+    }
+  }
+
+  // The scheme asked for this layer: --scheme, then the --layer globs (a later match wins).
+  std::string Requested(const Layer& found, std::string* reason) {
+    std::string scheme = options_.scheme;
+    *reason = "--scheme " + options_.scheme;
+    for (size_t i = 0; i < options_.overrides.size(); ++i) {
+      const auto& o = options_.overrides[i];
+      if (Matches(o.glob, found.name) || Matches(o.glob, found.weight)) {
+        scheme = o.scheme;
+        *reason = "--layer " + o.glob + "=" + o.scheme;
+        override_used_[i] = true;
+      }
+    }
+    return scheme;
+  }
+
+  StatusOr<double> Gain(const std::string& kind, double param) {
+    auto key = std::make_pair(kind, param);
+    auto it = gain_cache_.find(key);
+    if (it == gain_cache_.end()) {
+      auto gain = GainFor(kind, param);
+      if (!gain.ok()) return gain.status();
+      it = gain_cache_.emplace(key, gain->gain).first;
+    }
+    return it->second;
+  }
+
+  StatusOr<Fans> LayerFans(const Layer& found, proto::Layer* layer) {
+    const auto& node = index_.node(found.node);
+    const auto shape = ShapeOf(*index_.Initializer(found.weight));
+    auto fans = ComputeFans(*found.rule, node, shape, options_.fan_convention);
+    if (!fans.ok()) return fans.status().WithContext(LayerContext(*layer));
+    if (auto it = shapes_.find(node.input(0)); it != shapes_.end() && it->second.size() > 1) {
+      Status s = CheckInputChannels(*found.rule, node, shape, it->second[1]);
+      if (!s.ok()) return s.WithContext(LayerContext(*layer));
+    }
+    layer->set_fan_in(fans->in);
+    layer->set_fan_out(fans->out);
+    layer->mutable_weight()->set_output_axis(fans->output_axis);
+    return fans;
+  }
+
+  // Dense, conv and embedding layers: one weight drawn as a whole.
+  Status PlanWeight(const Layer& found, proto::Layer* layer) {
+    auto fans = LayerFans(found, layer);
+    if (!fans.ok()) return fans.status();
+    const LayerKind kind = KindOf(found.rule->layout);
+    layer->mutable_weight()->set_role(kind == LayerKind::kEmbedding ? "table" : "weight");
+    if (layer->has_bias()) layer->mutable_bias()->set_role("bias");
+    if (kind == LayerKind::kEmbedding) {
+      layer->mutable_activation()->set_kind("linear");
+      layer->mutable_activation()->add_path("an embedding lookup has no activation of its own");
+    } else {
+      layer->set_depth(depths_.at(found.node));
+      *layer->mutable_activation() =
+          DetectActivation(index_, layer_nodes_, found.output, found.path);
+    }
+    const auto& act = layer->activation();
+    auto gain = Gain(act.kind(), act.param());
+    if (!gain.ok()) return gain.status().WithContext(LayerContext(*layer));
+    std::string reason;
+    std::string scheme = Requested(found, &reason);
+    if (scheme == "auto") {
+      AutoChoice choice = ChooseAuto(act.kind(), kind, layer->depth());
+      scheme = std::string(choice.scheme);
+      reason = choice.reason;
+    }
+    layer->set_reason(reason);
+    return Resolve(scheme, *layer, *gain, *plan_, layer->mutable_weight())
+        .WithContext(LayerContext(*layer));
+  }
+
+  // Normalization: scale 1, shift 0, running mean 0, running variance 1 (--norms reset), or
+  // kept; a --layer glob may set the scale to zero (zero-γ residual branches).
+  Status PlanNorm(const Layer& found, proto::Layer* layer) {
+    layer->mutable_activation()->set_kind("linear");
+    layer->mutable_activation()->add_path("a normalization is not followed up");
+    std::string reason;
+    std::string scheme = Requested(found, &reason);
+    const bool keep = options_.keep_norms;
+    proto::TensorInit* scale = layer->mutable_weight();
+    scale->set_role("scale");
+    if (layer->has_bias()) layer->mutable_bias()->set_role("shift");
+    if (scheme == "zero") {
+      scale->set_scheme("zero");
+      layer->set_reason(reason + ": scale 0");
+    } else if (keep) {
+      scale->set_scheme("keep");
+      layer->set_reason("--norms keep");
+    } else {
+      scale->set_scheme("constant");
+      scale->set_value(1);
+      layer->set_reason("normalization reset: scale 1, shift 0, running mean 0, running var 1");
+    }
+    if (layer->has_bias()) layer->mutable_bias()->set_scheme(keep ? "keep" : "zero");
+    for (auto& p : *layer->mutable_params()) {
+      if (keep) continue;
+      if (p.role() == "running_mean") p.set_scheme("zero");
+      if (p.role() == "running_var") {
+        p.set_scheme("constant");
+        p.set_value(1);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // LSTM/GRU/RNN: every (direction, gate) block of W and R drawn on its own — input blocks by
+  // the scheme with fan_in = input size and the gate's gain, recurrent blocks orthogonal under
+  // auto — biases zero, the LSTM forget-gate input bias --forget-bias, peepholes zero.
+  Status PlanRecurrent(const Layer& found, proto::Layer* layer) {
+    auto fans = LayerFans(found, layer);
+    if (!fans.ok()) return fans.status();
+    const auto& node = index_.node(found.node);
+    const auto w_shape = ShapeOf(*index_.Initializer(found.weight));
+    const int64_t dirs = w_shape[0], input = w_shape[2];
+    const int64_t gates_per_dir = GateCount(found.rule->layout);
+    const int64_t hidden = w_shape[1] / gates_per_dir;
+    auto gates = RecurrentGates(node, found.rule->layout, dirs);
+    if (!gates.ok()) return gates.status().WithContext(LayerContext(*layer));
+    layer->set_depth(depths_.at(found.node));
+    *layer->mutable_activation() = DetectActivation(index_, layer_nodes_, found.output, found.path);
+    std::string reason;
+    const std::string requested = Requested(found, &reason);
+    const bool torch = options_.fan_convention == FanConvention::kTorch;
+    const double block_out = torch ? static_cast<double>(gates_per_dir * hidden) : hidden;
+
+    // Fills the blocks of W (recurrence = false) or R (true).
+    auto plan_blocks = [&](proto::TensorInit* t, bool recurrence) -> Status {
+      const int64_t cols = recurrence ? hidden : input;
+      std::string scheme = requested, why = reason;
+      if (requested == "auto") {
+        AutoChoice c = ChooseAutoRecurrent(recurrence);
+        scheme = std::string(c.scheme);
+        why = c.reason;
+      }
+      t->set_scheme("per-block");
+      for (const Gate& g : *gates) {
+        const int64_t d = g.direction == "reverse" && dirs == 2 ? 1 : 0;
+        proto::Block* b = t->add_blocks();
+        b->set_name(g.direction + "." + g.name);
+        b->set_offset((d * gates_per_dir + g.index) * hidden * cols);
+        b->set_rows(hidden);
+        b->set_cols(cols);
+        b->set_fan_in(static_cast<double>(cols));
+        b->set_fan_out(block_out);
+        b->set_activation(g.activation);
+        auto gain = Gain(g.activation, 0);
+        if (!gain.ok()) return gain.status();
+        // Recurrent orthogonal blocks keep gain 1: a larger gain compounds over time steps.
+        const double applied = recurrence && scheme == "orthogonal" ? 1.0 : *gain;
+        proto::Layer view;  // Resolve reads fans from a layer
+        view.set_fan_in(b->fan_in());
+        view.set_fan_out(b->fan_out());
+        proto::TensorInit drawn;
+        REINIT_RETURN_IF_ERROR(Resolve(scheme, view, applied, *plan_, &drawn));
+        b->set_scheme(drawn.scheme());
+        b->set_gain(drawn.gain());
+        b->set_std(drawn.std());
+        b->set_bound(drawn.bound());
+      }
+      if (!recurrence) layer->set_reason(why);
+      return Status::Ok();
+    };
+    layer->mutable_weight()->set_role("weight");
+    REINIT_RETURN_IF_ERROR(
+        plan_blocks(layer->mutable_weight(), false).WithContext(LayerContext(*layer)));
+    for (auto& p : *layer->mutable_params()) {
+      if (p.role() == "recurrence") {
+        REINIT_RETURN_IF_ERROR(plan_blocks(&p, true).WithContext(LayerContext(*layer)));
+      } else if (p.role() == "peephole") {
+        p.set_scheme("zero");
+      }
+    }
+    if (layer->has_bias() && !options_.keep_bias) {
+      proto::TensorInit* b = layer->mutable_bias();
+      b->set_role("bias");
+      const bool lstm = found.rule->layout == WeightLayout::kLstm;
+      if (lstm && options_.forget_bias != 0) {
+        // B [D, 8H]: input biases (i, o, f, c) then recurrent ones; the forget gate's input
+        // bias carries the value, so input + recurrent bias = forget_bias.
+        b->set_scheme("per-block");
+        for (int64_t d = 0; d < dirs; ++d) {
+          proto::Block* block = b->add_blocks();
+          block->set_name((dirs == 2 ? (d == 0 ? "forward" : "reverse") : (*gates)[0].direction) +
+                          ".f.input");
+          block->set_offset(d * 2 * gates_per_dir * hidden + kLstmForgetGate * hidden);
+          block->set_rows(hidden);
+          block->set_cols(1);
+          block->set_scheme("constant");
+          block->set_value(options_.forget_bias);
+        }
+        // Everything else in B is zero: one zero block per direction around the forget one.
+        for (int64_t d = 0; d < dirs; ++d) {
+          const int64_t base = d * 2 * gates_per_dir * hidden;
+          auto zero = [&](const std::string& name, int64_t from, int64_t to) {
+            proto::Block* z = b->add_blocks();
+            z->set_name(name);
+            z->set_offset(base + from);
+            z->set_rows(to - from);
+            z->set_cols(1);
+            z->set_scheme("zero");
+          };
+          const std::string dir =
+              dirs == 2 ? (d == 0 ? "forward" : "reverse") : (*gates)[0].direction;
+          zero(dir + ".io.input", 0, kLstmForgetGate * hidden);
+          zero(dir + ".c.input_and_recurrent", (kLstmForgetGate + 1) * hidden,
+               2 * gates_per_dir * hidden);
+        }
+        b->set_value(options_.forget_bias);
+      }
+    }
+    return Status::Ok();
+  }
+
+  const onnx::ModelProto& model_;
+  const PlanOptions& options_;
+  proto::Plan* plan_;
+  const GraphIndex index_;
+  std::unordered_map<std::string, std::vector<int64_t>> shapes_;
+  std::vector<Layer> layers_;
+  std::unordered_set<int> layer_nodes_;
+  std::unordered_map<int, int> depths_;
+  std::vector<bool> override_used_;
+  std::map<std::pair<std::string, double>, double> gain_cache_;
+};
+
+}  // namespace
+
 StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions& options) {
   REINIT_RETURN_IF_ERROR(CheckPlanOptions(options));
   proto::Plan plan;
@@ -105,99 +400,14 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
   plan.set_fan_convention(options.fan_convention == FanConvention::kTorch ? "torch" : "onnx");
   plan.set_mode(FanModeName(options.he_mode));
   plan.set_bias(options.keep_bias ? "keep" : "zero");
+  plan.set_norms(options.keep_norms ? "keep" : "reset");
+  plan.set_forget_bias(options.forget_bias);
   plan.set_std(options.naive_std);
   plan.set_range(options.naive_range);
   plan.set_tool_version(REINIT_VERSION);
   if (!model.has_graph()) return ModelError("the model has no graph");
-
-  const GraphIndex index(model.graph());
-  const auto shapes = StaticShapes(model);
-  auto order = index.TopologicalOrder();
-  if (!order.ok()) return order.status();
-  const std::vector<Layer> layers = FindLayers(index);
-  std::unordered_set<int> layer_nodes;
-  for (const auto& l : layers) {
-    if (l.node >= 0 && l.rule) layer_nodes.insert(l.node);
-  }
-  const auto depths = LayerDepths(index, *order, layer_nodes);
-  std::vector<bool> override_used(options.overrides.size(), false);
-  std::map<std::pair<std::string, double>, GainInfo> gain_cache;
-
-  for (const Layer& found : layers) {
-    proto::Layer* layer = plan.add_layers();
-    layer->set_name(found.name);
-    layer->set_op(found.op);
-    if (!found.weight.empty()) layer->mutable_weight()->set_name(found.weight);
-    for (const auto& name : found.params) {
-      proto::TensorInit* p = layer->add_params();
-      DescribeTensor(*index.Initializer(name), p);
-      p->set_scheme("keep");
-    }
-    if (!found.skipped.empty()) {
-      layer->set_skipped(found.skipped);
-      continue;
-    }
-    const onnx::TensorProto& weight = *index.Initializer(found.weight);
-    DescribeTensor(weight, layer->mutable_weight());
-    if (Status s = CheckStoredSize(weight); !s.ok()) return s.WithContext(LayerContext(*layer));
-    const auto& node = index.node(found.node);
-    auto fans = ComputeFans(*found.rule, node, ShapeOf(weight), options.fan_convention);
-    if (!fans.ok()) return fans.status().WithContext(LayerContext(*layer));
-    if (auto it = shapes.find(node.input(0)); it != shapes.end() && it->second.size() > 1) {
-      Status s = CheckInputChannels(*found.rule, node, ShapeOf(weight), it->second[1]);
-      if (!s.ok()) return s.WithContext(LayerContext(*layer));
-    }
-    layer->set_fan_in(fans->in);
-    layer->set_fan_out(fans->out);
-    layer->mutable_weight()->set_output_axis(fans->output_axis);
-    layer->set_depth(depths.at(found.node));
-    *layer->mutable_activation() = DetectActivation(index, layer_nodes, found.output, found.path);
-
-    const auto& act = layer->activation();
-    auto key = std::make_pair(act.kind(), act.param());
-    auto cached = gain_cache.find(key);
-    if (cached == gain_cache.end()) {
-      auto gain = GainFor(act.kind(), act.param());
-      if (!gain.ok()) return gain.status().WithContext(LayerContext(*layer));
-      cached = gain_cache.emplace(key, *gain).first;
-    }
-    const double gain = cached->second.gain;
-
-    std::string scheme = options.scheme;
-    std::string reason = "--scheme " + options.scheme;
-    for (size_t i = 0; i < options.overrides.size(); ++i) {
-      const auto& o = options.overrides[i];
-      if (Matches(o.glob, found.name) || Matches(o.glob, found.weight)) {
-        scheme = o.scheme;
-        reason = "--layer " + o.glob + "=" + o.scheme;
-        override_used[i] = true;
-      }
-    }
-    if (scheme == "auto") {
-      const bool dense = found.rule->layout == WeightLayout::kGemm ||
-                         found.rule->layout == WeightLayout::kMatMulA ||
-                         found.rule->layout == WeightLayout::kMatMulB;
-      AutoChoice choice = ChooseAuto(act.kind(), dense, layer->depth());
-      scheme = std::string(choice.scheme);
-      reason = choice.reason;
-    }
-    layer->set_reason(reason);
-    if (Status s = Resolve(scheme, *layer, gain, plan, layer->mutable_weight()); !s.ok()) {
-      return s.WithContext(LayerContext(*layer));
-    }
-    if (!found.bias.empty()) {
-      const onnx::TensorProto& bias = *index.Initializer(found.bias);
-      if (Status s = CheckStoredSize(bias); !s.ok()) return s.WithContext(LayerContext(*layer));
-      DescribeTensor(bias, layer->mutable_bias());
-      layer->mutable_bias()->set_scheme(options.keep_bias ? "keep" : "zero");
-    }
-  }
-  for (size_t i = 0; i < options.overrides.size(); ++i) {
-    if (!override_used[i]) {
-      plan.add_warnings("--layer '" + options.overrides[i].glob + "=" +
-                        options.overrides[i].scheme + "' matched no layer");
-    }
-  }
+  Planner planner(model, options, &plan);
+  REINIT_RETURN_IF_ERROR(planner.Run());
   return plan;
 }
 
@@ -233,6 +443,8 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
   if (edited.std() > 0) options.naive_std = edited.std();
   if (edited.range() > 0) options.naive_range = edited.range();
   options.keep_bias = edited.bias() == "keep";
+  options.keep_norms = edited.norms() == "keep";
+  options.forget_bias = edited.forget_bias();
   auto fresh_or = MakePlan(model, options);
   if (!fresh_or.ok()) return fresh_or.status();
   proto::Plan plan = std::move(fresh_or).value();
@@ -264,41 +476,114 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
     }
     if (want.fan_in() > 0) layer->set_fan_in(want.fan_in());
     if (want.fan_out() > 0) layer->set_fan_out(want.fan_out());
-    const double gain = want.weight().gain() > 0 ? want.weight().gain() : layer->weight().gain();
-    if (scheme == "keep") {
-      layer->mutable_weight()->set_scheme("keep");
-      layer->set_reason("--plan: keep");
-    } else if (!scheme.empty()) {
+    const LayerKind kind = layer->kind() == "embedding"   ? LayerKind::kEmbedding
+                           : layer->kind() == "conv"      ? LayerKind::kConv
+                           : layer->kind() == "norm"      ? LayerKind::kNorm
+                           : layer->kind() == "recurrent" ? LayerKind::kRecurrent
+                                                          : LayerKind::kDense;
+    auto reconcile = [&](const proto::TensorInit& w, proto::TensorInit* t,
+                         bool is_weight) -> Status {
+      if (!w.name().empty() && w.name() != t->name()) {
+        return ModelError("tensor '" + w.name() + "' is not the layer's '" + t->name() + "'");
+      }
+      const std::string& scheme = w.scheme();
+      if (scheme.empty()) return Status::Ok();  // not edited: as freshly planned
+      if (scheme == "keep") {
+        t->set_scheme("keep");
+        t->clear_blocks();
+        return Status::Ok();
+      }
+      if (!t->blocks().empty() || !w.blocks().empty()) {
+        // Per-block tensors: blocks are matched by name; each may change scheme or gain.
+        if (scheme != "per-block" && !scheme.empty()) {
+          return ModelError("'" + t->name() + "' is drawn per block; edit its blocks");
+        }
+        for (const auto& wb : w.blocks()) {
+          proto::Block* tb = nullptr;
+          for (auto& b : *t->mutable_blocks()) {
+            if (b.name() == wb.name()) tb = &b;
+          }
+          if (!tb) return ModelError("'" + t->name() + "' has no block '" + wb.name() + "'");
+          if (wb.scheme().empty()) continue;
+          if (wb.scheme() == "keep" || wb.scheme() == "constant") {
+            tb->set_scheme(wb.scheme());
+            tb->set_value(wb.value());
+            continue;
+          }
+          proto::Layer view;
+          view.set_fan_in(wb.fan_in() > 0 ? wb.fan_in() : tb->fan_in());
+          view.set_fan_out(wb.fan_out() > 0 ? wb.fan_out() : tb->fan_out());
+          proto::TensorInit drawn;
+          drawn.set_std(wb.std());
+          drawn.set_bound(wb.bound());
+          REINIT_RETURN_IF_ERROR(
+              Resolve(wb.scheme(), view, wb.gain() > 0 ? wb.gain() : tb->gain(), plan, &drawn)
+                  .WithContext("block '" + wb.name() + "'"));
+          tb->set_scheme(drawn.scheme());
+          tb->set_gain(drawn.gain());
+          tb->set_std(drawn.std());
+          tb->set_bound(drawn.bound());
+        }
+        return Status::Ok();
+      }
+      if (scheme == "constant") {
+        t->set_scheme("constant");
+        t->set_value(w.value());
+        return Status::Ok();
+      }
+      if (!is_weight && scheme != "zero") {
+        return ModelError("'" + t->name() + "' takes zero, constant or keep, not '" + scheme + "'");
+      }
       std::string concrete = scheme;
-      std::string reason = "--plan: " + scheme;
       if (scheme == "auto") {
-        const bool dense = layer->op() == "Gemm" || layer->op() == "MatMul";
-        AutoChoice choice = ChooseAuto(layer->activation().kind(), dense, layer->depth());
-        concrete = std::string(choice.scheme);
-        reason = "--plan: " + choice.reason;
+        concrete = std::string(ChooseAuto(layer->activation().kind(), kind, layer->depth()).scheme);
       }
-      proto::TensorInit* w = layer->mutable_weight();
-      w->set_std(want.weight().std());
-      w->set_bound(want.weight().bound());
-      if (Status s = Resolve(concrete, *layer, gain, plan, w); !s.ok()) {
-        return Status(StatusCode::kModel, s.message()).WithContext(ctx);
+      if (kind == LayerKind::kNorm && concrete != "zero") {
+        return ModelError("a normalization's scale takes zero, constant or keep, not '" + concrete +
+                          "'");
       }
-      layer->set_reason(reason);
+      t->set_std(w.std());
+      t->set_bound(w.bound());
+      const double gain = w.gain() > 0 ? w.gain() : t->gain();
+      return Resolve(concrete, *layer, gain, plan, t);
+    };
+    const auto& wanted = want.weight().scheme();
+    if (!layer->skipped().empty()) {
+      if (!wanted.empty() && wanted != "keep") {
+        return ModelError(ctx + ": cannot be initialized: " + layer->skipped());
+      }
+      continue;
     }
-    if (want.has_bias() && !want.bias().scheme().empty()) {
-      const std::string& b = want.bias().scheme();
+    Status s = reconcile(want.weight(), layer->mutable_weight(), true);
+    if (s.ok() && want.has_bias()) {
       if (!layer->has_bias()) return ModelError(ctx + ": the layer has no bias");
-      if (b != "zero" && b != "keep") {
-        return ModelError(ctx + ": bias scheme must be 'zero' or 'keep', not '" + b + "'");
-      }
-      layer->mutable_bias()->set_scheme(b);
+      s = reconcile(want.bias(), layer->mutable_bias(), false);
     }
+    for (const auto& wp : want.params()) {
+      if (!s.ok()) break;
+      proto::TensorInit* tp = nullptr;
+      for (auto& p : *layer->mutable_params()) {
+        if (p.name() == wp.name()) tp = &p;
+      }
+      if (!tp) return ModelError(ctx + ": the layer has no parameter '" + wp.name() + "'");
+      s = reconcile(wp, tp, tp->role() == "recurrence");
+    }
+    if (!s.ok()) return Status(StatusCode::kModel, s.message()).WithContext(ctx);
+    if (!wanted.empty()) layer->set_reason("--plan: " + wanted);
   }
   // Layers the plan does not name stay as they are.
   for (auto& layer : *plan.mutable_layers()) {
     if (named.count(layer.name()) || !layer.skipped().empty()) continue;
     layer.mutable_weight()->set_scheme("keep");
-    if (layer.has_bias()) layer.mutable_bias()->set_scheme("keep");
+    layer.mutable_weight()->clear_blocks();
+    if (layer.has_bias()) {
+      layer.mutable_bias()->set_scheme("keep");
+      layer.mutable_bias()->clear_blocks();
+    }
+    for (auto& p : *layer.mutable_params()) {
+      p.set_scheme("keep");
+      p.clear_blocks();
+    }
     layer.set_reason("not in the plan: kept");
   }
   return plan;

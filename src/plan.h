@@ -29,6 +29,8 @@ struct PlanOptions {
   bool keep_bias = false;
   double naive_std = 0.01;
   double naive_range = 0.05;
+  bool keep_norms = false;  // --norms keep: normalization scales, shifts and statistics kept
+  double forget_bias = 0;   // --forget-bias: the LSTM forget gate's bias
   std::vector<LayerOverride> overrides;  // applied in order: a later match wins
 };
 

@@ -43,8 +43,41 @@ std::string GainText(const proto::TensorInit& w) {
   return scheme.ok() && (*scheme)->uses_gain ? Num(w.gain()) : "-";
 }
 
+std::string Parameter(const proto::TensorInit& w);
+
+// A per-block tensor: its distinct block schemes, and each distinct parameter once.
+std::string BlockSchemes(const proto::TensorInit& w) {
+  std::vector<std::string> seen;
+  for (const auto& b : w.blocks()) {
+    if (std::find(seen.begin(), seen.end(), b.scheme()) == seen.end()) seen.push_back(b.scheme());
+  }
+  std::string out;
+  for (const auto& s : seen) out += (out.empty() ? "" : "+") + s;
+  return out;
+}
+
+std::string BlockParameters(const proto::TensorInit& w) {
+  std::vector<std::string> seen;
+  for (const auto& b : w.blocks()) {
+    proto::TensorInit t;
+    t.set_scheme(b.scheme());
+    t.set_std(b.std());
+    t.set_bound(b.bound());
+    t.set_gain(b.gain());
+    t.set_value(b.value());
+    std::string text = Parameter(t);
+    if (!b.activation().empty()) text += " (" + b.activation() + ")";
+    if (std::find(seen.begin(), seen.end(), text) == seen.end()) seen.push_back(text);
+  }
+  std::string out;
+  for (const auto& s : seen) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
 std::string Parameter(const proto::TensorInit& w) {
+  if (!w.blocks().empty()) return BlockParameters(w);
   if (w.scheme() == "keep") return "-";
+  if (w.scheme() == "constant") return "= " + Num(w.value());
   if (w.scheme() == "zero") return "0";
   if (w.scheme() == "orthogonal") return "gain " + Num(w.gain());
   if (w.scheme().find("truncated") != std::string::npos) return "std " + Num(w.std()) + " cut 2std";
@@ -91,9 +124,15 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
     }
     ++planned;
     const auto& w = l.weight();
-    rows.push_back({l.name(), l.op(), w.name(), Shape(w), Num(l.fan_in(), 6), Num(l.fan_out(), 6),
-                    ActivationText(l.activation()), w.scheme(), GainText(w), Parameter(w),
-                    l.has_bias() ? l.bias().scheme() : "-"});
+    const bool has_fans = l.fan_in() > 0;
+    const bool has_activation = l.kind() == "dense" || l.kind() == "conv";
+    rows.push_back(
+        {l.name(), l.op(), w.name(), Shape(w), has_fans ? Num(l.fan_in(), 6) : "-",
+         has_fans ? Num(l.fan_out(), 6) : "-",
+         has_activation ? ActivationText(l.activation()) : "-",
+         w.blocks().empty() ? w.scheme() : BlockSchemes(w),
+         w.blocks().empty() ? GainText(w) : "per gate", Parameter(w),
+         l.has_bias() ? (l.bias().blocks().empty() ? l.bias().scheme() : "per gate") : "-"});
     if (verbose) {
       std::string path;
       for (const auto& p : l.activation().path()) {
@@ -105,6 +144,27 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
       for (const auto& alt : l.activation().alternatives()) {
         details += "      other consumers lead to: " + alt + "\n";
       }
+      std::vector<const proto::TensorInit*> tensors = {&l.weight()};
+      if (l.has_bias()) tensors.push_back(&l.bias());
+      for (const auto& p : l.params()) tensors.push_back(&p);
+      for (const auto* t : tensors) {
+        if (t->blocks().empty() && t == &l.weight()) continue;
+        details +=
+            "      " + (t->role().empty() ? std::string("tensor") : t->role()) + " '" + t->name() +
+            "': " + (t->blocks().empty() ? t->scheme() + " " + Parameter(*t) : "per block") + "\n";
+        for (const auto& b : t->blocks()) {
+          proto::TensorInit bt;
+          bt.set_scheme(b.scheme());
+          bt.set_std(b.std());
+          bt.set_bound(b.bound());
+          bt.set_gain(b.gain());
+          bt.set_value(b.value());
+          details += "        " + b.name() + " [" + std::to_string(b.rows()) + "x" +
+                     std::to_string(b.cols()) + "]: " + b.scheme() + " " + Parameter(bt) +
+                     (b.activation().empty() ? "" : " (" + b.activation() + ")") + "\n";
+        }
+      }
+      if (!l.shared_note().empty()) details += "      shared: " + l.shared_note() + "\n";
     }
   }
   std::string out = "scheme " + plan.scheme() + ", seed " + std::to_string(plan.seed()) +

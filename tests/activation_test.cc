@@ -46,10 +46,7 @@ onnx::ModelProto GemmThen(const std::string& body, int opset = 17,
 proto::Activation Detect(const onnx::ModelProto& model, const std::string& layer = "fc") {
   const GraphIndex index(model.graph());
   const auto layers = FindLayers(index);
-  std::unordered_set<int> layer_nodes;
-  for (const auto& l : layers) {
-    if (l.node >= 0 && l.rule) layer_nodes.insert(l.node);
-  }
+  const std::unordered_set<int> layer_nodes = WalkBoundaries(layers);
   for (const auto& l : layers) {
     if (l.name == layer) return DetectActivation(index, layer_nodes, l.output, l.path);
   }

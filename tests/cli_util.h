@@ -237,14 +237,17 @@ inline const reinit::proto::Layer* FindLayer(const reinit::proto::Plan& plan,
   return nullptr;
 }
 
-// The names of the tensors a plan rewrites: planned layers' weights (unless "keep") and their
-// biases (unless "keep").
+// The names of the tensors a plan rewrites: planned layers' weights, biases and other
+// parameters, unless "keep".
 inline std::vector<std::string> RewrittenTensors(const reinit::proto::Plan& plan) {
   std::vector<std::string> names;
   for (const auto& l : plan.layers()) {
     if (!l.skipped().empty()) continue;
     if (l.weight().scheme() != "keep") names.push_back(l.weight().name());
     if (l.has_bias() && l.bias().scheme() != "keep") names.push_back(l.bias().name());
+    for (const auto& p : l.params()) {
+      if (p.scheme() != "keep") names.push_back(p.name());
+    }
   }
   return names;
 }

@@ -260,7 +260,7 @@ TEST(Skipped, GraphInputWeight) {
   EXPECT_TRUE(Contains(layers[0].skipped, "weight 'w' is a graph input"));
 }
 
-TEST(Skipped, NormalizationEmbeddingAndRecurrentOps) {
+TEST(Layers, NormalizationEmbeddingAndRecurrentOpsOwnTheirParameters) {
   auto model = Model(R"(g (float[1, 4, 8, 8] x, int64[1, 5] ids, float[5, 1, 3] seq)
       => (float[1, 4, 8, 8] bn, float[1, 5, 16] ln, float[5, 1, 1, 2] lstm) {
     bn = BatchNormalization (x, scale, shift, mean, var)
@@ -279,19 +279,27 @@ TEST(Skipped, NormalizationEmbeddingAndRecurrentOps) {
   const auto layers = FindLayers(index);
   // Every parameter is claimed by its node: nothing left loose.
   ASSERT_EQ(Names(layers), (std::vector<std::string>{"bn", "emb", "ln", "lstm"}));
-  for (const auto& l : layers) {
-    EXPECT_EQ(l.rule, nullptr) << l.name;
-    EXPECT_FALSE(l.skipped.empty()) << l.name;
-  }
   using Names = std::vector<std::string>;
-  EXPECT_EQ(layers[0].params, (Names{"scale", "shift", "mean", "var"}));
-  EXPECT_TRUE(Contains(layers[0].skipped, "normalization"));
-  EXPECT_EQ(layers[1].op, "Gather");
-  EXPECT_EQ(layers[1].params, Names{"table"});
-  EXPECT_TRUE(Contains(layers[1].skipped, "embedding"));
-  EXPECT_EQ(layers[2].params, (Names{"gamma", "beta"}));
-  EXPECT_EQ(layers[3].params, (Names{"W", "R", "B"}));
-  EXPECT_TRUE(Contains(layers[3].skipped, "recurrent"));
+  for (const auto& l : layers) {
+    ASSERT_NE(l.rule, nullptr) << l.name;
+    EXPECT_EQ(l.skipped, "") << l.name;
+  }
+  EXPECT_EQ(KindOf(layers[0].rule->layout), LayerKind::kNorm);
+  EXPECT_EQ(layers[0].weight, "scale");
+  EXPECT_EQ(layers[0].bias, "shift");
+  EXPECT_EQ(layers[0].params, (Names{"mean", "var"}));
+  EXPECT_EQ(layers[0].param_roles, (Names{"running_mean", "running_var"}));
+  EXPECT_EQ(KindOf(layers[1].rule->layout), LayerKind::kEmbedding);
+  EXPECT_EQ(layers[1].weight, "table");
+  EXPECT_EQ(layers[2].weight, "gamma");
+  EXPECT_EQ(layers[2].bias, "beta");
+  EXPECT_EQ(KindOf(layers[3].rule->layout), LayerKind::kRecurrent);
+  EXPECT_EQ(layers[3].weight, "W");
+  EXPECT_EQ(layers[3].bias, "B");
+  EXPECT_EQ(layers[3].params, Names{"R"});
+  EXPECT_EQ(layers[3].param_roles, Names{"recurrence"});
+  // Only the LSTM ends an activation walk.
+  EXPECT_EQ(WalkBoundaries(layers), (std::unordered_set<int>{3}));
 }
 
 TEST(Skipped, GatherOfAnIntegerTableIsNotListed) {

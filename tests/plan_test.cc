@@ -100,7 +100,7 @@ TEST(AutoPolicy, ChooseAutoCoversEveryActivationKind) {
        {"linear", "relu", "leaky_relu", "prelu", "elu", "celu", "selu", "thresholded_relu",
         "sigmoid", "hard_sigmoid", "tanh", "softplus", "softsign", "hard_swish", "mish", "gelu",
         "gelu_tanh", "silu", "relu6"}) {
-    auto c = ChooseAuto(kind, /*dense=*/false, 1);
+    auto c = ChooseAuto(kind, LayerKind::kConv, 1);
     EXPECT_EQ(c.reason.find("no rule"), std::string::npos) << kind << ": " << c.reason;
   }
 }
@@ -225,7 +225,7 @@ TEST(PlanJson, ReadPlanRejectsWhatTheModelDoesNotHave) {
   expect_error(p, "weight 'w2'");
   p = plan;
   p.mutable_layers(0)->mutable_bias()->set_scheme("he-normal");
-  expect_error(p, "bias scheme");
+  expect_error(p, "takes zero, constant or keep");
   auto r = ReadPlan("{ not json", "edited.json", model);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("not a reinit plan"), std::string::npos);

@@ -34,21 +34,37 @@ const std::vector<Row>& Rows() {
 
 }  // namespace
 
-AutoChoice ChooseAuto(std::string_view activation, bool dense, int depth) {
-  if (activation == "tanh" && dense && depth >= kDeepChain) {
+AutoChoice ChooseAuto(std::string_view activation, LayerKind kind, int depth) {
+  if (kind == LayerKind::kEmbedding) {
+    return {"lecun-normal",
+            "auto: lecun-normal for an embedding table (std 1/sqrt(D): rows of unit expected "
+            "norm, as Flax's Embed; LeCun for a tied output projection)"};
+  }
+  if (activation == "tanh" && kind == LayerKind::kDense && depth >= kDeepChain) {
     return {"orthogonal", "auto: orthogonal for tanh in a chain of " + std::to_string(depth) +
                               " layers (Saxe 2013: deep tanh stacks stay isometric)"};
   }
   for (const auto& row : Rows()) {
     for (auto a : row.activations) {
       if (a == activation) {
-        return {row.scheme, "auto: " + std::string(row.scheme) + " for " +
-                                std::string(activation) + " (" + std::string(row.why) + ")"};
+        return {row.scheme, "auto: " + std::string(row.scheme) + " for " + std::string(activation) +
+                                " (" + std::string(row.why) + ")"};
       }
     }
   }
   return {"xavier-uniform",
           "auto: xavier-uniform for " + std::string(activation) + " (no rule; Glorot 2010)"};
+}
+
+AutoChoice ChooseAutoRecurrent(bool recurrence) {
+  if (recurrence) {
+    return {"orthogonal",
+            "auto: orthogonal per gate block for hidden-to-hidden weights (Saxe 2013: "
+            "norm-preserving through time)"};
+  }
+  return {"xavier-uniform",
+          "auto: xavier-uniform per gate block for input-to-hidden weights (Glorot 2010, the "
+          "gate's gain)"};
 }
 
 }  // namespace reinit

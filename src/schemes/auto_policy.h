@@ -12,12 +12,21 @@
 //                                                                    stacks isometric
 //   tanh, sigmoid, hard_sigmoid, softsign        xavier-uniform    Glorot 2010
 //   linear (head, before Softmax or a layer)     xavier-uniform    Glorot 2010, gain 1
+//   embedding table [V, D]                       lecun-normal      std 1/√D: rows of unit
+//                                                                    expected norm (Flax's Embed);
+//                                                                    as a tied output projection
+//                                                                    it is LeCun for fan_in D
+//   recurrent: input-to-hidden gate blocks       xavier-uniform    Glorot, each gate's gain
+//              hidden-to-hidden gate blocks      orthogonal        Saxe 2013: norm-preserving
+//                                                                    through time (gain 1)
 //
-// Biases are set to zero.
+// Biases are set to zero; normalization layers are reset (scale 1, shift 0, mean 0, var 1).
 #pragma once
 
 #include <string>
 #include <string_view>
+
+#include "layers.h"
 
 namespace reinit {
 
@@ -28,6 +37,10 @@ struct AutoChoice {
   std::string reason;
 };
 
-AutoChoice ChooseAuto(std::string_view activation, bool dense, int depth);
+AutoChoice ChooseAuto(std::string_view activation, LayerKind kind, int depth);
+
+// Recurrent layers: the scheme of an input-to-hidden (recurrence = false) or hidden-to-hidden
+// gate block.
+AutoChoice ChooseAutoRecurrent(bool recurrence);
 
 }  // namespace reinit

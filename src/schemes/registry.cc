@@ -13,6 +13,9 @@ const std::vector<Scheme>& Schemes() {
        K::kAuto, D::kNone, M::kFanIn, false, true},
       // W = 0: every unit computes the same thing and receives the same gradient.
       {"zero", "W = 0", K::kZero, D::kNone, M::kFanIn, false, false},
+      // Normalization scales and running variances are reset to 1; a plan may set any value.
+      {"constant", "W = c (c = the plan's value; 1 for normalization scales and variances)",
+       K::kConstant, D::kConstant, M::kFanIn, false, false},
       // Naive draws with a fixed scale, ignoring the layer's size.
       {"uniform", "W ~ U(-a, a), a = --range (default 0.05, Keras' RandomUniform)", K::kNaive,
        D::kUniform, M::kFanIn, false, false},
@@ -71,6 +74,7 @@ StatusOr<DrawParameters> ComputeParameters(const Scheme& scheme, const SchemeInp
     case SchemeKind::kAuto:
       return ModelError("'auto' must be resolved to a concrete scheme before drawing");
     case SchemeKind::kZero:
+    case SchemeKind::kConstant:
       return p;
     case SchemeKind::kNaive:
       if (scheme.distribution == Distribution::kNormal)

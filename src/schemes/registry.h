@@ -17,8 +17,8 @@
 
 namespace reinit {
 
-enum class SchemeKind { kZero, kNaive, kVarianceScaling, kOrthogonal, kAuto };
-enum class Distribution { kNone, kNormal, kUniform, kTruncatedNormal, kOrthogonal };
+enum class SchemeKind { kZero, kConstant, kNaive, kVarianceScaling, kOrthogonal, kAuto };
+enum class Distribution { kNone, kConstant, kNormal, kUniform, kTruncatedNormal, kOrthogonal };
 enum class FanMode { kFanIn, kFanOut, kFanAvg };
 
 struct Scheme {
