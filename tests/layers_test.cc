@@ -377,3 +377,83 @@ TEST(Order, LayersInNodeOrderThenLooseParameters) {
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+TEST(DecomposedNorm, LayerNormWrittenOutIsOneLayerWithScaleAndShift) {
+  auto model = Model(R"(g (float[N, 16] x) => (float[N, 16] y) {
+    mu = ReduceMean <axes = [-1]> (x)
+    d = Sub (x, mu)
+    sq = Pow (d, two)
+    var = ReduceMean <axes = [-1]> (sq)
+    ve = Add (var, eps)
+    sd = Sqrt (ve)
+    n = Div (d, sd)
+    sc = Mul (n, gamma)
+    y = Add (sc, beta)
+  })");
+  AddInitializer(&model, "gamma", {16});
+  AddInitializer(&model, "beta", {16});
+  AddInitializer(&model, "two", {});
+  AddInitializer(&model, "eps", {});
+  const auto layers = FindLayers(GraphIndex(model.graph()));
+  ASSERT_EQ(layers.size(), 1u);
+  EXPECT_EQ(layers[0].op, "LayerNormalization (decomposed)");
+  EXPECT_EQ(layers[0].name, "sc");
+  EXPECT_EQ(layers[0].weight, "gamma");
+  EXPECT_EQ(layers[0].bias, "beta");
+  EXPECT_EQ(KindOf(layers[0].rule->layout), LayerKind::kNorm);
+}
+
+TEST(DecomposedNorm, RmsNormWithReciprocalAndNoShift) {
+  auto model = Model(R"(g (float[N, 16] x) => (float[N, 16] y) {
+    sq = Mul (x, x)
+    ms = ReduceMean <axes = [-1]> (sq)
+    me = Add (ms, eps)
+    rt = Sqrt (me)
+    inv = Reciprocal (rt)
+    n = Mul (x, inv)
+    y = Mul (n, w)
+  })");
+  AddInitializer(&model, "w", {16});
+  AddInitializer(&model, "eps", {});
+  const auto layers = FindLayers(GraphIndex(model.graph()));
+  ASSERT_EQ(layers.size(), 1u);
+  EXPECT_EQ(layers[0].op, "RMSNormalization (decomposed)");
+  EXPECT_EQ(layers[0].weight, "w");
+  EXPECT_EQ(layers[0].bias, "");
+}
+
+TEST(DecomposedNorm, ADivisionByAnythingElseIsNotANorm) {
+  // x / sqrt(mean(y²)) for another tensor y: not a normalization of x.
+  auto model = Model(R"(g (float[N, 16] x, float[N, 16] z) => (float[N, 16] y) {
+    sq = Mul (z, z)
+    ms = ReduceMean <axes = [-1]> (sq)
+    rt = Sqrt (ms)
+    n = Div (x, rt)
+    y = Mul (n, w)
+  })");
+  AddInitializer(&model, "w", {16});
+  const auto layers = FindLayers(GraphIndex(model.graph()));
+  ASSERT_EQ(layers.size(), 1u);
+  EXPECT_FALSE(layers[0].skipped.empty());  // w is only a loose parameter
+  EXPECT_EQ(layers[0].rule, nullptr);
+}
+
+TEST(Embedding, TiedOutputProjectionSharesTheTable) {
+  auto m = Model(R"(g (int64[5] ids) => (float[5, 100] y) {
+    e = Gather (table, ids)
+    y = Gemm <transB = 1> (e, table)
+  })");
+  AddInitializer(&m, "table", {100, 16});
+  const auto layers = FindLayers(GraphIndex(m.graph()));
+  ASSERT_EQ(layers.size(), 2u);
+  EXPECT_EQ(KindOf(layers[0].rule->layout), LayerKind::kEmbedding);
+  EXPECT_EQ(layers[0].skipped, "");
+  EXPECT_EQ(layers[1].op, "Gemm");
+  EXPECT_TRUE(Contains(layers[1].skipped, "shared with layer 'e'"));
+}
+
+}  // namespace
+}  // namespace reinit

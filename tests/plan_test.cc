@@ -105,6 +105,58 @@ TEST(AutoPolicy, ChooseAutoCoversEveryActivationKind) {
   }
 }
 
+TEST(AutoPolicy, EmbeddingTablesGetStdOneOverSqrtD) {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (int64[5] ids) => (float[5, 32] y) { y = Gather (table, ids) })");
+  AddFloatInitializer(&model, "table", {1000, 32});
+  auto plan = PlanOf(model);
+  ASSERT_EQ(plan.layers_size(), 1);
+  const auto& l = plan.layers(0);
+  EXPECT_EQ(l.kind(), "embedding");
+  EXPECT_EQ(l.fan_in(), 32);
+  EXPECT_EQ(l.fan_out(), 1000);
+  EXPECT_EQ(l.weight().scheme(), "lecun-normal");
+  EXPECT_DOUBLE_EQ(l.weight().std(), 1 / std::sqrt(32.0));
+  EXPECT_EQ(l.weight().role(), "table");
+}
+
+TEST(Norms, ResetByDefaultKeptOnRequestZeroScaleByGlob) {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y) {
+  b = BatchNormalization (x, s, sh, m, v)
+  y = InstanceNormalization (b, s2, sh2)
+})");
+  model.mutable_graph()->mutable_node(0)->set_name("bn");
+  model.mutable_graph()->mutable_node(1)->set_name("in");
+  for (const char* n : {"s", "sh", "m", "v", "s2", "sh2"}) AddFloatInitializer(&model, n, {4});
+  auto plan = PlanOf(model);
+  ASSERT_EQ(plan.layers_size(), 2);
+  const auto& bn = plan.layers(0);
+  EXPECT_EQ(bn.kind(), "norm");
+  EXPECT_EQ(bn.weight().scheme(), "constant");
+  EXPECT_EQ(bn.weight().value(), 1);
+  EXPECT_EQ(bn.bias().scheme(), "zero");
+  ASSERT_EQ(bn.params_size(), 2);
+  EXPECT_EQ(bn.params(0).role(), "running_mean");
+  EXPECT_EQ(bn.params(0).scheme(), "zero");
+  EXPECT_EQ(bn.params(1).role(), "running_var");
+  EXPECT_EQ(bn.params(1).scheme(), "constant");
+  EXPECT_EQ(bn.params(1).value(), 1);
+  PlanOptions keep;
+  keep.keep_norms = true;
+  const auto kept = PlanOf(model, keep);
+  for (const auto& l : kept.layers()) {
+    EXPECT_EQ(l.weight().scheme(), "keep") << l.name();
+    EXPECT_EQ(l.bias().scheme(), "keep") << l.name();
+    for (const auto& p : l.params()) EXPECT_EQ(p.scheme(), "keep") << p.name();
+  }
+  PlanOptions zero;
+  zero.overrides = {{"in", "zero"}};
+  auto z = PlanOf(model, zero);
+  EXPECT_EQ(z.layers(0).weight().scheme(), "constant");
+  EXPECT_EQ(z.layers(1).weight().scheme(), "zero");
+}
+
 TEST(PlanOverrides, LaterGlobWinsAndWeightNamesMatch) {
   PlanOptions o;
   o.scheme = "he-normal";

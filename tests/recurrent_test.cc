@@ -1,0 +1,194 @@
+// LSTM, GRU and RNN: each (direction, gate) block of W and R is drawn on its own with its own
+// fans and gain, recurrent blocks are orthogonal under auto, biases are zero but for the LSTM
+// forget gate's --forget-bias. Expected values come from the formulas, computed here.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "apply.h"
+#include "model_builder.h"
+#include "plan.h"
+
+namespace reinit {
+namespace {
+
+using reinit_test::AddFloatInitializer;
+using reinit_test::FindInitializer;
+using reinit_test::ParseModel;
+using reinit_test::RawFloats;
+
+constexpr int64_t kI = 48, kH = 64;
+
+// A recurrent node `op` with W [dirs, gates·H, I], R [dirs, gates·H, H], B [dirs, 2·gates·H].
+onnx::ModelProto Recurrent(const std::string& op, int64_t gates, const std::string& attrs,
+                           int64_t dirs) {
+  const std::string text = "<ir_version: 8, opset_import: [\"\" : 17]>\ng (float[5, 1, " +
+                           std::to_string(kI) + "] x) => (y) {\n y = " + op +
+                           " <hidden_size = " + std::to_string(kH) + attrs + "> (x, W, R, B)\n}";
+  auto model = ParseModel(text);
+  model.mutable_graph()->mutable_node(0)->set_name("rnn");
+  AddFloatInitializer(&model, "W", {dirs, gates * kH, kI});
+  AddFloatInitializer(&model, "R", {dirs, gates * kH, kH});
+  AddFloatInitializer(&model, "B", {dirs, 2 * gates * kH});
+  return model;
+}
+
+struct Result {
+  proto::Plan plan;
+  onnx::ModelProto model;
+};
+
+Result Reinit(onnx::ModelProto model, PlanOptions options = {}) {
+  auto plan = MakePlan(model, options);
+  EXPECT_TRUE(plan.ok()) << plan.status().message();
+  if (!plan.ok()) return {};
+  Status s = ApplyPlan(*plan, &model);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return {*plan, model};
+}
+
+std::vector<double> Block(const onnx::ModelProto& m, const std::string& tensor, int64_t index,
+                          int64_t size) {
+  auto all = RawFloats(*FindInitializer(m, tensor));
+  return {all.begin() + index * size, all.begin() + (index + 1) * size};
+}
+
+// U(-b, b) within 5 standard errors: variance b²/3, SE from μ4 = b⁴/5; nothing outside.
+void ExpectUniform(const std::vector<double>& v, double b, const std::string& what) {
+  const double n = static_cast<double>(v.size());
+  double sum = 0, sq = 0, max = 0;
+  for (double x : v) {
+    sum += x;
+    sq += x * x;
+    max = std::max(max, std::abs(x));
+  }
+  const double mean = sum / n, var = sq / n - mean * mean;
+  const double target = b * b / 3;
+  EXPECT_NEAR(mean, 0, 5 * std::sqrt(target / n)) << what;
+  EXPECT_NEAR(var, target, 5 * std::sqrt((std::pow(b, 4) / 5 - target * target) / n)) << what;
+  EXPECT_LE(max, b * (1 + 1e-6)) << what;
+  EXPECT_GT(max, b * (1 - 20 / n)) << what;
+}
+
+void ExpectOrthogonal(const std::vector<double>& v, int64_t n, double gain,
+                      const std::string& what) {
+  Eigen::MatrixXd w(n, n);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < n; ++c) w(r, c) = v[r * n + c];
+  }
+  const Eigen::MatrixXd gram = w * w.transpose();
+  EXPECT_LT((gram - gain * gain * Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff(), 1e-5)
+      << what;
+}
+
+TEST(Lstm, BidirectionalGateBlocksUnderAuto) {
+  auto r = Reinit(Recurrent("LSTM", 4, ", direction = \"bidirectional\"", 2));
+  const auto& layer = r.plan.layers(0);
+  EXPECT_EQ(layer.kind(), "recurrent");
+  EXPECT_EQ(layer.fan_in(), kI);
+  EXPECT_EQ(layer.fan_out(), kH);
+  ASSERT_EQ(layer.weight().blocks_size(), 8);
+  EXPECT_EQ(layer.weight().blocks(0).name(), "forward.i");
+  EXPECT_EQ(layer.weight().blocks(3).name(), "forward.c");
+  EXPECT_EQ(layer.weight().blocks(7).name(), "reverse.c");
+  // Input blocks: xavier-uniform with the gate's gain: 1 for sigmoid gates i, o, f, 5/3 for c.
+  const char* gates = "iofc";
+  for (int64_t b = 0; b < 8; ++b) {
+    const double gain = gates[b % 4] == 'c' ? 5.0 / 3.0 : 1.0;
+    ExpectUniform(Block(r.model, "W", b, kH * kI), gain * std::sqrt(6.0 / (kI + kH)),
+                  "W block " + std::to_string(b));
+    ExpectOrthogonal(Block(r.model, "R", b, kH * kH), kH, 1.0, "R block " + std::to_string(b));
+  }
+  for (float v : RawFloats(*FindInitializer(r.model, "B"))) EXPECT_EQ(v, 0);
+}
+
+TEST(Lstm, BlocksAreIndependentDraws) {
+  // Two blocks with the same scheme and parameters must not hold the same values.
+  auto r = Reinit(Recurrent("LSTM", 4, "", 1));
+  EXPECT_NE(Block(r.model, "W", 0, kH * kI), Block(r.model, "W", 1, kH * kI));
+  EXPECT_NE(Block(r.model, "R", 0, kH * kH), Block(r.model, "R", 1, kH * kH));
+}
+
+TEST(Lstm, ForgetBiasSetsTheInputForgetBlockOnly) {
+  PlanOptions o;
+  o.forget_bias = 1.0;
+  auto r = Reinit(Recurrent("LSTM", 4, ", direction = \"bidirectional\"", 2), o);
+  const auto b = RawFloats(*FindInitializer(r.model, "B"));
+  ASSERT_EQ(b.size(), static_cast<size_t>(2 * 8 * kH));
+  for (int64_t d = 0; d < 2; ++d) {
+    for (int64_t k = 0; k < 8 * kH; ++k) {
+      // Per direction: input biases i, o, f, c then recurrent ones; f is block 2.
+      const bool forget_input = k >= 2 * kH && k < 3 * kH;
+      EXPECT_EQ(b[d * 8 * kH + k], forget_input ? 1.0f : 0.0f) << "direction " << d << " k " << k;
+    }
+  }
+}
+
+TEST(Gru, ActivationsAttributeChoosesTheGains) {
+  // f = Relu drives z and r (gain √2), g = Tanh drives h (5/3).
+  auto r = Reinit(Recurrent("GRU", 3, ", activations = [\"Relu\", \"Tanh\"]", 1));
+  const double gains[] = {std::sqrt(2.0), std::sqrt(2.0), 5.0 / 3.0};
+  for (int64_t b = 0; b < 3; ++b) {
+    ExpectUniform(Block(r.model, "W", b, kH * kI), gains[b] * std::sqrt(6.0 / (kI + kH)),
+                  "GRU W block " + std::to_string(b));
+    ExpectOrthogonal(Block(r.model, "R", b, kH * kH), kH, 1.0, "GRU R");
+  }
+  EXPECT_EQ(r.plan.layers(0).weight().blocks(0).activation(), "relu");
+}
+
+TEST(Rnn, OneTanhGateWithAnExplicitScheme) {
+  PlanOptions o;
+  o.scheme = "he-uniform";
+  auto r = Reinit(Recurrent("RNN", 1, "", 1), o);
+  // he-uniform with tanh's gain: W block fan_in I, R block fan_in H.
+  ExpectUniform(Block(r.model, "W", 0, kH * kI), 5.0 / 3.0 * std::sqrt(3.0 / kI), "RNN W");
+  ExpectUniform(Block(r.model, "R", 0, kH * kH), 5.0 / 3.0 * std::sqrt(3.0 / kH), "RNN R");
+}
+
+TEST(Recurrent, TorchConventionCountsEveryGateAsFanOut) {
+  PlanOptions o;
+  o.fan_convention = FanConvention::kTorch;
+  auto plan = MakePlan(Recurrent("LSTM", 4, "", 1), o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->layers(0).fan_in(), kI);
+  EXPECT_EQ(plan->layers(0).fan_out(), 4 * kH);  // torch: weight_ih is [4H, I]
+  EXPECT_EQ(plan->layers(0).weight().blocks(0).fan_out(), 4 * kH);
+}
+
+TEST(Recurrent, ErrorsNameTheLayer) {
+  auto model = Recurrent("LSTM", 4, "", 1);
+  model.mutable_graph()->mutable_node(0)->mutable_attribute(0)->set_i(10);  // hidden_size
+  auto plan = MakePlan(model, {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("layer 'rnn' (LSTM), weight 'W'"), std::string::npos)
+      << plan.status().message();
+  EXPECT_NE(plan.status().message().find("hidden_size 10"), std::string::npos);
+
+  auto bidir = Recurrent("GRU", 3, "", 2);  // two directions, direction attribute forward
+  plan = MakePlan(bidir, {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("2 directions"), std::string::npos)
+      << plan.status().message();
+}
+
+TEST(Recurrent, KeepBiasAndPlanRoundTrip) {
+  auto model = Recurrent("LSTM", 4, "", 1);
+  PlanOptions o;
+  o.keep_bias = true;
+  o.seed = 4;
+  auto r = Reinit(model, o);
+  EXPECT_EQ(reinit_test::FindInitializer(r.model, "B")->SerializeAsString(),
+            reinit_test::FindInitializer(model, "B")->SerializeAsString());
+  // An unedited plan read back applies to the same bytes.
+  auto plan = MakePlan(model, o);
+  ASSERT_TRUE(plan.ok());
+  auto back = ReadPlan(PlanToJson(*plan), "p.json", model);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  auto again = model;
+  ASSERT_TRUE(ApplyPlan(*back, &again).ok());
+  EXPECT_EQ(again.SerializeAsString(), r.model.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace reinit
