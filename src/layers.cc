@@ -271,6 +271,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
       if (auto it = owner.find(layer.weight); it != owner.end()) {
         layer.skipped = "weight '" + layer.weight + "' is shared with layer '" + it->second +
                         "' and initialized there";
+        layer.shared_owner = it->second;
       } else {
         owner.emplace(layer.weight, layer.name);
       }

@@ -72,10 +72,11 @@ struct Layer {
   std::string weight;                    // weight tensor name ("" if none)
   std::string bias;                      // bias tensor name ("" if none)
   std::vector<std::string> params;       // the node's other parameter tensors, in input order
-  std::string output;     // the tensor whose consumers decide the activation: the layer's
-                          // output, or the output of the bias Add folded into it
-  std::vector<int> path;  // nodes folded into the layer (the bias Add), for paths
-  std::string skipped;    // why the layer cannot be planned; empty if it can
+  std::string output;        // the tensor whose consumers decide the activation: the layer's
+                             // output, or the output of the bias Add folded into it
+  std::vector<int> path;     // nodes folded into the layer (the bias Add), for paths
+  std::string skipped;       // why the layer cannot be planned; empty if it can
+  std::string shared_owner;  // the layer that initializes this layer's shared weight
 };
 
 // Every weight layer of the graph in node order, then loose floating-point parameter tensors

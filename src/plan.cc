@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <cstdio>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -80,6 +81,23 @@ void DescribeTensor(const onnx::TensorProto& t, proto::TensorInit* init) {
   init->set_data_type(DataTypeName(t.data_type()));
 }
 
+// "std 0.125", "bound 0.2", "gain 1.4" or "= 1": a tensor's drawing parameter, for notes.
+std::string ParameterText(const proto::TensorInit& t) {
+  char buf[64];
+  if (t.scheme() == "orthogonal") {
+    std::snprintf(buf, sizeof buf, "gain %.4g", t.gain());
+  } else if (t.scheme() == "constant") {
+    std::snprintf(buf, sizeof buf, "= %.4g", t.value());
+  } else if (t.std() > 0) {
+    std::snprintf(buf, sizeof buf, "std %.4g", t.std());
+  } else if (t.bound() > 0) {
+    std::snprintf(buf, sizeof buf, "bound %.4g", t.bound());
+  } else {
+    buf[0] = 0;
+  }
+  return buf;
+}
+
 bool Matches(const std::string& glob, const std::string& name) {
   return fnmatch(glob.c_str(), name.c_str(), 0) == 0;
 }
@@ -138,6 +156,7 @@ class Planner {
       p->set_role(i < found.param_roles.size() ? found.param_roles[i] : "parameter");
       p->set_scheme("keep");
     }
+    if (!found.shared_owner.empty()) return NoteSharing(found, layer);
     if (!found.skipped.empty()) {
       layer->set_skipped(found.skipped);
       return Status::Ok();
@@ -163,6 +182,43 @@ class Planner {
       default:
         return PlanWeight(found, layer);
     }
+  }
+
+  // A layer whose weight another layer initializes: what it would have been given is planned
+  // aside and compared with what the owner gives, and both entries say so.
+  Status NoteSharing(const Layer& found, proto::Layer* layer) {
+    proto::Layer* owner = nullptr;
+    for (auto& l : *plan_->mutable_layers()) {
+      if (l.name() == found.shared_owner) owner = &l;
+    }
+    Layer alone = found;
+    alone.skipped.clear();
+    alone.shared_owner.clear();
+    proto::Plan scratch;
+    scratch.CopyFrom(*plan_);
+    scratch.clear_layers();
+    proto::Plan* real = plan_;
+    plan_ = &scratch;
+    Status s = PlanLayer(alone);
+    plan_ = real;
+    REINIT_RETURN_IF_ERROR(s);
+    const proto::Layer& mine = scratch.layers(0);
+    const std::string mine_text = mine.weight().scheme() + " " + ParameterText(mine.weight());
+    layer->CopyFrom(mine);
+    layer->set_skipped(found.skipped);
+    if (owner == nullptr) return Status::Ok();
+    owner->add_shared_with(found.name);
+    const std::string owner_text = owner->weight().scheme() + " " + ParameterText(owner->weight());
+    if (mine_text != owner_text) {
+      const std::string note = "'" + found.name + "' (" + found.op + ") would get " + mine_text +
+                               ", '" + owner->name() + "' (" + owner->op() + ") gets " +
+                               owner_text + "; the weight is initialized once, by '" +
+                               owner->name() + "'";
+      owner->set_shared_note(owner->shared_note().empty() ? note
+                                                          : owner->shared_note() + "; " + note);
+      layer->set_shared_note(note);
+    }
+    return Status::Ok();
   }
 
   // The scheme asked for this layer: --scheme, then the --layer globs (a later match wins).
@@ -467,13 +523,6 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
       return ModelError(ctx + ": weight '" + want.weight().name() +
                         "' is not the layer's weight '" + layer->weight().name() + "'");
     }
-    const std::string& scheme = want.weight().scheme();
-    if (!layer->skipped().empty()) {
-      if (!scheme.empty() && scheme != "keep") {
-        return ModelError(ctx + ": cannot be initialized: " + layer->skipped());
-      }
-      continue;
-    }
     if (want.fan_in() > 0) layer->set_fan_in(want.fan_in());
     if (want.fan_out() > 0) layer->set_fan_out(want.fan_out());
     const LayerKind kind = layer->kind() == "embedding"   ? LayerKind::kEmbedding
@@ -549,7 +598,7 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
     };
     const auto& wanted = want.weight().scheme();
     if (!layer->skipped().empty()) {
-      if (!wanted.empty() && wanted != "keep") {
+      if (!wanted.empty() && wanted != "keep" && wanted != layer->weight().scheme()) {
         return ModelError(ctx + ": cannot be initialized: " + layer->skipped());
       }
       continue;

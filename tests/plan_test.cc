@@ -157,6 +157,38 @@ g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y) {
   EXPECT_EQ(z.layers(1).weight().scheme(), "zero");
 }
 
+TEST(SharedWeights, TiedEmbeddingIsInitializedOnceAndDisagreementIsReported) {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (int64[5] ids) => (float[5, 1000] y) {
+  e = Gather (table, ids)
+  y = Gemm <transB = 1> (e, table)
+})");
+  model.mutable_graph()->mutable_node(0)->set_name("embed");
+  model.mutable_graph()->mutable_node(1)->set_name("lm_head");
+  AddFloatInitializer(&model, "table", {1000, 32});
+  auto plan = PlanOf(model);
+  ASSERT_EQ(plan.layers_size(), 2);
+  const auto& embed = plan.layers(0);
+  const auto& head = plan.layers(1);
+  EXPECT_EQ(embed.skipped(), "");
+  ASSERT_EQ(embed.shared_with_size(), 1);
+  EXPECT_EQ(embed.shared_with(0), "lm_head");
+  EXPECT_NE(head.skipped().find("shared with layer 'embed'"), std::string::npos);
+  // The head alone would get xavier-uniform; the table gets lecun-normal: both are reported.
+  EXPECT_EQ(head.weight().scheme(), "xavier-uniform");
+  EXPECT_NE(embed.shared_note().find("lm_head"), std::string::npos) << embed.shared_note();
+  EXPECT_NE(embed.shared_note().find("xavier-uniform"), std::string::npos);
+  EXPECT_NE(embed.shared_note().find("lecun-normal"), std::string::npos);
+  // The unedited plan reads back, and the table is written once.
+  auto back = ReadPlan(PlanToJson(plan), "p.json", model);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  // Agreeing users leave no note.
+  PlanOptions same;
+  same.scheme = "he-normal";
+  auto agreed = PlanOf(model, same);
+  EXPECT_EQ(agreed.layers(0).shared_note(), "") << agreed.layers(0).shared_note();
+}
+
 TEST(PlanOverrides, LaterGlobWinsAndWeightNamesMatch) {
   PlanOptions o;
   o.scheme = "he-normal";
