@@ -9,6 +9,7 @@
 #include "apply.h"
 #include "model_builder.h"
 #include "plan.h"
+#include "stats.h"
 
 namespace reinit {
 namespace {
@@ -16,6 +17,7 @@ namespace {
 using reinit_test::AddFloatInitializer;
 using reinit_test::FindInitializer;
 using reinit_test::ParseModel;
+using reinit_test::ExpectUniform;
 using reinit_test::RawFloats;
 
 constexpr int64_t kI = 48, kH = 64;
@@ -54,32 +56,9 @@ std::vector<double> Block(const onnx::ModelProto& m, const std::string& tensor, 
   return {all.begin() + index * size, all.begin() + (index + 1) * size};
 }
 
-// U(-b, b) within 5 standard errors: variance b²/3, SE from μ4 = b⁴/5; nothing outside.
-void ExpectUniform(const std::vector<double>& v, double b, const std::string& what) {
-  const double n = static_cast<double>(v.size());
-  double sum = 0, sq = 0, max = 0;
-  for (double x : v) {
-    sum += x;
-    sq += x * x;
-    max = std::max(max, std::abs(x));
-  }
-  const double mean = sum / n, var = sq / n - mean * mean;
-  const double target = b * b / 3;
-  EXPECT_NEAR(mean, 0, 5 * std::sqrt(target / n)) << what;
-  EXPECT_NEAR(var, target, 5 * std::sqrt((std::pow(b, 4) / 5 - target * target) / n)) << what;
-  EXPECT_LE(max, b * (1 + 1e-6)) << what;
-  EXPECT_GT(max, b * (1 - 20 / n)) << what;
-}
-
 void ExpectOrthogonal(const std::vector<double>& v, int64_t n, double gain,
                       const std::string& what) {
-  Eigen::MatrixXd w(n, n);
-  for (int64_t r = 0; r < n; ++r) {
-    for (int64_t c = 0; c < n; ++c) w(r, c) = v[r * n + c];
-  }
-  const Eigen::MatrixXd gram = w * w.transpose();
-  EXPECT_LT((gram - gain * gain * Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff(), 1e-5)
-      << what;
+  reinit_test::ExpectOrthogonal(v, n, n, gain, what);
 }
 
 TEST(Lstm, BidirectionalGateBlocksUnderAuto) {

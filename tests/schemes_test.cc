@@ -12,11 +12,16 @@
 #include "model_builder.h"
 #include "plan.h"
 #include "schemes/registry.h"
+#include "stats.h"
 
 namespace reinit {
 namespace {
 
 using reinit_test::GemmModel;
+using reinit_test::ExpectNormal;
+using reinit_test::ExpectTruncated;
+using reinit_test::ExpectUniform;
+using reinit_test::MaxAbs;
 using reinit_test::RawFloats;
 
 struct Sample {
@@ -35,55 +40,6 @@ Sample Reinit(int64_t in, int64_t out, const std::string& act, const std::string
   EXPECT_TRUE(s.ok()) << s.message();
   auto raw = RawFloats(*reinit_test::FindInitializer(model, "w"));
   return {{raw.begin(), raw.end()}, *plan};
-}
-
-double Mean(const std::vector<double>& v) {
-  return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-}
-double Variance(const std::vector<double>& v) {
-  const double m = Mean(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return s / static_cast<double>(v.size() - 1);
-}
-double MaxAbs(const std::vector<double>& v) {
-  double m = 0;
-  for (double x : v) m = std::max(m, std::abs(x));
-  return m;
-}
-
-// Mean 0 and variance `var` within 5 standard errors for a normal sample.
-void ExpectNormal(const std::vector<double>& v, double var) {
-  const double n = static_cast<double>(v.size());
-  EXPECT_NEAR(Mean(v), 0, 5 * std::sqrt(var / n));
-  EXPECT_NEAR(Variance(v), var, 5 * var * std::sqrt(2 / (n - 1)));
-}
-
-// U(-b, b): variance b²/3 (SE from μ4 = b⁴/5), all inside, the extremes near ±b.
-void ExpectUniform(const std::vector<double>& v, double b) {
-  const double n = static_cast<double>(v.size());
-  const double var = b * b / 3, mu4 = std::pow(b, 4) / 5;
-  EXPECT_NEAR(Mean(v), 0, 5 * std::sqrt(var / n));
-  EXPECT_NEAR(Variance(v), var, 5 * std::sqrt((mu4 - var * var) / n));
-  EXPECT_LE(MaxAbs(v), b * (1 + 1e-6));
-  // P(max |x| < b(1 - 20/n)) = (1 - 20/n)^n ≈ e^-20.
-  EXPECT_GT(MaxAbs(v), b * (1 - 20 / n));
-}
-
-// Truncated at ±2σ_u where σ_u = √var / 0.8796...: variance exactly var, nothing beyond the cut,
-// and values close to it exist.
-void ExpectTruncated(const std::vector<double>& v, double var) {
-  const double n = static_cast<double>(v.size());
-  // Variance of N(0,1) cut at ±2, from its closed form: 1 - 2·2·φ(2) / (2Φ(2) - 1).
-  const double phi2 = std::exp(-2.0) / std::sqrt(2 * M_PI);
-  const double mass = std::erf(2 / std::sqrt(2.0));
-  const double unit_var = 1 - 4 * phi2 / mass;
-  const double sigma_u = std::sqrt(var / unit_var);
-  EXPECT_NEAR(Mean(v), 0, 5 * std::sqrt(var / n));
-  // μ4 of the truncated normal is below the normal's 3σ_u⁴: a conservative SE.
-  EXPECT_NEAR(Variance(v), var, 5 * std::sqrt((3 * std::pow(sigma_u, 4) - var * var) / n));
-  EXPECT_LE(MaxAbs(v), 2 * sigma_u * (1 + 1e-6));
-  EXPECT_GT(MaxAbs(v), 2 * sigma_u * 0.99);
 }
 
 constexpr int64_t kIn = 300, kOut = 500;  // 150000 samples
