@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "graph_index.h"
 #include "rng.h"
 #include "schemes/orthogonal.h"
 #include "schemes/registry.h"
@@ -62,10 +63,30 @@ Status DrawTensor(const proto::TensorInit& init, uint64_t seed, int64_t count,
                   const onnx::TensorProto& tensor, std::vector<T>* values) {
   if (init.blocks().empty()) {
     values->resize(static_cast<size_t>(count));
-    DrawSpec spec{init.scheme(),     init.gain(),  init.std(),
-                  init.bound(),      init.value(), {init.shape().begin(), init.shape().end()},
+    const bool viewed = init.view_size() > 0;
+    DrawSpec spec{init.scheme(),
+                  init.gain(),
+                  init.std(),
+                  init.bound(),
+                  init.value(),
+                  viewed ? std::vector<int64_t>(init.view_shape().begin(), init.view_shape().end())
+                         : std::vector<int64_t>(init.shape().begin(), init.shape().end()),
                   init.output_axis()};
-    return Draw<T>(spec, KeyFor(seed, init.name()), *values);
+    REINIT_RETURN_IF_ERROR(Draw<T>(spec, KeyFor(seed, init.name()), *values));
+    if (viewed) {
+      // Drawn in the layout the layer sees; stored back in the tensor's own layout.
+      std::vector<ViewStep> steps;
+      for (const auto& v : init.view()) {
+        steps.push_back({{v.perm().begin(), v.perm().end()}, {v.shape().begin(), v.shape().end()}});
+      }
+      const auto to_source =
+          ViewToSource(std::vector<int64_t>(init.shape().begin(), init.shape().end()), steps);
+      if (to_source.size() != values->size()) return ModelError("view does not match the tensor");
+      std::vector<T> stored(values->size());
+      for (size_t k = 0; k < to_source.size(); ++k) stored[to_source[k]] = (*values)[k];
+      *values = std::move(stored);
+    }
+    return Status::Ok();
   }
   // Blocks: elements outside every block keep their values.
   auto old = ReadValues(tensor);
@@ -113,8 +134,60 @@ void SetMetadata(onnx::ModelProto* model, const std::string& key, const std::str
 }  // namespace
 
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
+  // Stored constants by name: initializers, and the values of Constant nodes.
   std::unordered_map<std::string, onnx::TensorProto*> tensors;
   for (auto& t : *model->mutable_graph()->mutable_initializer()) tensors.emplace(t.name(), &t);
+  for (auto& node : *model->mutable_graph()->mutable_node()) {
+    if (node.op_type() != "Constant" || node.output_size() != 1) continue;
+    for (auto& attr : *node.mutable_attribute()) {
+      if (attr.name() == "value" && attr.has_t()) tensors.emplace(node.output(0), attr.mutable_t());
+    }
+  }
+  // Tensors the plan gives a copy of their own: the Identity that produced the name goes, a
+  // new initializer of that name takes its place.
+  auto materialize = [&](const proto::TensorInit& init) -> Status {
+    if (init.copy_of().empty() || init.scheme().empty() || init.scheme() == "keep" ||
+        tensors.count(init.name())) {
+      return Status::Ok();
+    }
+    auto source = tensors.find(init.copy_of());
+    if (source == tensors.end()) return ModelError("no tensor '" + init.copy_of() + "' to copy");
+    auto* nodes = model->mutable_graph()->mutable_node();
+    for (int i = 0; i < nodes->size(); ++i) {
+      const auto& n = nodes->Get(i);
+      if (n.op_type() == "Identity" && n.output_size() == 1 && n.output(0) == init.name()) {
+        nodes->DeleteSubrange(i, 1);
+        break;
+      }
+    }
+    onnx::TensorProto* copy = model->mutable_graph()->add_initializer();
+    copy->CopyFrom(*source->second);
+    copy->set_name(init.name());
+    // IR < 4 lists every initializer as a graph input too.
+    for (const auto& in : model->graph().input()) {
+      if (in.name() != init.copy_of()) continue;
+      auto* added = model->mutable_graph()->add_input();
+      added->CopyFrom(in);
+      added->set_name(init.name());
+      break;
+    }
+    // add_initializer may move the other tensors: index them again.
+    tensors.clear();
+    for (auto& t : *model->mutable_graph()->mutable_initializer()) tensors.emplace(t.name(), &t);
+    for (auto& node : *model->mutable_graph()->mutable_node()) {
+      if (node.op_type() != "Constant" || node.output_size() != 1) continue;
+      for (auto& attr : *node.mutable_attribute()) {
+        if (attr.name() == "value" && attr.has_t())
+          tensors.emplace(node.output(0), attr.mutable_t());
+      }
+    }
+    return Status::Ok();
+  };
+  for (const auto& layer : plan.layers()) {
+    if (!layer.skipped().empty()) continue;
+    REINIT_RETURN_IF_ERROR(materialize(layer.weight()));
+    if (layer.has_bias()) REINIT_RETURN_IF_ERROR(materialize(layer.bias()));
+  }
   auto rewrite = [&](const proto::Layer& layer, const proto::TensorInit& init) -> Status {
     if (init.scheme().empty() || init.scheme() == "keep") return Status::Ok();
     auto it = tensors.find(init.name());

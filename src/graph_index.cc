@@ -1,6 +1,7 @@
 #include "graph_index.h"
 
 #include <cstring>
+#include <unordered_set>
 
 #include "tensor_codec.h"
 
@@ -94,6 +95,14 @@ std::optional<std::vector<double>> GraphIndex::ConstantValues(std::string_view t
   return std::nullopt;
 }
 
+const onnx::TensorProto* GraphIndex::ConstantTensor(std::string_view name) const {
+  if (const auto* init = Initializer(name)) return init;
+  int p = Producer(name);
+  if (p < 0 || node(p).op_type() != "Constant") return nullptr;
+  const auto* value = FindAttribute(node(p), "value");
+  return value && value->has_t() ? &value->t() : nullptr;
+}
+
 std::string GraphIndex::NodeName(int i) const {
   const auto& n = node(i);
   if (!n.name().empty()) return n.name();
@@ -156,6 +165,174 @@ std::vector<int64_t> IntsAttribute(const onnx::NodeProto& node, std::string_view
   const auto* a = FindAttribute(node, name);
   if (!a) return {};
   return {a->ints().begin(), a->ints().end()};
+}
+
+namespace {
+
+int64_t Product(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (int64_t d : v) p *= d;
+  return p;
+}
+
+// ONNX Reshape's target shape: 0 copies the input dim, -1 takes what is left.
+std::optional<std::vector<int64_t>> ReshapeTarget(const std::vector<int64_t>& in,
+                                                  std::vector<int64_t> target) {
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == 0 && i < in.size()) target[i] = in[i];
+    if (target[i] == -1) {
+      if (infer >= 0) return std::nullopt;
+      infer = static_cast<int64_t>(i);
+    } else if (target[i] <= 0) {
+      return std::nullopt;
+    } else {
+      known *= target[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || Product(in) % known != 0) return std::nullopt;
+    target[infer] = Product(in) / known;
+  }
+  if (Product(target) != Product(in)) return std::nullopt;
+  return target;
+}
+
+std::vector<int64_t> AxesOf(const GraphIndex& index, const onnx::NodeProto& node) {
+  std::vector<int64_t> axes = IntsAttribute(node, "axes");
+  if (axes.empty() && node.input_size() > 1) {
+    if (auto v = index.ConstantValues(node.input(1))) axes.assign(v->begin(), v->end());
+  }
+  return axes;
+}
+
+}  // namespace
+
+std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::string& tensor,
+                                            std::string* why) {
+  // Walk back to the source, collecting the ops; then replay them forward for the shapes.
+  std::vector<int> chain;
+  std::string t = tensor;
+  const onnx::TensorProto* source = nullptr;
+  for (int steps = 0; steps < 32 && !source; ++steps) {
+    if (t.empty()) return std::nullopt;
+    if (const auto* init = index.Initializer(t)) {
+      source = init;
+      break;
+    }
+    int p = index.Producer(t);
+    if (p < 0) {
+      if (why) *why = "'" + t + "' is a graph input, not a constant";
+      return std::nullopt;
+    }
+    const auto& node = index.node(p);
+    static const std::unordered_set<std::string> kLayout = {
+        "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+    if (node.op_type() == "Constant") {
+      source = index.ConstantTensor(t);
+      if (!source) {
+        if (why) *why = "'" + t + "' is a Constant without a tensor value";
+        return std::nullopt;
+      }
+      break;
+    }
+    if (!kLayout.count(node.op_type())) {
+      if (why) *why = "'" + t + "' is produced by " + index.Describe(p) + ", not a constant";
+      return std::nullopt;
+    }
+    chain.push_back(p);
+    t = node.input_size() > 0 ? node.input(0) : "";
+  }
+  if (!source) return std::nullopt;
+  ConstantView view;
+  view.source = t;
+  view.nodes = chain;
+  std::vector<int64_t> shape(source->dims().begin(), source->dims().end());
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const auto& node = index.node(*it);
+    const std::string& op = node.op_type();
+    ViewStep step;
+    if (op == "Identity" || op == "Cast") continue;
+    if (op == "Transpose") {
+      step.perm = IntsAttribute(node, "perm");
+      if (step.perm.empty()) {
+        for (size_t d = shape.size(); d-- > 0;) step.perm.push_back(static_cast<int64_t>(d));
+      }
+      if (step.perm.size() != shape.size()) return std::nullopt;
+      for (int64_t d : step.perm) {
+        if (d < 0 || d >= static_cast<int64_t>(shape.size())) return std::nullopt;
+        step.shape.push_back(shape[d]);
+      }
+    } else if (op == "Reshape") {
+      auto target = node.input_size() > 1 ? index.ConstantValues(node.input(1)) : std::nullopt;
+      if (!target) {
+        if (why) *why = index.Describe(*it) + " has a shape that is not constant";
+        return std::nullopt;
+      }
+      auto out = ReshapeTarget(shape, {target->begin(), target->end()});
+      if (!out) return std::nullopt;
+      step.shape = *out;
+    } else if (op == "Flatten") {
+      int64_t axis = IntAttribute(node, "axis", 1);
+      if (axis < 0) axis += static_cast<int64_t>(shape.size());
+      if (axis < 0 || axis > static_cast<int64_t>(shape.size())) return std::nullopt;
+      int64_t a = 1, b = 1;
+      for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
+        (d < axis ? a : b) *= shape[d];
+      step.shape = {a, b};
+    } else if (op == "Squeeze") {
+      auto axes = AxesOf(index, node);
+      for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+        bool drop = axes.empty() ? shape[d] == 1 : false;
+        for (int64_t a : axes) drop |= (a < 0 ? a + static_cast<int64_t>(shape.size()) : a) == d;
+        if (!drop) step.shape.push_back(shape[d]);
+      }
+    } else if (op == "Unsqueeze") {
+      auto axes = AxesOf(index, node);
+      const int64_t rank = static_cast<int64_t>(shape.size() + axes.size());
+      std::vector<bool> inserted(rank, false);
+      for (int64_t a : axes) {
+        a = a < 0 ? a + rank : a;
+        if (a < 0 || a >= rank) return std::nullopt;
+        inserted[a] = true;
+      }
+      size_t k = 0;
+      for (int64_t d = 0; d < rank; ++d) step.shape.push_back(inserted[d] ? 1 : shape[k++]);
+    }
+    shape = step.shape;
+    view.steps.push_back(std::move(step));
+  }
+  view.shape = shape;
+  return view;
+}
+
+std::vector<int64_t> ViewToSource(const std::vector<int64_t>& source_shape,
+                                  const std::vector<ViewStep>& steps) {
+  std::vector<int64_t> index(static_cast<size_t>(Product(source_shape)));
+  for (size_t i = 0; i < index.size(); ++i) index[i] = static_cast<int64_t>(i);
+  std::vector<int64_t> shape = source_shape;
+  for (const auto& step : steps) {
+    if (!step.perm.empty()) {
+      // out[j] = in[i] where j's coordinates are i's permuted.
+      const size_t rank = shape.size();
+      std::vector<int64_t> in_strides(rank, 1);
+      for (size_t d = rank; d-- > 1;) in_strides[d - 1] = in_strides[d] * shape[d];
+      std::vector<int64_t> out(index.size());
+      std::vector<int64_t> coord(rank, 0);
+      for (size_t j = 0; j < out.size(); ++j) {
+        int64_t src = 0;
+        for (size_t d = 0; d < rank; ++d) src += coord[d] * in_strides[step.perm[d]];
+        out[j] = index[static_cast<size_t>(src)];
+        for (size_t d = rank; d-- > 0;) {
+          if (++coord[d] < step.shape[d]) break;
+          coord[d] = 0;
+        }
+      }
+      index = std::move(out);
+    }
+    shape = step.shape;
+  }
+  return index;
 }
 
 }  // namespace reinit

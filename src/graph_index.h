@@ -38,6 +38,10 @@ class GraphIndex {
   // value), as doubles; nullopt if it is not a readable constant.
   std::optional<std::vector<double>> ConstantValues(std::string_view tensor) const;
 
+  // The constant tensor of that name: an initializer, or the value of the Constant node that
+  // produces it; nullptr otherwise.
+  const onnx::TensorProto* ConstantTensor(std::string_view name) const;
+
   // The node's name, or "<OpType>_<index>" when it has none.
   std::string NodeName(int node) const;
   // "OpType 'name'", for paths and messages.
@@ -54,6 +58,32 @@ class GraphIndex {
   std::unordered_map<std::string, std::vector<int>> consumers_;
   std::unordered_set<std::string> graph_outputs_;
 };
+
+// One layout step between a stored constant and the layer that reads it. Reshape-like ops
+// (Reshape, Flatten, Squeeze, Unsqueeze) keep the element order; Transpose permutes it.
+struct ViewStep {
+  std::vector<int64_t> perm;   // Transpose: the permutation; empty for a reshape
+  std::vector<int64_t> shape;  // the shape after the step
+};
+
+// Where a layer input's values come from when they are constant: the stored tensor `source`
+// (an initializer or a Constant node's value) and the layout steps from it to what the layer
+// sees, through Identity, Cast, Transpose, Reshape, Flatten, Squeeze and Unsqueeze.
+struct ConstantView {
+  std::string source;
+  std::vector<ViewStep> steps;
+  std::vector<int64_t> shape;  // the shape the layer sees
+  std::vector<int> nodes;      // the nodes walked, from the layer back to the source
+};
+
+// The view of `tensor` if it is such a chain from a constant; otherwise nullopt, and `why`
+// names the first node that is not a layout step (or says it is a graph input).
+std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::string& tensor,
+                                            std::string* why = nullptr);
+
+// Source flat index of each element of the view, in the view's row-major order.
+std::vector<int64_t> ViewToSource(const std::vector<int64_t>& source_shape,
+                                  const std::vector<ViewStep>& steps);
 
 // The attribute of that name on the node, or nullptr.
 const onnx::AttributeProto* FindAttribute(const onnx::NodeProto& node, std::string_view name);

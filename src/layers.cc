@@ -102,26 +102,32 @@ std::string InputOrEmpty(const onnx::NodeProto& node, int i) {
   return i >= 0 && i < node.input_size() ? node.input(i) : std::string();
 }
 
-// Why `tensor` cannot serve as a weight, or "" if it can: it must be an initializer with
-// in-file floating-point data.
+// Why `tensor` cannot serve as a weight, or "" if it can: it must be a floating-point constant
+// (an initializer or a Constant node's value), possibly seen through layout ops.
 std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
-  const onnx::TensorProto* init = index.Initializer(tensor);
-  if (init == nullptr) {
-    int p = index.Producer(tensor);
-    if (p >= 0)
-      return "weight '" + tensor + "' is produced by " + index.Describe(p) +
-             ", not an initializer (not supported yet)";
-    return "weight '" + tensor + "' is a graph input, not an initializer";
+  std::string why;
+  auto view = ResolveConstant(index, tensor, &why);
+  if (!view) {
+    if (why.empty()) return "weight '" + tensor + "': its layout steps cannot be followed";
+    if (why.rfind("'" + tensor + "' ", 0) == 0) return "weight " + why;
+    return "weight '" + tensor + "': " + why;
   }
+  const onnx::TensorProto* init = index.ConstantTensor(view->source);
   // LoadModel reads external data into the model; a tensor still marked EXTERNAL was not loaded.
   if (init->data_location() == onnx::TensorProto::EXTERNAL) {
-    return "weight '" + tensor + "' is in external data that was not loaded";
+    return "weight '" + view->source + "' is in external data that was not loaded";
   }
   if (!IsSupportedFloatType(init->data_type())) {
-    return "weight '" + tensor + "' has data type " + DataTypeName(init->data_type()) +
+    return "weight '" + view->source + "' has data type " + DataTypeName(init->data_type()) +
            "; only FLOAT, FLOAT16, BFLOAT16 and DOUBLE can be initialized";
   }
   return "";
+}
+
+// The stored constant behind a layer input (itself when it is one).
+std::string SourceOf(const GraphIndex& index, const std::string& tensor) {
+  auto view = ResolveConstant(index, tensor);
+  return view ? view->source : tensor;
 }
 
 // The bias Add folded into a MatMul: the MatMul's only consumer is an Add whose other operand
@@ -133,14 +139,15 @@ int FindBiasAdd(const GraphIndex& index, const onnx::NodeProto& matmul, int64_t 
   const auto& add = index.node(consumers[0]);
   if (add.op_type() != "Add" || add.input_size() != 2) return -1;
   const std::string& other = add.input(0) == matmul.output(0) ? add.input(1) : add.input(0);
-  const onnx::TensorProto* init = index.Initializer(other);
+  auto view = ResolveConstant(index, other);
+  const onnx::TensorProto* init = view ? index.ConstantTensor(view->source) : nullptr;
   if (init == nullptr || !IsSupportedFloatType(init->data_type())) return -1;
   auto count = ElementCount(*init);
   if (!count.ok() || *count != n) return -1;
   for (int d = 0; d + 1 < init->dims_size(); ++d) {
     if (init->dims(d) != 1) return -1;
   }
-  *bias = other;
+  *bias = view->source;
   return consumers[0];
 }
 
@@ -166,8 +173,9 @@ std::string ConstantOperand(const GraphIndex& index, const onnx::NodeProto& node
                             const std::string& from) {
   if (node.input_size() != 2) return "";
   const std::string& other = node.input(0) == from ? node.input(1) : node.input(0);
-  const auto* init = index.Initializer(other);
-  return init && IsSupportedFloatType(init->data_type()) ? other : "";
+  auto view = ResolveConstant(index, other);
+  const auto* init = view ? index.ConstantTensor(view->source) : nullptr;
+  return init && IsSupportedFloatType(init->data_type()) ? view->source : "";
 }
 
 // If node `i` divides a tensor by its root mean square — a LayerNorm (mean-centred) or RMSNorm
@@ -265,8 +273,32 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
   std::unordered_map<std::string, std::string> owner;  // weight tensor -> layer name
   std::unordered_set<std::string> claimed;             // every tensor some entry names
 
+  // The input `input` reaches stored tensor `source` only through Identity nodes.
+  auto identity_only = [&](const std::string& input, const std::string& source) {
+    auto view = ResolveConstant(index, input);
+    if (!view || view->source != source || view->nodes.empty()) return false;
+    for (int n : view->nodes) {
+      if (index.node(n).op_type() != "Identity") return false;
+    }
+    return true;
+  };
   auto add = [&](Layer layer) {
     if (layer.skipped.empty()) layer.skipped = TensorProblems(index, layer);
+    if (layer.skipped.empty() && layer.node >= 0 && layer.rule) {
+      const auto& node = index.node(layer.node);
+      const std::string w_in = InputOrEmpty(node, layer.rule->weight_input);
+      if (owner.count(layer.weight) && identity_only(w_in, layer.weight)) {
+        layer.weight_copy_of = layer.weight;
+        layer.weight = w_in;
+        layer.weight_view.source = w_in;
+        layer.weight_view.nodes.clear();
+      }
+      const std::string b_in = InputOrEmpty(node, layer.rule->bias_input);
+      if (!layer.bias.empty() && claimed.count(layer.bias) && identity_only(b_in, layer.bias)) {
+        layer.bias_copy_of = layer.bias;
+        layer.bias = b_in;
+      }
+    }
     if (layer.skipped.empty()) {
       if (auto it = owner.find(layer.weight); it != owner.end()) {
         layer.skipped = "weight '" + layer.weight + "' is shared with layer '" + it->second +
@@ -301,7 +333,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
     for (const auto& rule : LayerRules()) {
       if (rule.op != node.op_type()) continue;
       if (!first_for_op) first_for_op = &rule;
-      if (index.IsConstant(InputOrEmpty(node, rule.weight_input))) {
+      if (ResolveConstant(index, InputOrEmpty(node, rule.weight_input))) {
         match = &rule;
         break;
       }
@@ -314,8 +346,9 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
     }
     if (match && match->layout == WeightLayout::kEmbedding) {
       // A table is a float constant [V, D]; a Gather from a constant shape vector is not.
-      const auto* table = index.Initializer(InputOrEmpty(node, 0));
-      if (table && (!IsSupportedFloatType(table->data_type()) || table->dims_size() != 2)) continue;
+      auto view = ResolveConstant(index, InputOrEmpty(node, 0));
+      const auto* table = view ? index.ConstantTensor(view->source) : nullptr;
+      if (table && (!IsSupportedFloatType(table->data_type()) || view->shape.size() != 2)) continue;
     }
     if (match) {
       layer.rule = match;
@@ -327,8 +360,17 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
         layer.params.push_back(in);
         layer.param_roles.emplace_back(slot.role);
       }
-      if (match->layout == WeightLayout::kMatMulB && WeightProblem(index, layer.weight).empty()) {
-        const auto shape = ShapeOf(*index.Initializer(layer.weight));
+      // Problems are judged on the inputs as the node names them; the layer then refers to the
+      // stored constants behind them, and keeps the weight's view for its fans.
+      layer.skipped = TensorProblems(index, layer);
+      if (layer.skipped.empty()) {
+        layer.weight_view = *ResolveConstant(index, layer.weight);
+        layer.weight = layer.weight_view.source;
+        if (!layer.bias.empty()) layer.bias = SourceOf(index, layer.bias);
+        for (auto& p : layer.params) p = SourceOf(index, p);
+      }
+      if (match->layout == WeightLayout::kMatMulB && layer.skipped.empty()) {
+        const auto shape = layer.weight_view.shape;
         int64_t n = shape.empty() ? 0 : (shape.size() == 1 ? 1 : shape.back());
         int add_node = shape.size() >= 2 ? FindBiasAdd(index, node, n, &layer.bias) : -1;
         if (add_node >= 0) {

@@ -77,6 +77,12 @@ struct Layer {
   std::vector<int> path;     // nodes folded into the layer (the bias Add), for paths
   std::string skipped;       // why the layer cannot be planned; empty if it can
   std::string shared_owner;  // the layer that initializes this layer's shared weight
+  ConstantView weight_view;  // how the layer sees its weight (steps from the stored tensor)
+  // Set when the weight (bias) reaches the layer only through Identity from a tensor another
+  // layer already owns — an exporter's merging of equal-valued tensors, not a tie: the layer
+  // gets its own copy, named after the Identity's output, and this is the tensor copied.
+  std::string weight_copy_of;
+  std::string bias_copy_of;
 };
 
 // Every weight layer of the graph in node order, then loose floating-point parameter tensors

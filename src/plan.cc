@@ -15,6 +15,7 @@
 #include "model_io.h"
 #include "recurrent.h"
 #include "schemes/auto_policy.h"
+#include "schemes/framework_defaults.h"
 #include "tensor_codec.h"
 
 namespace reinit {
@@ -60,8 +61,8 @@ Status Resolve(const std::string& name, const proto::Layer& layer, double gain,
   auto scheme = FindScheme(name);
   if (!scheme.ok()) return scheme.status();
   SchemeInputs in;
-  in.fan_in = layer.fan_in();
-  in.fan_out = layer.fan_out();
+  in.fan_in = init->fan_in() > 0 ? init->fan_in() : layer.fan_in();
+  in.fan_out = init->fan_out() > 0 ? init->fan_out() : layer.fan_out();
   in.gain = gain;
   in.he_mode = plan.mode() == "fan_out" ? FanMode::kFanOut : FanMode::kFanIn;
   in.naive_std = init->std() > 0 && name == "normal" ? init->std() : plan.std();
@@ -152,7 +153,7 @@ class Planner {
     for (size_t i = 0; i < found.params.size(); ++i) {
       proto::TensorInit* p = layer->add_params();
       p->set_name(found.params[i]);
-      if (const auto* t = index_.Initializer(found.params[i])) DescribeTensor(*t, p);
+      if (const auto* t = index_.ConstantTensor(found.params[i])) DescribeTensor(*t, p);
       p->set_role(i < found.param_roles.size() ? found.param_roles[i] : "parameter");
       p->set_scheme("keep");
     }
@@ -161,27 +162,56 @@ class Planner {
       layer->set_skipped(found.skipped);
       return Status::Ok();
     }
-    const onnx::TensorProto& weight = *index_.Initializer(found.weight);
+    const onnx::TensorProto& weight = Stored(found.weight, found.weight_copy_of);
     DescribeTensor(weight, layer->mutable_weight());
+    layer->mutable_weight()->set_name(found.weight);
+    layer->mutable_weight()->set_copy_of(found.weight_copy_of);
     REINIT_RETURN_IF_ERROR(CheckStoredSize(weight).WithContext(LayerContext(*layer)));
     if (!found.bias.empty()) {
-      const onnx::TensorProto& bias = *index_.Initializer(found.bias);
+      const onnx::TensorProto& bias = Stored(found.bias, found.bias_copy_of);
       REINIT_RETURN_IF_ERROR(CheckStoredSize(bias).WithContext(LayerContext(*layer)));
       DescribeTensor(bias, layer->mutable_bias());
+      layer->mutable_bias()->set_name(found.bias);
+      layer->mutable_bias()->set_copy_of(found.bias_copy_of);
       layer->mutable_bias()->set_scheme(options_.keep_bias ? "keep" : "zero");
     }
     for (const auto& name : found.params) {
       REINIT_RETURN_IF_ERROR(
-          CheckStoredSize(*index_.Initializer(name)).WithContext(LayerContext(*layer)));
+          CheckStoredSize(*index_.ConstantTensor(name)).WithContext(LayerContext(*layer)));
     }
+    Status planned;
     switch (KindOf(found.rule->layout)) {
       case LayerKind::kNorm:
-        return PlanNorm(found, layer);
+        planned = PlanNorm(found, layer);
+        break;
       case LayerKind::kRecurrent:
-        return PlanRecurrent(found, layer);
+        planned = PlanRecurrent(found, layer);
+        break;
       default:
-        return PlanWeight(found, layer);
+        planned = PlanWeight(found, layer);
+        break;
     }
+    REINIT_RETURN_IF_ERROR(planned);
+    KeepSharedIfSame(layer->mutable_weight());
+    if (layer->has_bias()) KeepSharedIfSame(layer->mutable_bias());
+    return Status::Ok();
+  }
+
+  // A tensor merged with an equal-valued one by the exporter needs a copy of its own only when
+  // it is drawn at random; zero, a constant or kept values may stay merged.
+  static void KeepSharedIfSame(proto::TensorInit* t) {
+    if (t->copy_of().empty()) return;
+    const std::string& s = t->scheme();
+    bool random = s != "zero" && s != "constant" && s != "keep";
+    if (s == "per-block") {
+      random = false;
+      for (const auto& b : t->blocks()) {
+        random |= b.scheme() != "zero" && b.scheme() != "constant" && b.scheme() != "keep";
+      }
+    }
+    if (random) return;
+    t->set_name(t->copy_of());
+    t->clear_copy_of();
   }
 
   // A layer whose weight another layer initializes: what it would have been given is planned
@@ -247,9 +277,20 @@ class Planner {
     return it->second;
   }
 
+  // A layer tensor's stored data: its own, or, for a copy still to be made, the original's.
+  const onnx::TensorProto& Stored(const std::string& name, const std::string& copy_of) {
+    return *index_.ConstantTensor(copy_of.empty() ? name : copy_of);
+  }
+
+  // The weight's shape as the layer sees it.
+  std::vector<int64_t> ViewShape(const Layer& found) {
+    if (!found.weight_view.shape.empty()) return found.weight_view.shape;
+    return ShapeOf(Stored(found.weight, found.weight_copy_of));
+  }
+
   StatusOr<Fans> LayerFans(const Layer& found, proto::Layer* layer) {
     const auto& node = index_.node(found.node);
-    const auto shape = ShapeOf(*index_.Initializer(found.weight));
+    const auto shape = ViewShape(found);
     auto fans = ComputeFans(*found.rule, node, shape, options_.fan_convention);
     if (!fans.ok()) return fans.status().WithContext(LayerContext(*layer));
     if (auto it = shapes_.find(node.input(0)); it != shapes_.end() && it->second.size() > 1) {
@@ -259,6 +300,15 @@ class Planner {
     layer->set_fan_in(fans->in);
     layer->set_fan_out(fans->out);
     layer->mutable_weight()->set_output_axis(fans->output_axis);
+    if (!found.weight_view.steps.empty()) {
+      proto::TensorInit* w = layer->mutable_weight();
+      for (int64_t d : shape) w->add_view_shape(d);
+      for (const auto& step : found.weight_view.steps) {
+        proto::ViewStep* v = w->add_view();
+        for (int64_t p : step.perm) v->add_perm(p);
+        for (int64_t d : step.shape) v->add_shape(d);
+      }
+    }
     return fans;
   }
 
@@ -282,6 +332,18 @@ class Planner {
     if (!gain.ok()) return gain.status().WithContext(LayerContext(*layer));
     std::string reason;
     std::string scheme = Requested(found, &reason);
+    if (auto framework = FrameworkFor(scheme)) {
+      const auto& node = index_.node(found.node);
+      const auto shape = ViewShape(found);
+      FrameworkDraw w = FrameworkWeight(*framework, *found.rule, node, shape);
+      layer->set_reason(w.why);
+      REINIT_RETURN_IF_ERROR(
+          DrawAs(w, *layer, layer->mutable_weight()).WithContext(LayerContext(*layer)));
+      if (!layer->has_bias() || options_.keep_bias) return Status::Ok();
+      return DrawAs(FrameworkBias(*framework, *found.rule, node, shape), *layer,
+                    layer->mutable_bias())
+          .WithContext(LayerContext(*layer));
+    }
     if (scheme == "auto") {
       AutoChoice choice = ChooseAuto(act.kind(), kind, layer->depth());
       scheme = std::string(choice.scheme);
@@ -326,110 +388,143 @@ class Planner {
     return Status::Ok();
   }
 
-  // LSTM/GRU/RNN: every (direction, gate) block of W and R drawn on its own — input blocks by
-  // the scheme with fan_in = input size and the gate's gain, recurrent blocks orthogonal under
-  // auto — biases zero, the LSTM forget-gate input bias --forget-bias, peepholes zero.
+  // Draws `t` as a framework default says: its scheme, its own fans, gain 1.
+  Status DrawAs(const FrameworkDraw& d, const proto::Layer& layer, proto::TensorInit* t) {
+    t->set_fan_in(d.fan_in);
+    t->set_fan_out(d.fan_out);
+    t->set_std(d.std);
+    t->set_bound(d.bound);
+    return Resolve(d.scheme, layer, 1.0, *plan_, t);
+  }
+
+  // LSTM/GRU/RNN. Under auto and the named schemes every (direction, gate) block of W and R is
+  // drawn on its own — input blocks with fan_in = input size and the gate's gain, recurrent
+  // blocks orthogonal under auto — biases zero but the LSTM forget gate's input bias
+  // (--forget-bias), peepholes zero. The framework defaults draw as their framework does.
   Status PlanRecurrent(const Layer& found, proto::Layer* layer) {
     auto fans = LayerFans(found, layer);
     if (!fans.ok()) return fans.status();
     const auto& node = index_.node(found.node);
-    const auto w_shape = ShapeOf(*index_.Initializer(found.weight));
+    const auto w_shape = ViewShape(found);
     const int64_t dirs = w_shape[0], input = w_shape[2];
-    const int64_t gates_per_dir = GateCount(found.rule->layout);
-    const int64_t hidden = w_shape[1] / gates_per_dir;
+    const int64_t per_dir = GateCount(found.rule->layout);
+    const int64_t hidden = w_shape[1] / per_dir;
     auto gates = RecurrentGates(node, found.rule->layout, dirs);
     if (!gates.ok()) return gates.status().WithContext(LayerContext(*layer));
     layer->set_depth(depths_.at(found.node));
     *layer->mutable_activation() = DetectActivation(index_, layer_nodes_, found.output, found.path);
     std::string reason;
     const std::string requested = Requested(found, &reason);
+    const auto framework = FrameworkFor(requested);
     const bool torch = options_.fan_convention == FanConvention::kTorch;
-    const double block_out = torch ? static_cast<double>(gates_per_dir * hidden) : hidden;
+    const double block_out = torch ? static_cast<double>(per_dir * hidden) : hidden;
 
-    // Fills the blocks of W (recurrence = false) or R (true).
-    auto plan_blocks = [&](proto::TensorInit* t, bool recurrence) -> Status {
+    // What each part gets, and at which grain.
+    RecurrentDraws draws;
+    if (framework) {
+      draws = FrameworkRecurrent(*framework, input, hidden, per_dir);
+    } else {
+      draws.grain = RecurrentGrain::kGate;
+      const bool is_auto = requested == "auto";
+      AutoChoice in = ChooseAutoRecurrent(false), rec = ChooseAutoRecurrent(true);
+      draws.input = {is_auto ? std::string(in.scheme) : requested,
+                     double(input),
+                     block_out,
+                     0,
+                     0,
+                     is_auto ? in.reason : reason};
+      draws.recurrence = {is_auto ? std::string(rec.scheme) : requested,
+                          double(hidden),
+                          block_out,
+                          0,
+                          0,
+                          is_auto ? rec.reason : reason};
+      draws.bias = {"zero", 0, 0, 0, 0, "bias 0"};
+      draws.forget_bias = options_.forget_bias;
+    }
+    if (options_.forget_bias != 0) draws.forget_bias = options_.forget_bias;
+    layer->set_reason(draws.input.why);
+
+    // W (recurrence = false) or R (true), block by block at the chosen grain.
+    auto plan_tensor = [&](proto::TensorInit* t, const FrameworkDraw& d, bool recurrence) {
       const int64_t cols = recurrence ? hidden : input;
-      std::string scheme = requested, why = reason;
-      if (requested == "auto") {
-        AutoChoice c = ChooseAutoRecurrent(recurrence);
-        scheme = std::string(c.scheme);
-        why = c.reason;
-      }
+      if (draws.grain == RecurrentGrain::kTensor) return DrawAs(d, *layer, t);
       t->set_scheme("per-block");
+      const int64_t rows = draws.grain == RecurrentGrain::kGate ? hidden : per_dir * hidden;
       for (const Gate& g : *gates) {
-        const int64_t d = g.direction == "reverse" && dirs == 2 ? 1 : 0;
+        if (draws.grain == RecurrentGrain::kDirection && g.index != 0) continue;
+        const int64_t d_index = g.direction == "reverse" && dirs == 2 ? 1 : 0;
+        const int64_t gate = draws.grain == RecurrentGrain::kGate ? g.index : 0;
         proto::Block* b = t->add_blocks();
-        b->set_name(g.direction + "." + g.name);
-        b->set_offset((d * gates_per_dir + g.index) * hidden * cols);
-        b->set_rows(hidden);
+        b->set_name(draws.grain == RecurrentGrain::kGate ? g.direction + "." + g.name
+                                                         : g.direction);
+        b->set_offset((d_index * per_dir * hidden + gate * hidden) * cols);
+        b->set_rows(rows);
         b->set_cols(cols);
-        b->set_fan_in(static_cast<double>(cols));
-        b->set_fan_out(block_out);
-        b->set_activation(g.activation);
-        auto gain = Gain(g.activation, 0);
-        if (!gain.ok()) return gain.status();
-        // Recurrent orthogonal blocks keep gain 1: a larger gain compounds over time steps.
-        const double applied = recurrence && scheme == "orthogonal" ? 1.0 : *gain;
+        b->set_fan_in(d.fan_in);
+        b->set_fan_out(d.fan_out);
+        double gain = 1;
+        if (!framework) {
+          b->set_activation(g.activation);
+          auto g_gain = Gain(g.activation, 0);
+          if (!g_gain.ok()) return g_gain.status();
+          // Recurrent orthogonal blocks keep gain 1: a larger gain compounds over time steps.
+          gain = recurrence && d.scheme == "orthogonal" ? 1.0 : *g_gain;
+        }
         proto::Layer view;  // Resolve reads fans from a layer
         view.set_fan_in(b->fan_in());
         view.set_fan_out(b->fan_out());
         proto::TensorInit drawn;
-        REINIT_RETURN_IF_ERROR(Resolve(scheme, view, applied, *plan_, &drawn));
+        drawn.set_std(d.std);
+        drawn.set_bound(d.bound);
+        REINIT_RETURN_IF_ERROR(Resolve(d.scheme, view, gain, *plan_, &drawn));
         b->set_scheme(drawn.scheme());
         b->set_gain(drawn.gain());
         b->set_std(drawn.std());
         b->set_bound(drawn.bound());
       }
-      if (!recurrence) layer->set_reason(why);
       return Status::Ok();
     };
     layer->mutable_weight()->set_role("weight");
     REINIT_RETURN_IF_ERROR(
-        plan_blocks(layer->mutable_weight(), false).WithContext(LayerContext(*layer)));
+        plan_tensor(layer->mutable_weight(), draws.input, false).WithContext(LayerContext(*layer)));
     for (auto& p : *layer->mutable_params()) {
       if (p.role() == "recurrence") {
-        REINIT_RETURN_IF_ERROR(plan_blocks(&p, true).WithContext(LayerContext(*layer)));
+        REINIT_RETURN_IF_ERROR(
+            plan_tensor(&p, draws.recurrence, true).WithContext(LayerContext(*layer)));
       } else if (p.role() == "peephole") {
         p.set_scheme("zero");
       }
     }
-    if (layer->has_bias() && !options_.keep_bias) {
-      proto::TensorInit* b = layer->mutable_bias();
-      b->set_role("bias");
-      const bool lstm = found.rule->layout == WeightLayout::kLstm;
-      if (lstm && options_.forget_bias != 0) {
-        // B [D, 8H]: input biases (i, o, f, c) then recurrent ones; the forget gate's input
-        // bias carries the value, so input + recurrent bias = forget_bias.
-        b->set_scheme("per-block");
-        for (int64_t d = 0; d < dirs; ++d) {
-          proto::Block* block = b->add_blocks();
-          block->set_name((dirs == 2 ? (d == 0 ? "forward" : "reverse") : (*gates)[0].direction) +
-                          ".f.input");
-          block->set_offset(d * 2 * gates_per_dir * hidden + kLstmForgetGate * hidden);
-          block->set_rows(hidden);
-          block->set_cols(1);
-          block->set_scheme("constant");
-          block->set_value(options_.forget_bias);
-        }
-        // Everything else in B is zero: one zero block per direction around the forget one.
-        for (int64_t d = 0; d < dirs; ++d) {
-          const int64_t base = d * 2 * gates_per_dir * hidden;
-          auto zero = [&](const std::string& name, int64_t from, int64_t to) {
-            proto::Block* z = b->add_blocks();
-            z->set_name(name);
-            z->set_offset(base + from);
-            z->set_rows(to - from);
-            z->set_cols(1);
-            z->set_scheme("zero");
-          };
-          const std::string dir =
-              dirs == 2 ? (d == 0 ? "forward" : "reverse") : (*gates)[0].direction;
-          zero(dir + ".io.input", 0, kLstmForgetGate * hidden);
-          zero(dir + ".c.input_and_recurrent", (kLstmForgetGate + 1) * hidden,
-               2 * gates_per_dir * hidden);
-        }
-        b->set_value(options_.forget_bias);
-      }
+    if (!layer->has_bias() || options_.keep_bias) return Status::Ok();
+    proto::TensorInit* b = layer->mutable_bias();
+    b->set_role("bias");
+    REINIT_RETURN_IF_ERROR(DrawAs(draws.bias, *layer, b).WithContext(LayerContext(*layer)));
+    if (found.rule->layout != WeightLayout::kLstm || draws.forget_bias == 0) return Status::Ok();
+    // B [D, 8H] holds, per direction, input biases i, o, f, c then recurrent ones: the forget
+    // gate's input bias carries the value (input + recurrent = forget bias); the rest is drawn
+    // as the bias draw says, in blocks around it.
+    const std::string rest = b->scheme();
+    b->set_scheme("per-block");
+    for (int64_t d = 0; d < dirs; ++d) {
+      const std::string dir = dirs == 2 ? (d == 0 ? "forward" : "reverse") : (*gates)[0].direction;
+      const int64_t base = d * 2 * per_dir * hidden;
+      auto block = [&](const std::string& name, int64_t from, int64_t to, const std::string& scheme,
+                       double value) {
+        proto::Block* x = b->add_blocks();
+        x->set_name(dir + "." + name);
+        x->set_offset(base + from);
+        x->set_rows(to - from);
+        x->set_cols(1);
+        x->set_scheme(scheme);
+        x->set_value(value);
+        x->set_bound(b->bound());
+        x->set_std(b->std());
+      };
+      block("io.input", 0, kLstmForgetGate * hidden, rest, 0);
+      block("f.input", kLstmForgetGate * hidden, (kLstmForgetGate + 1) * hidden, "constant",
+            draws.forget_bias);
+      block("c.input_and_recurrent", (kLstmForgetGate + 1) * hidden, 2 * per_dir * hidden, rest, 0);
     }
     return Status::Ok();
   }

@@ -3,6 +3,7 @@
 #include "apply.h"
 
 #include <gtest/gtest.h>
+#include <onnx/checker.h>
 
 #include "model_builder.h"
 #include "plan.h"
@@ -196,6 +197,57 @@ TEST(Apply, AMissingTensorIsAnErrorNamingIt) {
   Status s = ApplyPlan(*plan, &model);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("'cw'"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// fc1 uses w; fc2 uses Identity(w) — an exporter's merging of two equal tensors.
+onnx::ModelProto MergedByIdentity() {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 16] x) => (float[1, 16] y) {
+  h = Gemm <transB = 1> (x, w)
+  w2 = Identity (w)
+  y = Gemm <transB = 1> (h, w2)
+})");
+  model.mutable_graph()->mutable_node(0)->set_name("fc1");
+  model.mutable_graph()->mutable_node(2)->set_name("fc2");
+  AddFloatInitializer(&model, "w", {16, 16});
+  return model;
+}
+
+TEST(Apply, TensorsMergedByIdentityGetCopiesOfTheirOwn) {
+  const auto before = MergedByIdentity();
+  auto plan = MakePlan(before, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_EQ(plan->layers_size(), 2);
+  EXPECT_EQ(plan->layers(1).skipped(), "");
+  EXPECT_EQ(plan->layers(1).weight().name(), "w2");
+  EXPECT_EQ(plan->layers(1).weight().copy_of(), "w");
+  auto after = before;
+  ASSERT_TRUE(ApplyPlan(*plan, &after).ok());
+  // The Identity is gone, w2 is an initializer of its own with other values than w.
+  EXPECT_EQ(after.graph().node_size(), 2);
+  ASSERT_NE(FindInitializer(after, "w2"), nullptr);
+  EXPECT_NE(Bytes(after, "w"), Bytes(after, "w2"));
+  EXPECT_EQ(FindInitializer(after, "w2")->data_type(), onnx::TensorProto::FLOAT);
+  onnx::checker::check_model(after);
+}
+
+TEST(Apply, MergedTensorsStayMergedWhenTheirValuesAreTheSame) {
+  PlanOptions o;
+  o.scheme = "zero";
+  auto plan = MakePlan(MergedByIdentity(), o);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->layers(1).weight().name(), "w");
+  EXPECT_EQ(plan->layers(1).weight().copy_of(), "");
+  auto after = MergedByIdentity();
+  ASSERT_TRUE(ApplyPlan(*plan, &after).ok());
+  EXPECT_EQ(after.graph().node_size(), 3);
+  EXPECT_EQ(after.graph().initializer_size(), 1);
 }
 
 }  // namespace

@@ -208,15 +208,32 @@ def check_plan(model, variant, plan, params, expected, graph, failures, problems
                                         act.get("kind", "?"), path))
 
 
-def untouched_equal(original, output, rewritten):
-    """Problems with output: graph changed, or an initializer outside `rewritten` changed."""
+def untouched_equal(original, output, rewritten, copies):
+    """Problems with output: graph changed, or an initializer outside `rewritten` changed.
+
+    `copies` maps the tensors the plan gives a copy of their own (copyOf) to their originals:
+    the only graph change allowed is each one's Identity node replaced by a new initializer.
+    """
     problems = []
-    if len(original.graph.node) != len(output.graph.node) or any(
+    kept_nodes = [n for n in original.graph.node
+                  if not (n.op_type == "Identity" and list(n.output) and n.output[0] in copies)]
+    if len(kept_nodes) != len(original.graph.node) - len(copies):
+        problems.append("a copied tensor was not produced by an Identity node")
+    if len(kept_nodes) != len(output.graph.node) or any(
             a.SerializeToString() != b.SerializeToString()
-            for a, b in zip(original.graph.node, output.graph.node)):
+            for a, b in zip(kept_nodes, output.graph.node)):
         problems.append("the graph's nodes changed")
     before = {t.name: t for t in original.graph.initializer}
     after = {t.name: t for t in output.graph.initializer}
+    for name, source in copies.items():
+        if name not in after or source not in before:
+            problems.append(f"copy '{name}' of '{source}' missing")
+            continue
+        a, b = after[name], before[source]
+        if (list(a.dims), a.data_type, a.HasField("raw_data")) != (
+                list(b.dims), b.data_type, b.HasField("raw_data")):
+            problems.append(f"copy '{name}' differs from '{source}' in dims, type or storage")
+        before[name] = b
     if set(before) != set(after):
         problems.append(f"initializer names changed: -{sorted(set(before) - set(after))[:5]} "
                         f"+{sorted(set(after) - set(before))[:5]}")
@@ -245,14 +262,16 @@ def check_run(reinit, model_path, original, out_path, plan):
         onnx.checker.check_model(output, full_check=True)
     except Exception as e:  # noqa: BLE001  (any checker error is the finding)
         problems.append(f"checker: {str(e)[:300]}")
-    rewritten = set()
+    rewritten, copies = set(), {}
     for layer in plan.get("layers", []):
         if layer.get("skipped"):
             continue
         for t in [layer.get("weight", {}), layer.get("bias", {})] + layer.get("params", []):
             if t.get("name") and t.get("scheme", "keep") not in ("keep", ""):
                 rewritten.add(t["name"])
-    problems += untouched_equal(original, output, rewritten)
+                if t.get("copyOf"):
+                    copies[t["name"]] = t["copyOf"]
+    problems += untouched_equal(original, output, rewritten, copies)
     return problems
 
 

@@ -195,36 +195,72 @@ TEST(ConvTranspose, WeightAndBias) {
   ExpectPlannable(layers[0], WeightLayout::kConvTranspose, "w", "b");
 }
 
-TEST(Skipped, WeightProducedByTransposeNamesTheProducer) {
+TEST(ConstantChains, WeightBehindATransposeIsTheStoredTensorSeenTransposed) {
   auto model = Model(R"(g (float[N, 32] x) => (float[N, 64] y) {
     wt = Transpose <perm = [1, 0]> (w0)
     y = Gemm (x, wt, b)
   })");
   AddInitializer(&model, "w0", {64, 32});
   AddInitializer(&model, "b", {64});
+  const auto layers = FindLayers(GraphIndex(model.graph()));
+  ASSERT_EQ(layers.size(), 1u);  // w0 is the layer's, not a loose parameter
+  EXPECT_EQ(layers[0].skipped, "");
+  EXPECT_EQ(layers[0].weight, "w0");
+  EXPECT_EQ(layers[0].weight_view.shape, (std::vector<int64_t>{32, 64}));
+  ASSERT_EQ(layers[0].weight_view.steps.size(), 1u);
+  EXPECT_EQ(layers[0].weight_view.steps[0].perm, (std::vector<int64_t>{1, 0}));
+}
+
+TEST(ConstantChains, IdentityCastReshapeSqueezeUnsqueezeAndConstantNodes) {
+  auto model = Model(R"(g (float[N, 2] x) => (float[N, 3] y) {
+    c = Constant <value = float[1, 6] {1.0, 2.0, 3.0, 4.0, 5.0, 6.0}> ()
+    i = Identity (c)
+    k = Cast <to = 1> (i)
+    s = Squeeze (k, zero)
+    u = Unsqueeze (s, zero)
+    r = Reshape (u, shape)
+    y = MatMul (x, r)
+  })");
+  auto* zero = AddInitializer(&model, "zero", {1}, onnx::TensorProto::INT64);
+  zero->clear_raw_data();
+  zero->add_int64_data(0);
+  auto* shape = AddInitializer(&model, "shape", {2}, onnx::TensorProto::INT64);
+  shape->clear_raw_data();
+  shape->add_int64_data(2);
+  shape->add_int64_data(-1);
+  const auto layers = FindLayers(GraphIndex(model.graph()));
+  ASSERT_EQ(layers.size(), 1u);
+  EXPECT_EQ(layers[0].skipped, "");
+  EXPECT_EQ(layers[0].weight, "c");
+  EXPECT_EQ(layers[0].weight_view.shape, (std::vector<int64_t>{2, 3}));
+}
+
+TEST(ConstantChains, ViewToSourceFollowsTransposes) {
+  // [2, 3] transposed to [3, 2]: view element (i, j) is source element (j, i).
+  const auto map = ViewToSource({2, 3}, {ViewStep{{1, 0}, {3, 2}}});
+  EXPECT_EQ(map, (std::vector<int64_t>{0, 3, 1, 4, 2, 5}));
+  // A reshape keeps the order.
+  EXPECT_EQ(ViewToSource({2, 3}, {ViewStep{{}, {6}}}), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+}
+
+TEST(Skipped, WeightComputedByAnotherOpNamesTheProducer) {
+  auto model = Model(R"(g (float[N, 32] x) => (float[N, 64] y) {
+    wt = Mul (w0, w0)
+    y = Gemm (x, wt, b)
+  })");
+  AddInitializer(&model, "w0", {32, 64});
+  AddInitializer(&model, "b", {64});
   const GraphIndex index(model.graph());
   const auto layers = FindLayers(index);
   const Layer* gemm = Find(layers, "y");
   ASSERT_NE(gemm, nullptr);
   EXPECT_NE(gemm->rule, nullptr);
-  EXPECT_TRUE(Contains(gemm->skipped, "weight 'wt' is produced by Transpose 'wt'"));
-  // The initializer behind the Transpose is not lost: it is listed as a loose parameter.
+  EXPECT_TRUE(Contains(gemm->skipped, "weight 'wt' is produced by Mul 'wt', not a constant"))
+      << gemm->skipped;
+  // The initializer behind it is not lost: it is listed as a loose parameter.
   const Layer* w0 = Find(layers, "w0");
   ASSERT_NE(w0, nullptr);
-  EXPECT_TRUE(Contains(w0->skipped, "Transpose 'wt'"));
-}
-
-TEST(Skipped, WeightInAConstantNodeNamesTheProducer) {
-  auto model = Model(R"(g (float[N, 2] x) => (float[N, 2] y) {
-    w = Constant <value = float[2, 2] {1.0, 2.0, 3.0, 4.0}> ()
-    y = MatMul (x, w)
-  })");
-  const GraphIndex index(model.graph());
-  const auto layers = FindLayers(index);
-  ASSERT_EQ(layers.size(), 1u);
-  EXPECT_EQ(layers[0].name, "y");
-  EXPECT_EQ(layers[0].weight, "w");
-  EXPECT_TRUE(Contains(layers[0].skipped, "produced by Constant 'w'"));
+  EXPECT_TRUE(Contains(w0->skipped, "Mul 'wt'"));
 }
 
 TEST(Skipped, IntegerWeightNamesTheType) {

@@ -17,10 +17,10 @@
 namespace reinit {
 namespace {
 
-using reinit_test::GemmModel;
 using reinit_test::ExpectNormal;
 using reinit_test::ExpectTruncated;
 using reinit_test::ExpectUniform;
+using reinit_test::GemmModel;
 using reinit_test::MaxAbs;
 using reinit_test::RawFloats;
 
@@ -189,6 +189,22 @@ g (float[1, 40] x) => (float[1, 10] y) { y = Gemm (x, w) })");
     for (int c = 0; c < 10; ++c) b(r, c) = v[r * 10 + c];
   }
   EXPECT_TRUE((b.transpose() * b).isApprox(Eigen::MatrixXd::Identity(10, 10), 1e-5));
+}
+
+TEST(SchemeStatistics, OrthogonalThroughATransposeIsOrthogonalAsTheLayerSeesIt) {
+  // Gemm(x, Transpose(w0)) with w0 [64, 32]: the layer sees B [32, 64] with 64 output units;
+  // 64 > 32, so the units' weight vectors (w0's rows) are orthonormal as columns: w0ᵀ w0 = I.
+  auto model = reinit_test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 32] x) => (float[1, 64] y) { wt = Transpose <perm = [1, 0]> (w0)  y = Gemm (x, wt) })");
+  reinit_test::AddFloatInitializer(&model, "w0", {64, 32});
+  PlanOptions o;
+  o.scheme = "orthogonal";
+  auto plan = MakePlan(model, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->layers(0).weight().output_axis(), 1);
+  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  auto v = RawFloats(*reinit_test::FindInitializer(model, "w0"));
+  reinit_test::ExpectOrthogonal({v.begin(), v.end()}, 64, 32, 1.0, "w0");
 }
 
 TEST(SchemeRegistry, EveryNamedSchemeHasAFormulaAndResolves) {

@@ -10,7 +10,19 @@ const std::vector<Scheme>& Schemes() {
   using M = FanMode;
   static const std::vector<Scheme> kSchemes = {
       {"auto", "per layer, from the detected activation and the layer kind (README: auto)",
-       K::kAuto, D::kNone, M::kFanIn, false, true},
+       K::kPolicy, D::kNone, M::kFanIn, false, true},
+      // What each framework's layers hold when constructed (schemes/framework_defaults.h).
+      {"torch-default",
+       "PyTorch's reset_parameters: Linear/Conv W and b U(+-1/sqrt(fan_in)), RNN U(+-1/sqrt(H)), "
+       "Embedding N(0,1)",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {"keras-default",
+       "Keras: kernels glorot_uniform, recurrent kernels orthogonal, bias 0, LSTM forget bias 1, "
+       "Embedding U(+-0.05)",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {"flax-default",
+       "Flax: kernels lecun_normal (truncated), recurrent orthogonal, bias 0, Embed N(0, 1/D)",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
       // W = 0: every unit computes the same thing and receives the same gradient.
       {"zero", "W = 0", K::kZero, D::kNone, M::kFanIn, false, false},
       // Normalization scales and running variances are reset to 1; a plan may set any value.
@@ -71,8 +83,8 @@ StatusOr<DrawParameters> ComputeParameters(const Scheme& scheme, const SchemeInp
   DrawParameters p;
   p.gain = in.gain;
   switch (scheme.kind) {
-    case SchemeKind::kAuto:
-      return ModelError("'auto' must be resolved to a concrete scheme before drawing");
+    case SchemeKind::kPolicy:
+      return ModelError(std::string(scheme.name).append(" must be resolved to a concrete scheme"));
     case SchemeKind::kZero:
     case SchemeKind::kConstant:
       return p;

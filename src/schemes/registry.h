@@ -17,7 +17,8 @@
 
 namespace reinit {
 
-enum class SchemeKind { kZero, kConstant, kNaive, kVarianceScaling, kOrthogonal, kAuto };
+// kPolicy: a per-layer choice among the others (auto, the framework defaults).
+enum class SchemeKind { kZero, kConstant, kNaive, kVarianceScaling, kOrthogonal, kPolicy };
 enum class Distribution { kNone, kConstant, kNormal, kUniform, kTruncatedNormal, kOrthogonal };
 enum class FanMode { kFanIn, kFanOut, kFanAvg };
 
