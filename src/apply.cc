@@ -131,18 +131,27 @@ void SetMetadata(onnx::ModelProto* model, const std::string& key, const std::str
   p->set_value(value);
 }
 
+// Stored constants by name: initializers and Constant-node values, in the graph and in every
+// subgraph its nodes hold.
+void IndexTensors(onnx::GraphProto* graph,
+                  std::unordered_map<std::string, onnx::TensorProto*>* tensors) {
+  for (auto& t : *graph->mutable_initializer()) tensors->emplace(t.name(), &t);
+  for (auto& node : *graph->mutable_node()) {
+    for (auto& attr : *node.mutable_attribute()) {
+      if (node.op_type() == "Constant" && attr.name() == "value" && attr.has_t() &&
+          node.output_size() == 1) {
+        tensors->emplace(node.output(0), attr.mutable_t());
+      }
+      if (attr.has_g()) IndexTensors(attr.mutable_g(), tensors);
+    }
+  }
+}
+
 }  // namespace
 
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
-  // Stored constants by name: initializers, and the values of Constant nodes.
   std::unordered_map<std::string, onnx::TensorProto*> tensors;
-  for (auto& t : *model->mutable_graph()->mutable_initializer()) tensors.emplace(t.name(), &t);
-  for (auto& node : *model->mutable_graph()->mutable_node()) {
-    if (node.op_type() != "Constant" || node.output_size() != 1) continue;
-    for (auto& attr : *node.mutable_attribute()) {
-      if (attr.name() == "value" && attr.has_t()) tensors.emplace(node.output(0), attr.mutable_t());
-    }
-  }
+  IndexTensors(model->mutable_graph(), &tensors);
   // Tensors the plan gives a copy of their own: the Identity that produced the name goes, a
   // new initializer of that name takes its place.
   auto materialize = [&](const proto::TensorInit& init) -> Status {
@@ -171,16 +180,7 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
       added->set_name(init.name());
       break;
     }
-    // add_initializer may move the other tensors: index them again.
-    tensors.clear();
-    for (auto& t : *model->mutable_graph()->mutable_initializer()) tensors.emplace(t.name(), &t);
-    for (auto& node : *model->mutable_graph()->mutable_node()) {
-      if (node.op_type() != "Constant" || node.output_size() != 1) continue;
-      for (auto& attr : *node.mutable_attribute()) {
-        if (attr.name() == "value" && attr.has_t())
-          tensors.emplace(node.output(0), attr.mutable_t());
-      }
-    }
+    tensors.emplace(copy->name(), copy);
     return Status::Ok();
   };
   for (const auto& layer : plan.layers()) {

@@ -7,7 +7,8 @@
 
 namespace reinit {
 
-GraphIndex::GraphIndex(const onnx::GraphProto& graph) : graph_(graph) {
+GraphIndex::GraphIndex(const onnx::GraphProto& graph, const GraphIndex* outer)
+    : graph_(graph), outer_(outer) {
   for (const auto& init : graph.initializer()) initializers_.emplace(init.name(), &init);
   for (int i = 0; i < graph.node_size(); ++i) {
     const auto& node = graph.node(i);
@@ -25,7 +26,10 @@ GraphIndex::GraphIndex(const onnx::GraphProto& graph) : graph_(graph) {
 
 const onnx::TensorProto* GraphIndex::Initializer(std::string_view name) const {
   auto it = initializers_.find(std::string(name));
-  return it == initializers_.end() ? nullptr : it->second;
+  if (it != initializers_.end()) return it->second;
+  // A name produced in this graph shadows the enclosing scopes.
+  if (outer_ == nullptr || producers_.count(std::string(name))) return nullptr;
+  return outer_->Initializer(name);
 }
 
 int GraphIndex::Producer(std::string_view tensor) const {
@@ -46,7 +50,8 @@ bool GraphIndex::IsGraphOutput(std::string_view tensor) const {
 bool GraphIndex::IsConstant(std::string_view tensor) const {
   if (Initializer(tensor) != nullptr) return true;
   int p = Producer(tensor);
-  return p >= 0 && node(p).op_type() == "Constant";
+  if (p < 0) return outer_ != nullptr && outer_->IsConstant(tensor);
+  return node(p).op_type() == "Constant";
 }
 
 namespace {
@@ -82,6 +87,7 @@ std::optional<std::vector<double>> GraphIndex::ConstantValues(std::string_view t
   const auto& read = TensorValues;
   if (const auto* init = Initializer(tensor)) return read(*init);
   int p = Producer(tensor);
+  if (p < 0 && outer_ != nullptr) return outer_->ConstantValues(tensor);
   if (p < 0 || node(p).op_type() != "Constant") return std::nullopt;
   for (const auto& attr : node(p).attribute()) {
     if (attr.name() == "value") return read(attr.t());
@@ -98,7 +104,8 @@ std::optional<std::vector<double>> GraphIndex::ConstantValues(std::string_view t
 const onnx::TensorProto* GraphIndex::ConstantTensor(std::string_view name) const {
   if (const auto* init = Initializer(name)) return init;
   int p = Producer(name);
-  if (p < 0 || node(p).op_type() != "Constant") return nullptr;
+  if (p < 0) return outer_ ? outer_->ConstantTensor(name) : nullptr;
+  if (node(p).op_type() != "Constant") return nullptr;
   const auto* value = FindAttribute(node(p), "value");
   return value && value->has_t() ? &value->t() : nullptr;
 }
@@ -222,6 +229,8 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
     }
     int p = index.Producer(t);
     if (p < 0) {
+      source = index.ConstantTensor(t);  // a Constant node of an enclosing graph
+      if (source) break;
       if (why) *why = "'" + t + "' is a graph input, not a constant";
       return std::nullopt;
     }

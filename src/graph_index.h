@@ -18,14 +18,16 @@ namespace reinit {
 
 class GraphIndex {
  public:
-  // The graph must outlive the index.
-  explicit GraphIndex(const onnx::GraphProto& graph);
+  // The graph (and `outer`, the index of the graph enclosing a subgraph, whose initializers
+  // and constants the subgraph may use) must outlive the index.
+  explicit GraphIndex(const onnx::GraphProto& graph, const GraphIndex* outer = nullptr);
 
   const onnx::GraphProto& graph() const { return graph_; }
+  bool is_subgraph() const { return outer_ != nullptr; }
   int node_count() const { return graph_.node_size(); }
   const onnx::NodeProto& node(int i) const { return graph_.node(i); }
 
-  // The initializer of that name, or nullptr.
+  // The initializer of that name, here or in an enclosing graph, or nullptr.
   const onnx::TensorProto* Initializer(std::string_view name) const;
   // Index of the node producing `tensor`, or -1 (graph input, initializer or unknown).
   int Producer(std::string_view tensor) const;
@@ -53,6 +55,7 @@ class GraphIndex {
 
  private:
   const onnx::GraphProto& graph_;
+  const GraphIndex* outer_;
   std::unordered_map<std::string, const onnx::TensorProto*> initializers_;
   std::unordered_map<std::string, int> producers_;
   std::unordered_map<std::string, std::vector<int>> consumers_;

@@ -268,10 +268,12 @@ std::string TensorProblems(const GraphIndex& index, const Layer& layer) {
 
 }  // namespace
 
-std::vector<Layer> FindLayers(const GraphIndex& index) {
+std::vector<Layer> FindLayers(const GraphIndex& index,
+                              std::unordered_map<std::string, std::string>* owners) {
   std::vector<Layer> layers;
-  std::unordered_map<std::string, std::string> owner;  // weight tensor -> layer name
-  std::unordered_set<std::string> claimed;             // every tensor some entry names
+  std::unordered_map<std::string, std::string> local;
+  auto& owner = owners ? *owners : local;   // weight tensor -> layer name
+  std::unordered_set<std::string> claimed;  // every tensor some entry names
 
   // The input `input` reaches stored tensor `source` only through Identity nodes.
   auto identity_only = [&](const std::string& input, const std::string& source) {
@@ -284,7 +286,8 @@ std::vector<Layer> FindLayers(const GraphIndex& index) {
   };
   auto add = [&](Layer layer) {
     if (layer.skipped.empty()) layer.skipped = TensorProblems(index, layer);
-    if (layer.skipped.empty() && layer.node >= 0 && layer.rule) {
+    // (Copies are made in the main graph only.)
+    if (layer.skipped.empty() && layer.node >= 0 && layer.rule && !index.is_subgraph()) {
       const auto& node = index.node(layer.node);
       const std::string w_in = InputOrEmpty(node, layer.rule->weight_input);
       if (owner.count(layer.weight) && identity_only(w_in, layer.weight)) {

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -88,7 +89,10 @@ struct Layer {
 // Every weight layer of the graph in node order, then loose floating-point parameter tensors
 // (initializers of two or more elements that no layer owns), skipped. A weight used by several
 // layers is planned at its first layer; the others are skipped as sharing it.
-std::vector<Layer> FindLayers(const GraphIndex& index);
+// `owners` (weight -> owning layer name) carries ownership across calls, so a weight used both
+// in a graph and in a subgraph of it is planned once; may be null.
+std::vector<Layer> FindLayers(const GraphIndex& index,
+                              std::unordered_map<std::string, std::string>* owners = nullptr);
 
 // The nodes where an activation walk stops as "linear": the dense, conv and recurrent layers
 // (normalizations and embedding lookups are walked through).

@@ -123,17 +123,12 @@ namespace {
 class Planner {
  public:
   Planner(const onnx::ModelProto& model, const PlanOptions& options, proto::Plan* plan)
-      : model_(model), options_(options), plan_(plan), index_(model.graph()) {}
+      : model_(model), options_(options), plan_(plan) {}
 
   Status Run() {
-    auto order = index_.TopologicalOrder();
-    if (!order.ok()) return order.status();
     shapes_ = StaticShapes(model_);
-    layers_ = FindLayers(index_);
-    layer_nodes_ = WalkBoundaries(layers_);
-    depths_ = LayerDepths(index_, *order, layer_nodes_);
     override_used_.assign(options_.overrides.size(), false);
-    for (const Layer& found : layers_) REINIT_RETURN_IF_ERROR(PlanLayer(found));
+    REINIT_RETURN_IF_ERROR(PlanGraph(model_.graph(), nullptr, ""));
     for (size_t i = 0; i < options_.overrides.size(); ++i) {
       if (!override_used_[i]) {
         plan_->add_warnings("--layer '" + options_.overrides[i].glob + "=" +
@@ -141,6 +136,47 @@ class Planner {
       }
     }
     return Status::Ok();
+  }
+
+ private:
+  // Plans the layers of `graph`, then of the subgraphs its nodes hold (If branches, Loop and
+  // Scan bodies), whose layer names are prefixed with "<node>/<attribute>/". A subgraph may
+  // use the enclosing graphs' initializers; a weight used in several scopes is planned once.
+  Status PlanGraph(const onnx::GraphProto& graph, const GraphIndex* outer,
+                   const std::string& prefix) {
+    const GraphIndex index(graph, outer);
+    auto order = index.TopologicalOrder();
+    if (!order.ok()) {
+      return prefix.empty() ? order.status() : order.status().WithContext("subgraph " + prefix);
+    }
+    const GraphIndex* saved_index = index_;
+    auto saved_nodes = std::move(layer_nodes_);
+    auto saved_depths = std::move(depths_);
+    index_ = &index;
+    std::vector<Layer> layers = FindLayers(index, &owners_);
+    layer_nodes_ = WalkBoundaries(layers);
+    depths_ = LayerDepths(index, *order, layer_nodes_);
+    Status status;
+    for (Layer& found : layers) {
+      found.name = prefix + found.name;
+      if (!found.shared_owner.empty() && prefixed_owner_.count(found.shared_owner)) {
+        found.shared_owner = prefixed_owner_[found.shared_owner];
+      }
+      if (found.skipped.empty()) prefixed_owner_[found.name.substr(prefix.size())] = found.name;
+      status = PlanLayer(found);
+      if (!status.ok()) break;
+    }
+    for (int i = 0; status.ok() && i < graph.node_size(); ++i) {
+      for (const auto& attr : graph.node(i).attribute()) {
+        if (!attr.has_g()) continue;
+        status = PlanGraph(attr.g(), &index, prefix + index.NodeName(i) + "/" + attr.name() + "/");
+        if (!status.ok()) break;
+      }
+    }
+    index_ = saved_index;
+    layer_nodes_ = std::move(saved_nodes);
+    depths_ = std::move(saved_depths);
+    return status;
   }
 
  private:
@@ -153,7 +189,7 @@ class Planner {
     for (size_t i = 0; i < found.params.size(); ++i) {
       proto::TensorInit* p = layer->add_params();
       p->set_name(found.params[i]);
-      if (const auto* t = index_.ConstantTensor(found.params[i])) DescribeTensor(*t, p);
+      if (const auto* t = index_->ConstantTensor(found.params[i])) DescribeTensor(*t, p);
       p->set_role(i < found.param_roles.size() ? found.param_roles[i] : "parameter");
       p->set_scheme("keep");
     }
@@ -177,7 +213,7 @@ class Planner {
     }
     for (const auto& name : found.params) {
       REINIT_RETURN_IF_ERROR(
-          CheckStoredSize(*index_.ConstantTensor(name)).WithContext(LayerContext(*layer)));
+          CheckStoredSize(*index_->ConstantTensor(name)).WithContext(LayerContext(*layer)));
     }
     Status planned;
     switch (KindOf(found.rule->layout)) {
@@ -279,7 +315,7 @@ class Planner {
 
   // A layer tensor's stored data: its own, or, for a copy still to be made, the original's.
   const onnx::TensorProto& Stored(const std::string& name, const std::string& copy_of) {
-    return *index_.ConstantTensor(copy_of.empty() ? name : copy_of);
+    return *index_->ConstantTensor(copy_of.empty() ? name : copy_of);
   }
 
   // The weight's shape as the layer sees it.
@@ -289,7 +325,7 @@ class Planner {
   }
 
   StatusOr<Fans> LayerFans(const Layer& found, proto::Layer* layer) {
-    const auto& node = index_.node(found.node);
+    const auto& node = index_->node(found.node);
     const auto shape = ViewShape(found);
     auto fans = ComputeFans(*found.rule, node, shape, options_.fan_convention);
     if (!fans.ok()) return fans.status().WithContext(LayerContext(*layer));
@@ -325,7 +361,7 @@ class Planner {
     } else {
       layer->set_depth(depths_.at(found.node));
       *layer->mutable_activation() =
-          DetectActivation(index_, layer_nodes_, found.output, found.path);
+          DetectActivation(*index_, layer_nodes_, found.output, found.path);
     }
     const auto& act = layer->activation();
     auto gain = Gain(act.kind(), act.param());
@@ -333,7 +369,7 @@ class Planner {
     std::string reason;
     std::string scheme = Requested(found, &reason);
     if (auto framework = FrameworkFor(scheme)) {
-      const auto& node = index_.node(found.node);
+      const auto& node = index_->node(found.node);
       const auto shape = ViewShape(found);
       FrameworkDraw w = FrameworkWeight(*framework, *found.rule, node, shape);
       layer->set_reason(w.why);
@@ -404,7 +440,7 @@ class Planner {
   Status PlanRecurrent(const Layer& found, proto::Layer* layer) {
     auto fans = LayerFans(found, layer);
     if (!fans.ok()) return fans.status();
-    const auto& node = index_.node(found.node);
+    const auto& node = index_->node(found.node);
     const auto w_shape = ViewShape(found);
     const int64_t dirs = w_shape[0], input = w_shape[2];
     const int64_t per_dir = GateCount(found.rule->layout);
@@ -412,7 +448,8 @@ class Planner {
     auto gates = RecurrentGates(node, found.rule->layout, dirs);
     if (!gates.ok()) return gates.status().WithContext(LayerContext(*layer));
     layer->set_depth(depths_.at(found.node));
-    *layer->mutable_activation() = DetectActivation(index_, layer_nodes_, found.output, found.path);
+    *layer->mutable_activation() =
+        DetectActivation(*index_, layer_nodes_, found.output, found.path);
     std::string reason;
     const std::string requested = Requested(found, &reason);
     const auto framework = FrameworkFor(requested);
@@ -532,9 +569,10 @@ class Planner {
   const onnx::ModelProto& model_;
   const PlanOptions& options_;
   proto::Plan* plan_;
-  const GraphIndex index_;
+  const GraphIndex* index_ = nullptr;  // the graph being planned
   std::unordered_map<std::string, std::vector<int64_t>> shapes_;
-  std::vector<Layer> layers_;
+  std::unordered_map<std::string, std::string> owners_;          // weight -> owning layer
+  std::unordered_map<std::string, std::string> prefixed_owner_;  // layer name -> with prefix
   std::unordered_set<int> layer_nodes_;
   std::unordered_map<int, int> depths_;
   std::vector<bool> override_used_;

@@ -32,7 +32,9 @@ onnx::ModelProto Reinit(onnx::ModelProto model, const std::string& scheme) {
   o.scheme = scheme;
   auto plan = MakePlan(model, o);
   EXPECT_TRUE(plan.ok()) << plan.status().message();
-  if (plan.ok()) EXPECT_TRUE(ApplyPlan(*plan, &model).ok());
+  if (plan.ok()) {
+    EXPECT_TRUE(ApplyPlan(*plan, &model).ok());
+  }
   return model;
 }
 

@@ -3,11 +3,15 @@
 #include "plan.h"
 
 #include <gtest/gtest.h>
+#include <onnx/checker.h>
 
 #include <cmath>
+#include <map>
 
+#include "apply.h"
 #include "model_builder.h"
 #include "schemes/auto_policy.h"
+#include "tensor_codec.h"
 
 namespace reinit {
 namespace {
@@ -38,10 +42,10 @@ onnx::ModelProto Chain(int depth, const std::string& act) {
       "(float[1, 64] y) {\n" +
       body + "}");
   for (int i = 1; i <= depth; ++i) {
-    auto* node = model.mutable_graph()->mutable_node((i - 1) * 2);
-    node->set_name("fc" + std::to_string(i));
-    AddFloatInitializer(&model, "w" + std::to_string(i), {64, 64});
-    AddFloatInitializer(&model, "b" + std::to_string(i), {64});
+    const std::string n = std::to_string(i);
+    model.mutable_graph()->mutable_node((i - 1) * 2)->set_name("fc" + n);
+    AddFloatInitializer(&model, "w" + n, {64, 64});
+    AddFloatInitializer(&model, "b" + n, {64});
   }
   return model;
 }
@@ -313,6 +317,77 @@ TEST(PlanJson, ReadPlanRejectsWhatTheModelDoesNotHave) {
   auto r = ReadPlan("{ not json", "edited.json", model);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("not a reinit plan"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// An If whose branches hold layers: one uses a weight of the enclosing graph (also used by a
+// layer outside), the other a weight of its own in an initializer and one in a Constant node.
+onnx::ModelProto WithSubgraphs() {
+  std::string zeros = "0.0";
+  for (int i = 1; i < 256; ++i) zeros += ", 0.0";
+  std::string text = R"(<ir_version: 8, opset_import: ["" : 17]>
+g (bool c, float[1, 16] x) => (float[1, 16] y) {
+  h = Gemm <transB = 1> (x, w_outer)
+  y = If (c) <
+    then_branch = then_g () => (float[1, 16] t) {
+      t0 = Gemm <transB = 1> (h, w_outer)
+      t = Relu (t0)
+    },
+    else_branch = else_g () => (float[1, 16] e) {
+      wc = Constant <value = float[16, 16] {ZEROS}> ()
+      e0 = Gemm <transB = 1> (h, wc)
+      e = Tanh (e0)
+    }
+  >
+})";
+  text.replace(text.find("ZEROS"), 5, zeros);
+  onnx::ModelProto model = ParseModel(text);
+  model.mutable_graph()->mutable_node(0)->set_name("fc");
+  model.mutable_graph()->mutable_node(1)->set_name("branch");
+  AddFloatInitializer(&model, "w_outer", {16, 16});
+  return model;
+}
+
+TEST(Subgraphs, LayersInIfBranchesArePlannedWithPrefixedNames) {
+  auto plan = PlanOf(WithSubgraphs());
+  std::map<std::string, const proto::Layer*> by_name;
+  for (const auto& l : plan.layers()) by_name[l.name()] = &l;
+  ASSERT_EQ(by_name.size(), 3u) << PlanToJson(plan);
+  ASSERT_TRUE(by_name.count("fc"));
+  ASSERT_TRUE(by_name.count("branch/then_branch/Gemm_0"));
+  ASSERT_TRUE(by_name.count("branch/else_branch/Gemm_1"));
+  // The outer weight is initialized once, by the outer layer; the branch's use is reported.
+  const auto* inner = by_name["branch/then_branch/Gemm_0"];
+  EXPECT_NE(inner->skipped().find("shared with layer 'fc'"), std::string::npos) << inner->skipped();
+  EXPECT_EQ(inner->activation().kind(), "relu");
+  ASSERT_EQ(by_name["fc"]->shared_with_size(), 1);
+  // The Constant-node weight inside the else branch is a layer of its own, before Tanh.
+  const auto* other = by_name["branch/else_branch/Gemm_1"];
+  EXPECT_EQ(other->skipped(), "");
+  EXPECT_EQ(other->weight().name(), "wc");
+  EXPECT_EQ(other->activation().kind(), "tanh");
+  EXPECT_EQ(other->weight().scheme(), "xavier-uniform");
+}
+
+TEST(Subgraphs, ApplyWritesTheConstantInsideTheBranch) {
+  auto model = WithSubgraphs();
+  auto plan = MakePlan(model, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  const auto& else_g = model.graph().node(1).attribute(1).g();
+  const auto& wc = else_g.node(0).attribute(0).t();
+  auto values = ReadValues(wc);
+  ASSERT_TRUE(values.ok());
+  int zeros = 0;
+  for (double v : *values) zeros += v == 0;
+  EXPECT_LT(zeros, 3) << "the Constant node's value was not rewritten";
+  // The graph still passes the checker.
+  onnx::checker::check_model(model);
 }
 
 }  // namespace
