@@ -1,7 +1,9 @@
-// Model IO: reading a .onnx file into a ModelProto, validating a model with the onnx checker
-// and shape inference, and writing a model so that it appears atomically (a temporary file in
-// the same folder, flushed, then renamed over the target). Exceptions from protobuf and onnx
-// stop here and become Status values that name the file.
+// Model IO: reading a .onnx file (and the external data it refers to) into a ModelProto,
+// validating a model with the onnx checker and shape inference, and writing a model — with its
+// external data laid out as asked — so that it appears atomically: every file is written under
+// a temporary name beside its target, flushed, and renamed into place only when all are
+// complete. Exceptions from protobuf and onnx stop here and become Status values that name the
+// file.
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -10,27 +12,51 @@
 #include <unordered_map>
 #include <vector>
 
+#include "external_data.h"
 #include "status.h"
 
 namespace reinit {
 
-StatusOr<onnx::ModelProto> LoadModel(const std::string& path);
+// Parses the model and resolves its external data (see ResolveExternalData): the result holds
+// every tensor's bytes in the model itself. `sources`, if given, receives where the external
+// tensors came from, for SaveModel's kKeep. A file over 2 GiB is refused before parsing:
+// protobuf cannot read it (its weights must be in external data).
+StatusOr<onnx::ModelProto> LoadModel(const std::string& path, ExternalSources* sources = nullptr);
 
-// The onnx checker on the model and strict shape inference on a copy without the float
-// weights' data (they do not affect shapes). A model newer than this onnx library knows
-// (IR > 8 or an ai.onnx opset > 17) is not checked; a warning says so instead.
+// The onnx checker on the model and strict shape inference on ShapeOnlyCopy(model): neither
+// copies nor serializes the weights, so a model over 2 GiB in memory is checked too. A model
+// newer than this onnx library knows (IR > 8 or an ai.onnx opset > 17) is not checked; a
+// warning says so instead.
 Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
                      std::vector<std::string>* warnings);
 
-// A copy of the model for shape questions: graph structure, value infos and integer tensors,
-// with the floating-point initializers' data left out (shapes do not depend on it).
+// A copy of the model for shape questions: graph structure, value infos, and the initializers
+// with their names, types and dims. Only tensors of at most 64 KiB keep their data (shapes,
+// axes, scales that inference reads are small); the weights' data is left out, so the copy is
+// small whatever the model's size.
 onnx::ModelProto ShapeOnlyCopy(const onnx::ModelProto& model);
 
 // Tensor name -> dims (-1 where unknown) for every tensor whose shape is declared or can be
 // inferred by ONNX shape inference; best effort, never fails.
 std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model);
 
-// Serializes and writes atomically; on failure nothing is left at `path` that was not there.
+// Writes the model to `path` with its external data laid out by options.mode (see
+// ExternalDataMode and PlanDataFiles; `sources` is what LoadModel recorded for the input, or
+// empty). The data files are written first, then the .onnx, all under temporary names that
+// are renamed into place at the end; on any failure none of the new files is left behind and
+// no existing file has changed. Refused before anything is written: a .onnx that would exceed
+// options.max_proto_bytes (protobuf's 2 GiB limit). The model is unchanged on return.
+// `data_files`, if given, receives the paths of the data files written.
+Status SaveModel(onnx::ModelProto* model, const std::string& path, const ExternalSources& sources,
+                 const SaveOptions& options, std::vector<std::string>* data_files = nullptr);
+
+// What SaveModel would refuse before writing (the data files' layout and names, the .onnx's
+// size), checked without writing anything, so that a caller can fail before the expensive work.
+// The model is unchanged on return.
+Status CheckSaveable(onnx::ModelProto* model, const std::string& path,
+                     const ExternalSources& sources, const SaveOptions& options);
+
+// Everything in the .onnx (ExternalDataMode::kInline), written atomically.
 Status SaveModelAtomic(const onnx::ModelProto& model, const std::string& path);
 
 }  // namespace reinit
