@@ -53,8 +53,13 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
                       "' is the input model; pass --in-place to overwrite it");
   }
   if (options.plan_file.empty()) REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
-  auto model = LoadModel(options.input);
+  ExternalSources sources;
+  auto model = LoadModel(options.input, &sources);
   if (!model.ok()) return model.status();
+  // Apply changes no tensor's size or storage, so what cannot be written now cannot be then.
+  if (!options.dry_run) {
+    REINIT_RETURN_IF_ERROR(CheckSaveable(&model.value(), result.output, sources, options.save));
+  }
   if (!options.plan_file.empty()) {
     auto text = ReadText(options.plan_file);
     if (!text.ok()) return text.status();
@@ -83,7 +88,8 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
           .WithContext("'" + options.input + "'");
     }
   }
-  REINIT_RETURN_IF_ERROR(SaveModelAtomic(*model, result.output));
+  REINIT_RETURN_IF_ERROR(
+      SaveModel(&model.value(), result.output, sources, options.save, &result.data_files));
   result.written = true;
   return result;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "external_data.h"
 #include "plan.h"
 #include "plan.pb.h"
 #include "status.h"
@@ -20,12 +21,14 @@ struct RunOptions {
   bool skip_check = false;  // do not run the checker and shape inference on the result
   std::string plan_file;    // apply this plan (from `inspect --json`) instead of planning
   PlanOptions plan;
+  SaveOptions save;  // where external data goes (--external-data), size limits
 };
 
 struct RunResult {
   proto::Plan plan;
   std::vector<std::string> warnings;
-  std::string output;  // where the model was (or would be) written
+  std::string output;                   // where the model was (or would be) written
+  std::vector<std::string> data_files;  // external data files written beside it
   bool written = false;
 };
 

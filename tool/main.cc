@@ -73,12 +73,19 @@ int Run(const CliOptions& o) {
   run.skip_check = o.skip_check;
   run.plan_file = o.plan_file;
   run.plan = *plan_options;
+  run.save.mode = o.external_data == "single"   ? reinit::ExternalDataMode::kSingle
+                  : o.external_data == "inline" ? reinit::ExternalDataMode::kInline
+                                                : reinit::ExternalDataMode::kKeep;
   auto result = reinit::ReinitFile(run);
   if (!result.ok()) return Fail(result.status());
   std::cout << reinit::FormatPlan(result->plan, /*verbose=*/o.dry_run);
   PrintWarnings(result->warnings);
   if (result->written) {
-    std::cout << "wrote " << result->output << "\n";
+    std::cout << "wrote " << result->output;
+    for (size_t i = 0; i < result->data_files.size(); ++i) {
+      std::cout << (i == 0 ? " with external data " : ", ") << result->data_files[i];
+    }
+    std::cout << "\n";
   } else {
     std::cout << "dry run: nothing written (would write " << result->output << ")\n";
   }

@@ -62,6 +62,13 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
       "--plan", options_.plan_file, "Apply a plan written by `reinit inspect --json` (and edited)");
   app_.add_flag("--skip-check", options_.skip_check,
                 "Do not run the ONNX checker and shape inference on the result");
+  app_.add_option(
+          "--external-data", options_.external_data,
+          "Where the weights go: keep (tensors external in the input stay external), "
+          "single (every initializer of 1 KiB or more in one OUTPUT.data file, 4096-aligned), "
+          "inline (everything in the .onnx; at most 2 GiB)")
+      ->check(CLI::IsMember({"keep", "single", "inline"}))
+      ->capture_default_str();
   AddPlanOptions(&app_, &options_);
   // A plan file fixes all of these; accepting them beside --plan would silently ignore them.
   // (Checked here rather than with Option::excludes, which clutters every line of --help.)

@@ -17,6 +17,7 @@ struct CliOptions {
   bool dry_run = false;
   bool json = false;
   bool skip_check = false;
+  std::string external_data = "keep";  // keep | single | inline
   std::string plan_file;
   std::string scheme = "auto";
   uint64_t seed = 0;
