@@ -152,6 +152,15 @@ void IndexTensors(onnx::GraphProto* graph,
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
   std::unordered_map<std::string, onnx::TensorProto*> tensors;
   IndexTensors(model->mutable_graph(), &tensors);
+  for (auto& fn : *model->mutable_functions()) {
+    for (auto& node : *fn.mutable_node()) {
+      if (node.op_type() != "Constant" || node.output_size() != 1) continue;
+      for (auto& attr : *node.mutable_attribute()) {
+        if (attr.name() == "value" && attr.has_t())
+          tensors.emplace(node.output(0), attr.mutable_t());
+      }
+    }
+  }
   // Tensors the plan gives a copy of their own: the Identity that produced the name goes, a
   // new initializer of that name takes its place.
   auto materialize = [&](const proto::TensorInit& init) -> Status {

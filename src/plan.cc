@@ -157,7 +157,14 @@ class Planner {
     layer_nodes_ = WalkBoundaries(layers);
     depths_ = LayerDepths(index, *order, layer_nodes_);
     Status status;
+    std::vector<Layer> loose;  // planned last: a subgraph or function body may own them
     for (Layer& found : layers) {
+      if (found.node < 0) {
+        loose.push_back(std::move(found));
+        continue;
+      }
+      for (const auto* t : {&found.weight, &found.bias}) claimed_.insert(*t);
+      for (const auto& p : found.params) claimed_.insert(p);
       found.name = prefix + found.name;
       if (!found.shared_owner.empty() && prefixed_owner_.count(found.shared_owner)) {
         found.shared_owner = prefixed_owner_[found.shared_owner];
@@ -172,6 +179,18 @@ class Planner {
         status = PlanGraph(attr.g(), &index, prefix + index.NodeName(i) + "/" + attr.name() + "/");
         if (!status.ok()) break;
       }
+      // A call of a model-local function: its body, bound to this call's arguments.
+      const onnx::FunctionProto* fn = LocalFunction(graph.node(i));
+      if (status.ok() && fn && prefix.size() < 4096) {
+        const onnx::GraphProto body = BindCall(*fn, graph.node(i));
+        status = PlanGraph(body, &index, prefix + index.NodeName(i) + "/");
+      }
+    }
+    for (Layer& found : loose) {
+      if (!status.ok()) break;
+      if (claimed_.count(found.weight)) continue;
+      found.name = prefix + found.name;
+      status = PlanLayer(found);
     }
     index_ = saved_index;
     layer_nodes_ = std::move(saved_nodes);
@@ -248,6 +267,49 @@ class Planner {
     if (random) return;
     t->set_name(t->copy_of());
     t->clear_copy_of();
+  }
+
+  const onnx::FunctionProto* LocalFunction(const onnx::NodeProto& node) const {
+    for (const auto& f : model_.functions()) {
+      if (f.name() == node.op_type() && f.domain() == node.domain()) return &f;
+    }
+    return nullptr;
+  }
+
+  // A function's body as a graph for one call: its formal inputs renamed to the call's
+  // arguments (so a weight passed in resolves to the caller's constant) and attribute
+  // references replaced by the call's attribute values.
+  static onnx::GraphProto BindCall(const onnx::FunctionProto& fn, const onnx::NodeProto& call) {
+    std::unordered_map<std::string, std::string> rename;
+    for (int k = 0; k < fn.input_size() && k < call.input_size(); ++k) {
+      if (!call.input(k).empty()) rename[fn.input(k)] = call.input(k);
+    }
+    onnx::GraphProto body;
+    body.set_name(fn.name());
+    for (const auto& n : fn.node()) {
+      onnx::NodeProto* copy = body.add_node();
+      copy->CopyFrom(n);
+      for (auto& in : *copy->mutable_input()) {
+        if (auto it = rename.find(in); it != rename.end()) in = it->second;
+      }
+      auto* attrs = copy->mutable_attribute();
+      for (int a = attrs->size() - 1; a >= 0; --a) {
+        if (attrs->Get(a).ref_attr_name().empty()) continue;
+        const onnx::AttributeProto* bound = FindAttribute(call, attrs->Get(a).ref_attr_name());
+        if (bound) {
+          const std::string name = attrs->Get(a).name();
+          attrs->Mutable(a)->CopyFrom(*bound);
+          attrs->Mutable(a)->set_name(name);
+        } else {
+          attrs->DeleteSubrange(a, 1);  // the op's default applies
+        }
+      }
+    }
+    for (int k = 0; k < fn.input_size(); ++k) {
+      if (!rename.count(fn.input(k))) body.add_input()->set_name(fn.input(k));
+    }
+    for (const auto& out : fn.output()) body.add_output()->set_name(out);
+    return body;
   }
 
   // A layer whose weight another layer initializes: what it would have been given is planned
@@ -571,7 +633,8 @@ class Planner {
   proto::Plan* plan_;
   const GraphIndex* index_ = nullptr;  // the graph being planned
   std::unordered_map<std::string, std::vector<int64_t>> shapes_;
-  std::unordered_map<std::string, std::string> owners_;          // weight -> owning layer
+  std::unordered_map<std::string, std::string> owners_;  // weight -> owning layer
+  std::unordered_set<std::string> claimed_;  // every tensor a layer (in any scope) names
   std::unordered_map<std::string, std::string> prefixed_owner_;  // layer name -> with prefix
   std::unordered_set<int> layer_nodes_;
   std::unordered_map<int, int> depths_;

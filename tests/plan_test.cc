@@ -392,3 +392,40 @@ TEST(Subgraphs, ApplyWritesTheConstantInsideTheBranch) {
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+TEST(Functions, AWeightPassedToALocalFunctionIsPlannedAtEachCall) {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17, "local" : 1]>
+g (float[1, 16] x) => (float[1, 16] y) {
+  h = local.Dense <slope = 0.2> (x, w1)
+  y = local.Dense (h, w2)
+}
+<domain: "local", opset_import: ["" : 17]>
+Dense <slope> (a, w) => (b) {
+  t = Gemm <transB = 1> (a, w)
+  b = LeakyRelu <alpha: float = @slope> (t)
+})");
+  model.mutable_graph()->mutable_node(0)->set_name("d1");
+  model.mutable_graph()->mutable_node(1)->set_name("d2");
+  AddFloatInitializer(&model, "w1", {16, 16});
+  AddFloatInitializer(&model, "w2", {16, 16});
+  auto plan = PlanOf(model);
+  ASSERT_EQ(plan.layers_size(), 2) << PlanToJson(plan);
+  EXPECT_EQ(plan.layers(0).name(), "d1/Gemm_0");
+  EXPECT_EQ(plan.layers(0).weight().name(), "w1");
+  EXPECT_EQ(plan.layers(0).activation().kind(), "leaky_relu");
+  // The call's attribute reaches the body: LeakyRelu's alpha is 0.2 at d1, the default at d2.
+  EXPECT_NEAR(plan.layers(0).activation().param(), 0.2, 1e-6);
+  EXPECT_NEAR(plan.layers(1).activation().param(), 0.01, 1e-6);
+  EXPECT_EQ(plan.layers(1).weight().name(), "w2");
+  EXPECT_EQ(plan.layers(0).weight().scheme(), "he-normal");
+  auto applied = model;
+  ASSERT_TRUE(ApplyPlan(plan, &applied).ok());
+  EXPECT_NE(reinit_test::FindInitializer(applied, "w1")->raw_data(),
+            reinit_test::FindInitializer(model, "w1")->raw_data());
+}
+
+}  // namespace
+}  // namespace reinit
