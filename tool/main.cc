@@ -28,6 +28,8 @@ reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
       o.fan_convention == "torch" ? reinit::FanConvention::kTorch : reinit::FanConvention::kOnnx;
   p.he_mode = o.mode == "fan_out" ? reinit::FanMode::kFanOut : reinit::FanMode::kFanIn;
   p.keep_bias = o.bias == "keep";
+  p.keep_norms = o.norms == "keep";
+  p.forget_bias = o.forget_bias;
   p.naive_std = o.std;
   p.naive_range = o.range;
   for (const auto& spec : o.layers) {

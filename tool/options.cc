@@ -43,6 +43,13 @@ void AddPlanOptions(CLI::App* app, CliOptions* o) {
   app->add_option("--std", o->std, "Standard deviation of the naive `normal` scheme")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app->add_option("--norms", o->norms,
+                  "Normalization layers: reset (scale 1, shift 0, running mean 0, var 1) or keep")
+      ->check(CLI::IsMember({"reset", "keep"}))
+      ->capture_default_str();
+  app->add_option("--forget-bias", o->forget_bias,
+                  "LSTM forget-gate bias (Keras' unit_forget_bias is 1; keras-default sets 1)")
+      ->capture_default_str();
   app->add_option("--range", o->range, "Half-width of the naive `uniform` scheme")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -74,8 +81,8 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   // (Checked here rather than with Option::excludes, which clutters every line of --help.)
   app_.parse_complete_callback([this, plan] {
     if (plan->count() == 0) return;
-    for (const char* name : {"--scheme", "--seed", "--layer", "--bias", "--fan-convention",
-                             "--mode", "--std", "--range"}) {
+    for (const char* name : {"--scheme", "--seed", "--layer", "--bias", "--norms", "--forget-bias",
+                             "--fan-convention", "--mode", "--std", "--range"}) {
       if (app_.get_option(name)->count() > 0) {
         throw CLI::ValidationError("--plan", std::string("cannot be combined with ") + name +
                                                  ": the plan file sets it (edit the plan instead)");

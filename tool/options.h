@@ -23,6 +23,8 @@ struct CliOptions {
   uint64_t seed = 0;
   std::vector<std::string> layers;  // GLOB=SCHEME
   std::string bias = "zero";
+  std::string norms = "reset";
+  double forget_bias = 0;
   std::string fan_convention = "onnx";
   std::string mode = "fan_in";
   double std = 0.01;
