@@ -147,6 +147,40 @@ void IndexTensors(onnx::GraphProto* graph,
   }
 }
 
+// A tensor that was the output of a ConstantOfShape becomes an initializer of its own (raw
+// zeros, drawn over below) and the node goes.
+Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
+                std::unordered_map<std::string, onnx::TensorProto*>* tensors) {
+  onnx::TensorProto_DataType type;
+  if (!onnx::TensorProto_DataType_Parse(init.data_type(), &type) || !IsSupportedFloatType(type)) {
+    return ModelError("cannot generate a tensor of type " + init.data_type());
+  }
+  auto* nodes = model->mutable_graph()->mutable_node();
+  bool removed = false;
+  for (int i = 0; i < nodes->size() && !removed; ++i) {
+    const auto& n = nodes->Get(i);
+    if (n.op_type() == "ConstantOfShape" && n.output_size() == 1 && n.output(0) == init.name()) {
+      nodes->DeleteSubrange(i, 1);
+      removed = true;
+    }
+  }
+  if (!removed) return ModelError("no ConstantOfShape produces '" + init.name() + "'");
+  onnx::TensorProto* t = model->mutable_graph()->add_initializer();
+  t->set_name(init.name());
+  t->set_data_type(type);
+  int64_t count = 1;
+  for (int64_t d : init.shape()) {
+    t->add_dims(d);
+    count *= d;
+  }
+  const int64_t width = type == onnx::TensorProto::DOUBLE  ? 8
+                        : type == onnx::TensorProto::FLOAT ? 4
+                                                           : 2;
+  t->set_raw_data(std::string(static_cast<size_t>(count * width), '\0'));
+  tensors->emplace(t->name(), t);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
@@ -164,10 +198,11 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
   // Tensors the plan gives a copy of their own: the Identity that produced the name goes, a
   // new initializer of that name takes its place.
   auto materialize = [&](const proto::TensorInit& init) -> Status {
-    if (init.copy_of().empty() || init.scheme().empty() || init.scheme() == "keep" ||
-        tensors.count(init.name())) {
+    if (init.scheme().empty() || init.scheme() == "keep" || tensors.count(init.name())) {
       return Status::Ok();
     }
+    if (init.materialize() == "ConstantOfShape") return Generate(init, model, &tensors);
+    if (init.copy_of().empty()) return Status::Ok();
     auto source = tensors.find(init.copy_of());
     if (source == tensors.end()) return ModelError("no tensor '" + init.copy_of() + "' to copy");
     auto* nodes = model->mutable_graph()->mutable_node();

@@ -221,6 +221,7 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
   std::vector<int> chain;
   std::string t = tensor;
   const onnx::TensorProto* source = nullptr;
+  std::optional<ConstantView> generated_view;
   for (int steps = 0; steps < 32 && !source; ++steps) {
     if (t.empty()) return std::nullopt;
     if (const auto* init = index.Initializer(t)) {
@@ -237,6 +238,28 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
     const auto& node = index.node(p);
     static const std::unordered_set<std::string> kLayout = {
         "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+    if (node.op_type() == "ConstantOfShape") {
+      auto dims = node.input_size() > 0 ? index.ConstantValues(node.input(0)) : std::nullopt;
+      if (!dims) {
+        if (why) *why = index.Describe(p) + " has a shape that is not constant";
+        return std::nullopt;
+      }
+      auto generated = std::make_shared<onnx::TensorProto>();
+      generated->set_name(t);
+      generated->set_data_type(onnx::TensorProto::FLOAT);
+      if (const auto* value = FindAttribute(node, "value"); value && value->has_t()) {
+        generated->set_data_type(value->t().data_type());
+      }
+      for (double d : *dims) generated->add_dims(static_cast<int64_t>(d));
+      ConstantView view;
+      view.source = t;
+      view.generated = generated;
+      view.nodes = chain;
+      source = generated.get();
+      // Replay the layout steps below from the generated shape.
+      generated_view = std::move(view);
+      break;
+    }
     if (node.op_type() == "Constant") {
       source = index.ConstantTensor(t);
       if (!source) {
@@ -253,7 +276,7 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
     t = node.input_size() > 0 ? node.input(0) : "";
   }
   if (!source) return std::nullopt;
-  ConstantView view;
+  ConstantView view = generated_view ? std::move(*generated_view) : ConstantView{};
   view.source = t;
   view.nodes = chain;
   std::vector<int64_t> shape(source->dims().begin(), source->dims().end());
@@ -313,6 +336,10 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
   }
   view.shape = shape;
   return view;
+}
+
+const onnx::TensorProto* StoredTensor(const GraphIndex& index, const ConstantView& view) {
+  return view.generated ? view.generated.get() : index.ConstantTensor(view.source);
 }
 
 std::vector<int64_t> ViewToSource(const std::vector<int64_t>& source_shape,

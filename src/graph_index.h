@@ -5,6 +5,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,7 +78,13 @@ struct ConstantView {
   std::vector<ViewStep> steps;
   std::vector<int64_t> shape;  // the shape the layer sees
   std::vector<int> nodes;      // the nodes walked, from the layer back to the source
+  // Set when the source is the output of a ConstantOfShape with a constant shape (a model
+  // whose weights were stripped): its name, dims and type, without data.
+  std::shared_ptr<const onnx::TensorProto> generated;
 };
+
+// The tensor behind a view: the generated description, or the stored constant.
+const onnx::TensorProto* StoredTensor(const GraphIndex& index, const ConstantView& view);
 
 // The view of `tensor` if it is such a chain from a constant; otherwise nullopt, and `why`
 // names the first node that is not a layout step (or says it is a graph input).

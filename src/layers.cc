@@ -112,7 +112,7 @@ std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
     if (why.rfind("'" + tensor + "' ", 0) == 0) return "weight " + why;
     return "weight '" + tensor + "': " + why;
   }
-  const onnx::TensorProto* init = index.ConstantTensor(view->source);
+  const onnx::TensorProto* init = StoredTensor(index, *view);
   // LoadModel reads external data into the model; a tensor still marked EXTERNAL was not loaded.
   if (init->data_location() == onnx::TensorProto::EXTERNAL) {
     return "weight '" + view->source + "' is in external data that was not loaded";
@@ -140,7 +140,7 @@ int FindBiasAdd(const GraphIndex& index, const onnx::NodeProto& matmul, int64_t 
   if (add.op_type() != "Add" || add.input_size() != 2) return -1;
   const std::string& other = add.input(0) == matmul.output(0) ? add.input(1) : add.input(0);
   auto view = ResolveConstant(index, other);
-  const onnx::TensorProto* init = view ? index.ConstantTensor(view->source) : nullptr;
+  const onnx::TensorProto* init = view ? StoredTensor(index, *view) : nullptr;
   if (init == nullptr || !IsSupportedFloatType(init->data_type())) return -1;
   auto count = ElementCount(*init);
   if (!count.ok() || *count != n) return -1;
@@ -174,7 +174,7 @@ std::string ConstantOperand(const GraphIndex& index, const onnx::NodeProto& node
   if (node.input_size() != 2) return "";
   const std::string& other = node.input(0) == from ? node.input(1) : node.input(0);
   auto view = ResolveConstant(index, other);
-  const auto* init = view ? index.ConstantTensor(view->source) : nullptr;
+  const auto* init = view ? StoredTensor(index, *view) : nullptr;
   return init && IsSupportedFloatType(init->data_type()) ? view->source : "";
 }
 
@@ -350,7 +350,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
     if (match && match->layout == WeightLayout::kEmbedding) {
       // A table is a float constant [V, D]; a Gather from a constant shape vector is not.
       auto view = ResolveConstant(index, InputOrEmpty(node, 0));
-      const auto* table = view ? index.ConstantTensor(view->source) : nullptr;
+      const auto* table = view ? StoredTensor(index, *view) : nullptr;
       if (table && (!IsSupportedFloatType(table->data_type()) || view->shape.size() != 2)) continue;
     }
     if (match) {

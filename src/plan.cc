@@ -208,7 +208,11 @@ class Planner {
     for (size_t i = 0; i < found.params.size(); ++i) {
       proto::TensorInit* p = layer->add_params();
       p->set_name(found.params[i]);
-      if (const auto* t = index_->ConstantTensor(found.params[i])) DescribeTensor(*t, p);
+      if (found.skipped.empty()) {
+        DescribeTensor(Stored(found.params[i], ""), p);
+      } else if (const auto* t = index_->ConstantTensor(found.params[i])) {
+        DescribeTensor(*t, p);
+      }
       p->set_role(i < found.param_roles.size() ? found.param_roles[i] : "parameter");
       p->set_scheme("keep");
     }
@@ -221,18 +225,19 @@ class Planner {
     DescribeTensor(weight, layer->mutable_weight());
     layer->mutable_weight()->set_name(found.weight);
     layer->mutable_weight()->set_copy_of(found.weight_copy_of);
-    REINIT_RETURN_IF_ERROR(CheckStoredSize(weight).WithContext(LayerContext(*layer)));
+    if (generated_.count(found.weight)) layer->mutable_weight()->set_materialize("ConstantOfShape");
+    REINIT_RETURN_IF_ERROR(CheckData(found.weight, weight).WithContext(LayerContext(*layer)));
     if (!found.bias.empty()) {
       const onnx::TensorProto& bias = Stored(found.bias, found.bias_copy_of);
-      REINIT_RETURN_IF_ERROR(CheckStoredSize(bias).WithContext(LayerContext(*layer)));
+      REINIT_RETURN_IF_ERROR(CheckData(found.bias, bias).WithContext(LayerContext(*layer)));
       DescribeTensor(bias, layer->mutable_bias());
       layer->mutable_bias()->set_name(found.bias);
       layer->mutable_bias()->set_copy_of(found.bias_copy_of);
+      if (generated_.count(found.bias)) layer->mutable_bias()->set_materialize("ConstantOfShape");
       layer->mutable_bias()->set_scheme(options_.keep_bias ? "keep" : "zero");
     }
     for (const auto& name : found.params) {
-      REINIT_RETURN_IF_ERROR(
-          CheckStoredSize(*index_->ConstantTensor(name)).WithContext(LayerContext(*layer)));
+      REINIT_RETURN_IF_ERROR(CheckData(name, Stored(name, "")).WithContext(LayerContext(*layer)));
     }
     Status planned;
     switch (KindOf(found.rule->layout)) {
@@ -377,7 +382,18 @@ class Planner {
 
   // A layer tensor's stored data: its own, or, for a copy still to be made, the original's.
   const onnx::TensorProto& Stored(const std::string& name, const std::string& copy_of) {
-    return *index_->ConstantTensor(copy_of.empty() ? name : copy_of);
+    const std::string& n = copy_of.empty() ? name : copy_of;
+    if (const auto* t = index_->ConstantTensor(n)) return *t;
+    // A ConstantOfShape output: its description, kept alive here.
+    auto& kept = generated_[n];
+    if (!kept) kept = ResolveConstant(*index_, n)->generated;
+    return *kept;
+  }
+
+  // The stored data must match the dims; a tensor still to be generated has none yet.
+  Status CheckData(const std::string& name, const onnx::TensorProto& t) {
+    if (generated_.count(name)) return Status::Ok();
+    return CheckStoredSize(t);
   }
 
   // The weight's shape as the layer sees it.
@@ -635,6 +651,7 @@ class Planner {
   std::unordered_map<std::string, std::vector<int64_t>> shapes_;
   std::unordered_map<std::string, std::string> owners_;  // weight -> owning layer
   std::unordered_set<std::string> claimed_;  // every tensor a layer (in any scope) names
+  std::unordered_map<std::string, std::shared_ptr<const onnx::TensorProto>> generated_;
   std::unordered_map<std::string, std::string> prefixed_owner_;  // layer name -> with prefix
   std::unordered_set<int> layer_nodes_;
   std::unordered_map<int, int> depths_;

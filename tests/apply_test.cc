@@ -7,6 +7,7 @@
 
 #include "model_builder.h"
 #include "plan.h"
+#include "stats.h"
 #include "tensor_codec.h"
 
 namespace reinit {
@@ -248,6 +249,51 @@ TEST(Apply, MergedTensorsStayMergedWhenTheirValuesAreTheSame) {
   ASSERT_TRUE(ApplyPlan(*plan, &after).ok());
   EXPECT_EQ(after.graph().node_size(), 3);
   EXPECT_EQ(after.graph().initializer_size(), 1);
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+TEST(Apply, WeightsFromConstantOfShapeBecomeRealInitializers) {
+  // A model whose weights were stripped: ConstantOfShape stands in for them.
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 32] x) => (float[1, 16] y) {
+  w = ConstantOfShape <value = float[1] {0.0}> (wshape)
+  b = ConstantOfShape (bshape)
+  h = Gemm <transB = 1> (x, w, b)
+  y = Relu (h)
+})");
+  auto add_shape = [&](const char* name, std::vector<int64_t> dims) {
+    auto* t = model.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(dims.size()));
+    for (int64_t d : dims) t->add_int64_data(d);
+  };
+  add_shape("wshape", {16, 32});
+  add_shape("bshape", {16});
+  auto plan = MakePlan(model, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_EQ(plan->layers_size(), 1);
+  const auto& l = plan->layers(0);
+  EXPECT_EQ(l.skipped(), "");
+  EXPECT_EQ(l.weight().materialize(), "ConstantOfShape");
+  EXPECT_EQ(l.fan_in(), 32);
+  EXPECT_EQ(l.weight().scheme(), "he-normal");
+  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  EXPECT_EQ(model.graph().node_size(), 2);  // the two ConstantOfShape nodes are gone
+  const auto* w = FindInitializer(model, "w");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->dims_size(), 2);
+  const auto wv = reinit_test::RawFloats(*w);
+  reinit_test::ExpectNormal({wv.begin(), wv.end()}, 2.0 / 32, "w");
+  const auto* b = FindInitializer(model, "b");
+  ASSERT_NE(b, nullptr);
+  for (float v : reinit_test::RawFloats(*b)) EXPECT_EQ(v, 0);
+  onnx::checker::check_model(model);
 }
 
 }  // namespace
