@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "graph_index.h"
+#include "quantize.h"
 #include "rng.h"
 #include "schemes/orthogonal.h"
 #include "schemes/registry.h"
@@ -117,6 +118,26 @@ Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* 
   std::vector<float> values;
   REINIT_RETURN_IF_ERROR(DrawTensor(init, seed, *count, *tensor, &values));
   return WriteValues(std::span<const float>(values), tensor);
+}
+
+// A quantized weight: drawn in float as planned, then stored as integers with new scales.
+Status Requantize(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* q,
+                  onnx::TensorProto* scale, const onnx::TensorProto* zero_point) {
+  int64_t count = 1;
+  for (int64_t d : q->dims()) count *= d;
+  std::vector<float> values;
+  REINIT_RETURN_IF_ERROR(DrawTensor(init, seed, count, *q, &values));
+  std::vector<int32_t> zps = {0};
+  if (zero_point) {
+    auto read = ReadIntegers(*zero_point);
+    if (!read.ok()) return read.status();
+    zps = std::move(read).value();
+  }
+  auto r = reinit::Requantize(values, {q->dims().begin(), q->dims().end()}, init.quant_axis(), zps,
+                              q->data_type());
+  if (!r.ok()) return r.status();
+  REINIT_RETURN_IF_ERROR(WriteIntegers(r->q, q));
+  return WriteValues(std::span<const double>(r->scales), scale);
 }
 
 void SetMetadata(onnx::ModelProto* model, const std::string& key, const std::string& value) {
@@ -238,6 +259,15 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
     const std::string ctx =
         "layer '" + layer.name() + "' (" + layer.op() + "), tensor '" + init.name() + "'";
     if (it == tensors.end()) return ModelError(ctx + ": no initializer of that name");
+    if (!init.quant_scale().empty()) {
+      auto scale = tensors.find(init.quant_scale());
+      auto zp = tensors.find(init.quant_zero_point());
+      if (scale == tensors.end())
+        return ModelError(ctx + ": no scale '" + init.quant_scale() + "'");
+      return Requantize(init, plan.seed(), it->second, scale->second,
+                        zp == tensors.end() ? nullptr : zp->second)
+          .WithContext(ctx);
+    }
     return Rewrite(init, plan.seed(), it->second).WithContext(ctx);
   };
   for (const auto& layer : plan.layers()) {

@@ -238,6 +238,30 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
     const auto& node = index.node(p);
     static const std::unordered_set<std::string> kLayout = {
         "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+    if (node.op_type() == "DequantizeLinear") {
+      const std::string q = node.input_size() > 0 ? node.input(0) : "";
+      source = index.ConstantTensor(q);
+      const std::string scale = node.input_size() > 1 ? node.input(1) : "";
+      const std::string zp = node.input_size() > 2 ? node.input(2) : "";
+      if (!source || !index.ConstantTensor(scale) || (!zp.empty() && !index.ConstantTensor(zp))) {
+        if (why) *why = index.Describe(p) + " does not dequantize stored constants";
+        return std::nullopt;
+      }
+      ConstantView view;
+      ConstantView::Dequantize dq{scale, zp, -1};
+      const auto* s = index.ConstantTensor(scale);
+      int64_t scales = 1;
+      for (int64_t d : s->dims()) scales *= d;
+      if (scales > 1) {
+        int64_t axis = IntAttribute(node, "axis", 1);
+        if (axis < 0) axis += source->dims_size();
+        dq.axis = static_cast<int>(axis);
+      }
+      view.dequantize = dq;
+      generated_view = std::move(view);
+      t = q;
+      break;
+    }
     if (node.op_type() == "ConstantOfShape") {
       auto dims = node.input_size() > 0 ? index.ConstantValues(node.input(0)) : std::nullopt;
       if (!dims) {

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "quantize.h"
 #include "tensor_codec.h"
 
 namespace reinit {
@@ -117,9 +118,18 @@ std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
   if (init->data_location() == onnx::TensorProto::EXTERNAL) {
     return "weight '" + view->source + "' is in external data that was not loaded";
   }
+  if (view->dequantize) {
+    if (!IsQuantizedType(init->data_type())) {
+      return "weight '" + view->source + "' dequantized from " + DataTypeName(init->data_type()) +
+             "; only INT8 and UINT8 can be requantized";
+    }
+    return "";
+  }
   if (!IsSupportedFloatType(init->data_type())) {
     return "weight '" + view->source + "' has data type " + DataTypeName(init->data_type()) +
-           "; only FLOAT, FLOAT16, BFLOAT16 and DOUBLE can be initialized";
+           "; only FLOAT, FLOAT16, BFLOAT16 and DOUBLE can be initialized" +
+           (IsQuantizedType(init->data_type()) ? " (INT8/UINT8 only through DequantizeLinear)"
+                                               : "");
   }
   return "";
 }
@@ -284,8 +294,9 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
     }
     return true;
   };
-  auto add = [&](Layer layer) {
-    if (layer.skipped.empty()) layer.skipped = TensorProblems(index, layer);
+  // `checked`: the problems were judged on the node's own input names already.
+  auto add = [&](Layer layer, bool checked) {
+    if (!checked && layer.skipped.empty()) layer.skipped = TensorProblems(index, layer);
     // (Copies are made in the main graph only.)
     if (layer.skipped.empty() && layer.node >= 0 && layer.rule && !index.is_subgraph()) {
       const auto& node = index.node(layer.node);
@@ -321,7 +332,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
     const auto& node = index.node(i);
     if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
     if (auto norm = DecomposedNorm(index, i)) {
-      add(std::move(*norm));
+      add(std::move(*norm), false);
       continue;
     }
     Layer layer;
@@ -381,7 +392,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
           layer.path.push_back(add_node);
         }
       }
-      add(std::move(layer));
+      add(std::move(layer), true);
       continue;
     }
     for (const auto& rule : SkippedOpRules()) {

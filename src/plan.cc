@@ -13,6 +13,7 @@
 #include "graph_index.h"
 #include "layers.h"
 #include "model_io.h"
+#include "quantize.h"
 #include "recurrent.h"
 #include "schemes/auto_policy.h"
 #include "schemes/framework_defaults.h"
@@ -226,6 +227,11 @@ class Planner {
     layer->mutable_weight()->set_name(found.weight);
     layer->mutable_weight()->set_copy_of(found.weight_copy_of);
     if (generated_.count(found.weight)) layer->mutable_weight()->set_materialize("ConstantOfShape");
+    if (const auto& dq = found.weight_view.dequantize) {
+      layer->mutable_weight()->set_quant_scale(dq->scale);
+      layer->mutable_weight()->set_quant_zero_point(dq->zero_point);
+      layer->mutable_weight()->set_quant_axis(dq->axis);
+    }
     REINIT_RETURN_IF_ERROR(CheckData(found.weight, weight).WithContext(LayerContext(*layer)));
     if (!found.bias.empty()) {
       const onnx::TensorProto& bias = Stored(found.bias, found.bias_copy_of);
@@ -393,6 +399,7 @@ class Planner {
   // The stored data must match the dims; a tensor still to be generated has none yet.
   Status CheckData(const std::string& name, const onnx::TensorProto& t) {
     if (generated_.count(name)) return Status::Ok();
+    if (IsQuantizedType(t.data_type())) return ReadIntegers(t).status();
     return CheckStoredSize(t);
   }
 
