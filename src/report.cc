@@ -45,6 +45,17 @@ std::string GainText(const proto::TensorInit& w) {
 
 std::string Parameter(const proto::TensorInit& w);
 
+// A block's drawing parameters as a tensor's, for Parameter().
+proto::TensorInit AsTensor(const proto::Block& b) {
+  proto::TensorInit t;
+  t.set_scheme(b.scheme());
+  t.set_std(b.std());
+  t.set_bound(b.bound());
+  t.set_gain(b.gain());
+  t.set_value(b.value());
+  return t;
+}
+
 // A per-block tensor: its distinct block schemes, and each distinct parameter once.
 std::string BlockSchemes(const proto::TensorInit& w) {
   std::vector<std::string> seen;
@@ -59,13 +70,7 @@ std::string BlockSchemes(const proto::TensorInit& w) {
 std::string BlockParameters(const proto::TensorInit& w) {
   std::vector<std::string> seen;
   for (const auto& b : w.blocks()) {
-    proto::TensorInit t;
-    t.set_scheme(b.scheme());
-    t.set_std(b.std());
-    t.set_bound(b.bound());
-    t.set_gain(b.gain());
-    t.set_value(b.value());
-    std::string text = Parameter(t);
+    std::string text = Parameter(AsTensor(b));
     if (!b.activation().empty()) text += " (" + b.activation() + ")";
     if (std::find(seen.begin(), seen.end(), text) == seen.end()) seen.push_back(text);
   }
@@ -153,14 +158,8 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
             "      " + (t->role().empty() ? std::string("tensor") : t->role()) + " '" + t->name() +
             "': " + (t->blocks().empty() ? t->scheme() + " " + Parameter(*t) : "per block") + "\n";
         for (const auto& b : t->blocks()) {
-          proto::TensorInit bt;
-          bt.set_scheme(b.scheme());
-          bt.set_std(b.std());
-          bt.set_bound(b.bound());
-          bt.set_gain(b.gain());
-          bt.set_value(b.value());
           details += "        " + b.name() + " [" + std::to_string(b.rows()) + "x" +
-                     std::to_string(b.cols()) + "]: " + b.scheme() + " " + Parameter(bt) +
+                     std::to_string(b.cols()) + "]: " + b.scheme() + " " + Parameter(AsTensor(b)) +
                      (b.activation().empty() ? "" : " (" + b.activation() + ")") + "\n";
         }
       }

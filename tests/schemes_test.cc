@@ -154,57 +154,47 @@ TEST(SchemeStatistics, OrthogonalIsHaarNotAPermutation) {
   EXPECT_NEAR(m4 / (m2 * m2), 3.0 * n / (n + 2), 5 * std::sqrt(24.0 / (n * n)));
 }
 
-TEST(SchemeStatistics, OrthogonalConvRowsAreOutputChannels) {
-  // Conv W [16, 4, 3, 3]: rows = 16 output channels, cols = 36; 16 <= 36 so W Wᵀ = I.
-  auto model = reinit_test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
-g (float[1, 4, 8, 8] x) => (float[1, 16, 6, 6] y) { y = Conv (x, w) })");
-  reinit_test::AddFloatInitializer(&model, "w", {16, 4, 3, 3});
+// Re-initializes the one layer of `text` (its weight `w` of `dims`) orthogonally; checks the
+// planned output axis and returns the stored values.
+std::vector<double> OrthogonalWeight(const std::string& text, const std::vector<int64_t>& dims,
+                                     int output_axis) {
+  auto model = reinit_test::ParseModel(text);
+  reinit_test::AddFloatInitializer(&model, "w", dims);
   PlanOptions o;
   o.scheme = "orthogonal";
   auto plan = MakePlan(model, o);
-  ASSERT_TRUE(plan.ok()) << plan.status().message();
-  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  EXPECT_TRUE(plan.ok()) << plan.status().message();
+  if (!plan.ok()) return {};
+  EXPECT_EQ(plan->layers(0).weight().output_axis(), output_axis);
+  EXPECT_TRUE(ApplyPlan(*plan, &model).ok());
   auto v = RawFloats(*reinit_test::FindInitializer(model, "w"));
-  Eigen::MatrixXd w(16, 36);
-  for (int r = 0; r < 16; ++r) {
-    for (int c = 0; c < 36; ++c) w(r, c) = v[r * 36 + c];
-  }
-  EXPECT_TRUE((w * w.transpose()).isApprox(Eigen::MatrixXd::Identity(16, 16), 1e-5));
+  return {v.begin(), v.end()};
+}
+
+TEST(SchemeStatistics, OrthogonalConvRowsAreOutputChannels) {
+  // Conv W [16, 4, 3, 3]: rows = 16 output channels, cols = 36; 16 <= 36 so W Wᵀ = I.
+  auto v = OrthogonalWeight(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 4, 8, 8] x) => (float[1, 16, 6, 6] y) { y = Conv (x, w) })",
+                            {16, 4, 3, 3}, 0);
+  reinit_test::ExpectOrthogonal(v, 16, 36, 1.0, "conv");
 }
 
 TEST(SchemeStatistics, OrthogonalGemmWithoutTransBUsesColumnsAsUnits) {
-  // Gemm B [K=40, N=10] (transB = 0): output units index axis 1; 10 <= 40, so Bᵀ B = I.
-  auto model = reinit_test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
-g (float[1, 40] x) => (float[1, 10] y) { y = Gemm (x, w) })");
-  reinit_test::AddFloatInitializer(&model, "w", {40, 10});
-  PlanOptions o;
-  o.scheme = "orthogonal";
-  auto plan = MakePlan(model, o);
-  ASSERT_TRUE(plan.ok()) << plan.status().message();
-  EXPECT_EQ(plan->layers(0).weight().output_axis(), 1);
-  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
-  auto v = RawFloats(*reinit_test::FindInitializer(model, "w"));
-  Eigen::MatrixXd b(40, 10);
-  for (int r = 0; r < 40; ++r) {
-    for (int c = 0; c < 10; ++c) b(r, c) = v[r * 10 + c];
-  }
-  EXPECT_TRUE((b.transpose() * b).isApprox(Eigen::MatrixXd::Identity(10, 10), 1e-5));
+  // Gemm B [K=40, N=10] (transB = 0): output units index axis 1; 10 <= 40, so Bᵀ B = I: B is a
+  // 40 x 10 matrix with orthonormal columns.
+  auto v = OrthogonalWeight(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 40] x) => (float[1, 10] y) { y = Gemm (x, w) })",
+                            {40, 10}, 1);
+  reinit_test::ExpectOrthogonal(v, 40, 10, 1.0, "gemm");
 }
 
 TEST(SchemeStatistics, OrthogonalThroughATransposeIsOrthogonalAsTheLayerSeesIt) {
-  // Gemm(x, Transpose(w0)) with w0 [64, 32]: the layer sees B [32, 64] with 64 output units;
-  // 64 > 32, so the units' weight vectors (w0's rows) are orthonormal as columns: w0ᵀ w0 = I.
-  auto model = reinit_test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
-g (float[1, 32] x) => (float[1, 64] y) { wt = Transpose <perm = [1, 0]> (w0)  y = Gemm (x, wt) })");
-  reinit_test::AddFloatInitializer(&model, "w0", {64, 32});
-  PlanOptions o;
-  o.scheme = "orthogonal";
-  auto plan = MakePlan(model, o);
-  ASSERT_TRUE(plan.ok()) << plan.status().message();
-  EXPECT_EQ(plan->layers(0).weight().output_axis(), 1);
-  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
-  auto v = RawFloats(*reinit_test::FindInitializer(model, "w0"));
-  reinit_test::ExpectOrthogonal({v.begin(), v.end()}, 64, 32, 1.0, "w0");
+  // Gemm(x, Transpose(w)) with w [64, 32]: the layer sees B [32, 64] with 64 output units;
+  // 64 > 32, so the units' weight vectors (w's rows) are orthonormal as columns: wᵀ w = I.
+  auto v = OrthogonalWeight(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 32] x) => (float[1, 64] y) { wt = Transpose <perm = [1, 0]> (w)  y = Gemm (x, wt) })",
+                            {64, 32}, 1);
+  reinit_test::ExpectOrthogonal(v, 64, 32, 1.0, "w");
 }
 
 TEST(SchemeRegistry, EveryNamedSchemeHasAFormulaAndResolves) {
