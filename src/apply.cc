@@ -59,51 +59,69 @@ Status Draw(const DrawSpec& spec, StreamKey key, std::span<T> values) {
   return Status::Ok();
 }
 
+// Draws a tensor as planned, into `values` in the tensor's own layout. A tensor the layer sees
+// through a view is drawn in the view's layout (its blocks and orthogonal rows refer to it) and
+// stored back through the view; elements outside the view or outside every block keep their
+// values.
 template <typename T>
 Status DrawTensor(const proto::TensorInit& init, uint64_t seed, int64_t count,
                   const onnx::TensorProto& tensor, std::vector<T>* values) {
-  if (init.blocks().empty()) {
-    values->resize(static_cast<size_t>(count));
-    const bool viewed = init.view_size() > 0;
-    DrawSpec spec{init.scheme(),
-                  init.gain(),
-                  init.std(),
-                  init.bound(),
-                  init.value(),
-                  viewed ? std::vector<int64_t>(init.view_shape().begin(), init.view_shape().end())
-                         : std::vector<int64_t>(init.shape().begin(), init.shape().end()),
-                  init.output_axis()};
-    REINIT_RETURN_IF_ERROR(Draw<T>(spec, KeyFor(seed, init.name()), *values));
-    if (viewed) {
-      // Drawn in the layout the layer sees; stored back in the tensor's own layout.
-      std::vector<ViewStep> steps;
-      for (const auto& v : init.view()) {
-        steps.push_back({{v.perm().begin(), v.perm().end()}, {v.shape().begin(), v.shape().end()}});
-      }
-      const auto to_source =
-          ViewToSource(std::vector<int64_t>(init.shape().begin(), init.shape().end()), steps);
-      if (to_source.size() != values->size()) return ModelError("view does not match the tensor");
-      std::vector<T> stored(values->size());
-      for (size_t k = 0; k < to_source.size(); ++k) stored[to_source[k]] = (*values)[k];
-      *values = std::move(stored);
+  const bool viewed = init.view_size() > 0;
+  const std::vector<int64_t> shape =
+      viewed ? std::vector<int64_t>(init.view_shape().begin(), init.view_shape().end())
+             : std::vector<int64_t>(init.shape().begin(), init.shape().end());
+  std::vector<int64_t> to_source;
+  if (viewed) {
+    std::vector<ViewStep> steps;
+    for (const auto& v : init.view()) {
+      ViewStep step;
+      step.perm.assign(v.perm().begin(), v.perm().end());
+      step.shape.assign(v.shape().begin(), v.shape().end());
+      step.axis = v.indices_size() > 0 ? v.axis() : -1;
+      step.indices.assign(v.indices().begin(), v.indices().end());
+      steps.push_back(std::move(step));
     }
-    return Status::Ok();
+    to_source = ViewToSource(std::vector<int64_t>(init.shape().begin(), init.shape().end()), steps);
+    for (int64_t k : to_source) {
+      if (k < 0 || k >= count) return ModelError("view does not match the tensor");
+    }
   }
-  // Blocks: elements outside every block keep their values.
-  auto old = ReadValues(tensor);
-  if (!old.ok()) return old.status();
-  values->assign(old->begin(), old->end());
+  const int64_t n = viewed ? static_cast<int64_t>(to_source.size()) : count;
+  const bool partial = !init.blocks().empty() || n < count;
+  std::vector<T> source_values;  // the old values, where some of them stay
+  if (partial) {
+    auto old = ReadValues(tensor);
+    if (!old.ok()) return old.status();
+    source_values.assign(old->begin(), old->end());
+  }
+  std::vector<T> drawn(static_cast<size_t>(n));
+  if (!init.blocks().empty()) {
+    for (int64_t k = 0; k < n; ++k) {
+      drawn[k] = source_values[viewed ? to_source[k] : k];
+    }
+  }
+  if (init.blocks().empty()) {
+    DrawSpec spec{init.scheme(), init.gain(), init.std(),        init.bound(),
+                  init.value(),  shape,       init.output_axis()};
+    REINIT_RETURN_IF_ERROR(Draw<T>(spec, KeyFor(seed, init.name()), drawn));
+  }
   for (const auto& b : init.blocks()) {
-    const int64_t n = b.rows() * b.cols();
-    if (b.offset() < 0 || b.rows() <= 0 || b.cols() <= 0 || b.offset() + n > count) {
+    const int64_t size = b.rows() * b.cols();
+    if (b.offset() < 0 || b.rows() <= 0 || b.cols() <= 0 || b.offset() + size > n) {
       return ModelError("block '" + b.name() + "' does not fit in the tensor");
     }
     if (b.scheme() == "keep") continue;
     DrawSpec spec{b.scheme(), b.gain(), b.std(), b.bound(), b.value(), {b.rows(), b.cols()}, 0};
-    std::span<T> part(values->data() + b.offset(), static_cast<size_t>(n));
+    std::span<T> part(drawn.data() + b.offset(), static_cast<size_t>(size));
     REINIT_RETURN_IF_ERROR(Draw<T>(spec, KeyFor(seed, init.name() + "/" + b.name()), part)
                                .WithContext("block '" + b.name() + "'"));
   }
+  if (!viewed) {
+    *values = std::move(drawn);
+    return Status::Ok();
+  }
+  *values = partial ? std::move(source_values) : std::vector<T>(static_cast<size_t>(count));
+  for (int64_t k = 0; k < n; ++k) (*values)[to_source[k]] = drawn[k];
   return Status::Ok();
 }
 

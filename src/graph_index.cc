@@ -1,5 +1,6 @@
 #include "graph_index.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_set>
 
@@ -213,7 +214,140 @@ std::vector<int64_t> AxesOf(const GraphIndex& index, const onnx::NodeProto& node
   return axes;
 }
 
+// Appends a gather of `picks` along `axis` to the view, composing with a gather on the same
+// axis that ends it.
+void Gather(ConstantView* view, int64_t axis, std::vector<int64_t> picks) {
+  if (!view->steps.empty() && view->steps.back().axis == axis) {
+    const auto& before = view->steps.back().indices;
+    for (auto& k : picks) k = before[static_cast<size_t>(k)];
+    view->steps.pop_back();
+  }
+  view->shape[axis] = static_cast<int64_t>(picks.size());
+  ViewStep step;
+  step.axis = axis;
+  step.indices = std::move(picks);
+  step.shape = view->shape;
+  view->steps.push_back(std::move(step));
+}
+
+std::optional<ConstantView> SliceView(const GraphIndex& index, int p, std::string* why) {
+  const auto& node = index.node(p);
+  auto view = ResolveConstant(index, node.input_size() > 0 ? node.input(0) : "", why);
+  if (!view || view->generated || view->dequantize) return std::nullopt;
+  if (view->shape.empty()) {
+    const auto* t = StoredTensor(index, *view);
+    view->shape.assign(t->dims().begin(), t->dims().end());
+  }
+  auto input = [&](int i) -> std::optional<std::vector<double>> {
+    if (i >= node.input_size() || node.input(i).empty()) return std::nullopt;
+    return index.ConstantValues(node.input(i));
+  };
+  std::vector<double> starts, ends, axes, steps;
+  if (node.input_size() > 1) {  // opset >= 10
+    auto s = input(1), e = input(2);
+    if (!s || !e) {
+      if (why) *why = index.Describe(p) + " has bounds that are not constant";
+      return std::nullopt;
+    }
+    starts = *s;
+    ends = *e;
+    if (auto a = input(3)) axes = *a;
+    if (auto st = input(4)) steps = *st;
+  } else {
+    for (int64_t v : IntsAttribute(node, "starts")) starts.push_back(static_cast<double>(v));
+    for (int64_t v : IntsAttribute(node, "ends")) ends.push_back(static_cast<double>(v));
+    for (int64_t v : IntsAttribute(node, "axes")) axes.push_back(static_cast<double>(v));
+  }
+  const int64_t rank = static_cast<int64_t>(view->shape.size());
+  for (size_t k = 0; k < starts.size() && k < ends.size(); ++k) {
+    if (k < steps.size() && steps[k] != 1) {
+      if (why) *why = index.Describe(p) + " steps by " + std::to_string(steps[k]);
+      return std::nullopt;
+    }
+    int64_t axis = k < axes.size() ? static_cast<int64_t>(axes[k]) : static_cast<int64_t>(k);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return std::nullopt;
+    const double dim = static_cast<double>(view->shape[axis]);
+    auto clampd = [&](double v) { return std::clamp(v < 0 ? v + dim : v, 0.0, dim); };
+    const int64_t from = static_cast<int64_t>(clampd(starts[k]));
+    const int64_t to = static_cast<int64_t>(clampd(ends[k]));
+    std::vector<int64_t> picks;
+    for (int64_t j = from; j < to; ++j) picks.push_back(j);
+    Gather(&*view, axis, std::move(picks));
+  }
+  view->nodes.push_back(p);
+  return view;
+}
+
+std::optional<ConstantView> ConcatView(const GraphIndex& index, int p, std::string* why) {
+  const auto& node = index.node(p);
+  std::optional<ConstantView> result;
+  int64_t axis = IntAttribute(node, "axis", 0);
+  std::vector<int64_t> picks;
+  for (const auto& in : node.input()) {
+    if (in.empty()) continue;
+    auto view = ResolveConstant(index, in, why);
+    if (!view || view->generated || view->dequantize) return std::nullopt;
+    if (view->shape.empty()) {
+      const auto* t = StoredTensor(index, *view);
+      view->shape.assign(t->dims().begin(), t->dims().end());
+    }
+    const int64_t rank = static_cast<int64_t>(view->shape.size());
+    const int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= rank) return std::nullopt;
+    // Split off a final gather on the concatenation axis; the rest must agree across inputs.
+    std::vector<int64_t> own;
+    if (!view->steps.empty() && view->steps.back().axis == a) {
+      own = view->steps.back().indices;
+      view->steps.pop_back();
+      view->shape = view->steps.empty() ? std::vector<int64_t>() : view->steps.back().shape;
+      if (view->shape.empty()) {
+        const auto* t = StoredTensor(index, *view);
+        view->shape.assign(t->dims().begin(), t->dims().end());
+      }
+    } else {
+      for (int64_t j = 0; j < view->shape[a]; ++j) own.push_back(j);
+    }
+    if (!result) {
+      result = std::move(view);
+      axis = a;
+    } else if (view->source != result->source || view->steps != result->steps ||
+               view->shape != result->shape) {
+      if (why) *why = index.Describe(p) + " joins parts of different tensors";
+      return std::nullopt;
+    } else {
+      result->nodes.insert(result->nodes.end(), view->nodes.begin(), view->nodes.end());
+    }
+    picks.insert(picks.end(), own.begin(), own.end());
+  }
+  if (!result) return std::nullopt;
+  Gather(&*result, axis, std::move(picks));
+  result->nodes.push_back(p);
+  return result;
+}
+
 }  // namespace
+
+std::optional<std::vector<std::string>> ConstantSources(const GraphIndex& index,
+                                                        const std::string& tensor) {
+  if (auto view = ResolveConstant(index, tensor)) return std::vector<std::string>{view->source};
+  int p = tensor.empty() ? -1 : index.Producer(tensor);
+  if (p < 0) return std::nullopt;
+  const auto& node = index.node(p);
+  static const std::unordered_set<std::string> kJoin = {
+      "Concat", "Slice", "Identity", "Cast", "Transpose", "Reshape", "Unsqueeze", "Squeeze"};
+  if (!kJoin.count(node.op_type())) return std::nullopt;
+  std::vector<std::string> all;
+  const int parts = node.op_type() == "Concat" ? node.input_size() : 1;
+  for (int i = 0; i < parts; ++i) {
+    auto sub = ConstantSources(index, node.input(i));
+    if (!sub) return std::nullopt;
+    for (auto& s : *sub) {
+      if (std::find(all.begin(), all.end(), s) == all.end()) all.push_back(s);
+    }
+  }
+  return all;
+}
 
 std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::string& tensor,
                                             std::string* why) {
@@ -284,6 +418,15 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
       generated_view = std::move(view);
       break;
     }
+    if (node.op_type() == "Slice" || node.op_type() == "Concat") {
+      auto base = node.op_type() == "Slice" ? SliceView(index, p, why) : ConcatView(index, p, why);
+      if (!base) return std::nullopt;
+      source = StoredTensor(index, *base);
+      if (!source) return std::nullopt;
+      t = base->source;
+      generated_view = std::move(*base);
+      break;
+    }
     if (node.op_type() == "Constant") {
       source = index.ConstantTensor(t);
       if (!source) {
@@ -302,8 +445,9 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
   if (!source) return std::nullopt;
   ConstantView view = generated_view ? std::move(*generated_view) : ConstantView{};
   view.source = t;
-  view.nodes = chain;
   std::vector<int64_t> shape(source->dims().begin(), source->dims().end());
+  if (!view.steps.empty()) shape = view.shape;  // a Slice/Concat view: continue from it
+  view.nodes.insert(view.nodes.begin(), chain.begin(), chain.end());
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     const auto& node = index.node(*it);
     const std::string& op = node.op_type();
@@ -386,6 +530,21 @@ std::vector<int64_t> ViewToSource(const std::vector<int64_t>& source_shape,
         for (size_t d = rank; d-- > 0;) {
           if (++coord[d] < step.shape[d]) break;
           coord[d] = 0;
+        }
+      }
+      index = std::move(out);
+    } else if (step.axis >= 0) {
+      int64_t outer = 1, inner = 1;
+      for (int64_t d = 0; d < step.axis; ++d) outer *= shape[d];
+      for (size_t d = step.axis + 1; d < shape.size(); ++d) inner *= shape[d];
+      const int64_t in_dim = shape[step.axis];
+      const int64_t out_dim = static_cast<int64_t>(step.indices.size());
+      std::vector<int64_t> out(static_cast<size_t>(outer * out_dim * inner));
+      for (int64_t o = 0; o < outer; ++o) {
+        for (int64_t j = 0; j < out_dim; ++j) {
+          for (int64_t i = 0; i < inner; ++i) {
+            out[(o * out_dim + j) * inner + i] = index[(o * in_dim + step.indices[j]) * inner + i];
+          }
         }
       }
       index = std::move(out);

@@ -68,6 +68,10 @@ class GraphIndex {
 struct ViewStep {
   std::vector<int64_t> perm;   // Transpose: the permutation; empty for a reshape
   std::vector<int64_t> shape;  // the shape after the step
+  // A gather (Slice, Concat of slices): along `axis`, view index j is input index indices[j].
+  int64_t axis = -1;
+  std::vector<int64_t> indices;
+  bool operator==(const ViewStep&) const = default;
 };
 
 // Where a layer input's values come from when they are constant: the stored tensor `source`
@@ -99,7 +103,14 @@ const onnx::TensorProto* StoredTensor(const GraphIndex& index, const ConstantVie
 std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::string& tensor,
                                             std::string* why = nullptr);
 
-// Source flat index of each element of the view, in the view's row-major order.
+// Every stored constant `tensor` is assembled from (through layout ops, Slice and Concat), or
+// nullopt if some part is not a constant. For a Concat of slices of several tensors, which no
+// single view describes.
+std::optional<std::vector<std::string>> ConstantSources(const GraphIndex& index,
+                                                        const std::string& tensor);
+
+// Source flat index of each element of the view, in the view's row-major order. A view that
+// slices may cover only part of the source.
 std::vector<int64_t> ViewToSource(const std::vector<int64_t>& source_shape,
                                   const std::vector<ViewStep>& steps);
 

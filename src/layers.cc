@@ -374,6 +374,19 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
         layer.params.push_back(in);
         layer.param_roles.emplace_back(slot.role);
       }
+      // A recurrent bias an exporter assembles from several tensors (PyTorch's training-mode
+      // export concatenates slices of bias_ih and bias_hh): no single view describes it, so its
+      // parts are listed on their own; they can be zeroed or kept.
+      if (KindOf(match->layout) == LayerKind::kRecurrent && !layer.bias.empty() &&
+          !ResolveConstant(index, layer.bias)) {
+        if (auto parts = ConstantSources(index, layer.bias); parts && parts->size() > 1) {
+          layer.bias.clear();
+          for (const auto& part : *parts) {
+            layer.params.push_back(part);
+            layer.param_roles.emplace_back("bias_part");
+          }
+        }
+      }
       // Problems are judged on the inputs as the node names them; the layer then refers to the
       // stored constants behind them, and keeps the weight's view for its fans.
       layer.skipped = TensorProblems(index, layer);

@@ -428,6 +428,10 @@ class Planner {
         proto::ViewStep* v = w->add_view();
         for (int64_t p : step.perm) v->add_perm(p);
         for (int64_t d : step.shape) v->add_shape(d);
+        if (step.axis >= 0) {
+          v->set_axis(step.axis);
+          for (int64_t k : step.indices) v->add_indices(k);
+        }
       }
     }
     return fans;
@@ -616,6 +620,14 @@ class Planner {
             plan_tensor(&p, draws.recurrence, true).WithContext(LayerContext(*layer)));
       } else if (p.role() == "peephole") {
         p.set_scheme("zero");
+      } else if (p.role() == "bias_part") {
+        p.set_scheme(options_.keep_bias ? "keep" : "zero");
+        if (draws.bias.scheme != "zero" || draws.forget_bias != 0) {
+          plan_->add_warnings("layer '" + layer->name() + "': its bias is assembled from " +
+                              "several tensors; they are " + p.scheme() +
+                              " and the bias scheme and --forget-bias are not applied to '" +
+                              p.name() + "'");
+        }
       }
     }
     if (!layer->has_bias() || options_.keep_bias) return Status::Ok();

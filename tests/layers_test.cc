@@ -235,12 +235,19 @@ TEST(ConstantChains, IdentityCastReshapeSqueezeUnsqueezeAndConstantNodes) {
   EXPECT_EQ(layers[0].weight_view.shape, (std::vector<int64_t>{2, 3}));
 }
 
+ViewStep Step(std::vector<int64_t> perm, std::vector<int64_t> shape) {
+  ViewStep step;
+  step.perm = std::move(perm);
+  step.shape = std::move(shape);
+  return step;
+}
+
 TEST(ConstantChains, ViewToSourceFollowsTransposes) {
   // [2, 3] transposed to [3, 2]: view element (i, j) is source element (j, i).
-  const auto map = ViewToSource({2, 3}, {ViewStep{{1, 0}, {3, 2}}});
+  const auto map = ViewToSource({2, 3}, {Step({1, 0}, {3, 2})});
   EXPECT_EQ(map, (std::vector<int64_t>{0, 3, 1, 4, 2, 5}));
   // A reshape keeps the order.
-  EXPECT_EQ(ViewToSource({2, 3}, {ViewStep{{}, {6}}}), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(ViewToSource({2, 3}, {Step({}, {6})}), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
 }
 
 TEST(Skipped, WeightComputedByAnotherOpNamesTheProducer) {

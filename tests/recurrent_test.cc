@@ -15,9 +15,9 @@ namespace reinit {
 namespace {
 
 using reinit_test::AddFloatInitializer;
+using reinit_test::ExpectUniform;
 using reinit_test::FindInitializer;
 using reinit_test::ParseModel;
-using reinit_test::ExpectUniform;
 using reinit_test::RawFloats;
 
 constexpr int64_t kI = 48, kH = 64;
@@ -167,6 +167,63 @@ TEST(Recurrent, KeepBiasAndPlanRoundTrip) {
   auto again = model;
   ASSERT_TRUE(ApplyPlan(*back, &again).ok());
   EXPECT_EQ(again.SerializeAsString(), r.model.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+TEST(Recurrent, WeightsAssembledBySliceAndConcatAreDrawnInTheGateOrderTheLayerSees) {
+  // PyTorch's training-mode export: W = Unsqueeze(Concat(w[0:H], w[3H:4H], w[H:3H])) turns
+  // torch's gate order i, f, g, o into ONNX's i, o, f, c; the biases are concatenated slices
+  // of two tensors.
+  const std::string h = std::to_string(kH);
+  auto model = ParseModel(
+      "<ir_version: 8, opset_import: [\"\" : 17]>\n"
+      "g (float[5, 1, " +
+      std::to_string(kI) +
+      "] x) => (y) {\n"
+      " a = Slice (w, s0, sh)\n b = Slice (w, s3, s4)\n c = Slice (w, sh, s3)\n"
+      " cat = Concat <axis = 0> (a, b, c)\n W = Unsqueeze (cat, zero)\n"
+      " ra = Slice (r, s0, sh)\n rb = Slice (r, s3, s4)\n rc = Slice (r, sh, s3)\n"
+      " rcat = Concat <axis = 0> (ra, rb, rc)\n R = Unsqueeze (rcat, zero)\n"
+      " bcat = Concat <axis = 0> (bi, bh)\n B = Unsqueeze (bcat, zero)\n"
+      " y = LSTM <hidden_size = " +
+      h + "> (x, W, R, B)\n}");
+  auto ints = [&](const char* name, int64_t v) {
+    auto* t = model.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(1);
+    t->add_int64_data(v);
+  };
+  ints("s0", 0);
+  ints("sh", kH);
+  ints("s3", 3 * kH);
+  ints("s4", 4 * kH);
+  ints("zero", 0);
+  AddFloatInitializer(&model, "w", {4 * kH, kI});
+  AddFloatInitializer(&model, "r", {4 * kH, kH});
+  AddFloatInitializer(&model, "bi", {4 * kH});
+  AddFloatInitializer(&model, "bh", {4 * kH});
+  auto r = Reinit(model);
+  ASSERT_EQ(r.plan.layers_size(), 1) << PlanToJson(r.plan);
+  EXPECT_EQ(r.plan.layers(0).skipped(), "");
+  EXPECT_EQ(r.plan.layers(0).weight().name(), "w");
+  // torch's rows: i = 0:H, f = H:2H, g = 2H:3H (the tanh cell gate, ONNX's c), o = 3H:4H.
+  const double sigmoid_bound = std::sqrt(6.0 / (kI + kH));
+  const char* gates[] = {"i", "f", "g", "o"};
+  for (int64_t g = 0; g < 4; ++g) {
+    const double gain = g == 2 ? 5.0 / 3.0 : 1.0;
+    ExpectUniform(Block(r.model, "w", g, kH * kI), gain * sigmoid_bound,
+                  std::string("torch gate ") + gates[g]);
+    ExpectOrthogonal(Block(r.model, "r", g, kH * kH), kH, 1.0, std::string("R ") + gates[g]);
+  }
+  for (const char* b : {"bi", "bh"}) {
+    for (float v : RawFloats(*FindInitializer(r.model, b))) EXPECT_EQ(v, 0) << b;
+  }
 }
 
 }  // namespace
