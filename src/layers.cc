@@ -262,6 +262,25 @@ std::optional<Layer> DecomposedNorm(const GraphIndex& index, int i) {
   return layer;
 }
 
+// A recurrent W or R written as Concat(axis 0) of one [1, G·H, C] view per direction, each of
+// a tensor of its own; empty if it is not that.
+std::vector<ConstantView> DirectionParts(const GraphIndex& index, const std::string& tensor) {
+  int p = tensor.empty() ? -1 : index.Producer(tensor);
+  if (p < 0 || index.node(p).op_type() != "Concat" || IntAttribute(index.node(p), "axis", 0) != 0) {
+    return {};
+  }
+  std::vector<ConstantView> parts;
+  for (const auto& in : index.node(p).input()) {
+    auto view = ResolveConstant(index, in);
+    if (!view || view->generated || view->dequantize || view->shape.size() != 3 ||
+        view->shape[0] != 1 || (!parts.empty() && view->shape != parts[0].shape)) {
+      return {};
+    }
+    parts.push_back(std::move(*view));
+  }
+  return parts;
+}
+
 // The problem with any of the layer's tensors, or "".
 std::string TensorProblems(const GraphIndex& index, const Layer& layer) {
   if (std::string p = WeightProblem(index, layer.weight); !p.empty()) return p;
@@ -387,14 +406,54 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
           }
         }
       }
+      // A recurrent W or R joined from one tensor per direction: each part is its own view.
+      if (KindOf(match->layout) == LayerKind::kRecurrent) {
+        auto split = [&](std::string* name, std::vector<ConstantView>* parts, const char* role) {
+          if (ResolveConstant(index, *name)) return;
+          auto found_parts = DirectionParts(index, *name);
+          if (found_parts.size() < 2) return;
+          *name = found_parts[0].source;
+          for (size_t k = 1; k < found_parts.size(); ++k) {
+            layer.params.push_back(found_parts[k].source);
+            layer.param_roles.emplace_back(role);
+          }
+          *parts = std::move(found_parts);
+        };
+        split(&layer.weight, &layer.weight_parts, "weight_part");
+        for (size_t k = 0; k < layer.params.size(); ++k) {
+          if (layer.param_roles[k] == "recurrence") {
+            std::string name = layer.params[k];
+            split(&name, &layer.recurrence_parts, "recurrence_part");
+            layer.params[k] = name;
+            break;
+          }
+        }
+      }
       // Problems are judged on the inputs as the node names them; the layer then refers to the
       // stored constants behind them, and keeps the weight's view for its fans.
       layer.skipped = TensorProblems(index, layer);
       if (layer.skipped.empty()) {
-        layer.weight_view = *ResolveConstant(index, layer.weight);
+        layer.weight_view = layer.weight_parts.empty() ? *ResolveConstant(index, layer.weight)
+                                                       : layer.weight_parts[0];
         layer.weight = layer.weight_view.source;
         if (!layer.bias.empty()) layer.bias = SourceOf(index, layer.bias);
-        for (auto& p : layer.params) p = SourceOf(index, p);
+        for (auto& p : layer.params) {
+          auto view = ResolveConstant(index, p);
+          layer.param_views.push_back(view ? *view : ConstantView{});
+          if (view) p = view->source;
+        }
+        // Tensors split by direction: each part's own view stands for it.
+        size_t w_part = 0, r_part = 0;
+        for (size_t k = 0; k < layer.params.size(); ++k) {
+          const std::string& role = layer.param_roles[k];
+          if (role == "recurrence" && !layer.recurrence_parts.empty()) {
+            layer.param_views[k] = layer.recurrence_parts[0];
+          } else if (role == "recurrence_part" && ++r_part < layer.recurrence_parts.size()) {
+            layer.param_views[k] = layer.recurrence_parts[r_part];
+          } else if (role == "weight_part" && ++w_part < layer.weight_parts.size()) {
+            layer.param_views[k] = layer.weight_parts[w_part];
+          }
+        }
       }
       if (match->layout == WeightLayout::kMatMulB && layer.skipped.empty()) {
         const auto shape = layer.weight_view.shape;

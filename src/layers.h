@@ -79,6 +79,12 @@ struct Layer {
   std::string skipped;       // why the layer cannot be planned; empty if it can
   std::string shared_owner;  // the layer that initializes this layer's shared weight
   ConstantView weight_view;  // how the layer sees its weight (steps from the stored tensor)
+  // A recurrent W (R) concatenated from one tensor per direction (a bidirectional layer in
+  // PyTorch's training-mode export): each direction's view, [1, G·H, C]; weight_view and the
+  // "recurrence" param are then the first direction's, and the others follow as params with
+  // role "weight_part" ("recurrence_part").
+  std::vector<ConstantView> weight_parts, recurrence_parts;
+  std::vector<ConstantView> param_views;  // how the layer sees each of params
   // Set when the weight (bias) reaches the layer only through Identity from a tensor another
   // layer already owns — an exporter's merging of equal-valued tensors, not a tie: the layer
   // gets its own copy, named after the Identity's output, and this is the tensor copied.

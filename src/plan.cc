@@ -211,6 +211,7 @@ class Planner {
       p->set_name(found.params[i]);
       if (found.skipped.empty()) {
         DescribeTensor(Stored(found.params[i], ""), p);
+        if (i < found.param_views.size()) SetView(found.param_views[i], p);
       } else if (const auto* t = index_->ConstantTensor(found.params[i])) {
         DescribeTensor(*t, p);
       }
@@ -261,6 +262,23 @@ class Planner {
     KeepSharedIfSame(layer->mutable_weight());
     if (layer->has_bias()) KeepSharedIfSame(layer->mutable_bias());
     return Status::Ok();
+  }
+
+  // Records how the layer sees `t` (nothing when it sees the stored layout).
+  static void SetView(const ConstantView& view, proto::TensorInit* t) {
+    t->clear_view();
+    t->clear_view_shape();
+    if (view.steps.empty()) return;
+    for (int64_t d : view.shape) t->add_view_shape(d);
+    for (const auto& step : view.steps) {
+      proto::ViewStep* v = t->add_view();
+      for (int64_t p : step.perm) v->add_perm(p);
+      for (int64_t d : step.shape) v->add_shape(d);
+      if (step.axis >= 0) {
+        v->set_axis(step.axis);
+        for (int64_t k : step.indices) v->add_indices(k);
+      }
+    }
   }
 
   // A tensor merged with an equal-valued one by the exporter needs a copy of its own only when
@@ -405,6 +423,12 @@ class Planner {
 
   // The weight's shape as the layer sees it.
   std::vector<int64_t> ViewShape(const Layer& found) {
+    if (!found.weight_parts.empty()) {
+      // One [1, G·H, C] part per direction: the layer sees [D, G·H, C].
+      auto shape = found.weight_parts[0].shape;
+      shape[0] = static_cast<int64_t>(found.weight_parts.size());
+      return shape;
+    }
     if (!found.weight_view.shape.empty()) return found.weight_view.shape;
     return ShapeOf(Stored(found.weight, found.weight_copy_of));
   }
@@ -421,19 +445,7 @@ class Planner {
     layer->set_fan_in(fans->in);
     layer->set_fan_out(fans->out);
     layer->mutable_weight()->set_output_axis(fans->output_axis);
-    if (!found.weight_view.steps.empty()) {
-      proto::TensorInit* w = layer->mutable_weight();
-      for (int64_t d : shape) w->add_view_shape(d);
-      for (const auto& step : found.weight_view.steps) {
-        proto::ViewStep* v = w->add_view();
-        for (int64_t p : step.perm) v->add_perm(p);
-        for (int64_t d : step.shape) v->add_shape(d);
-        if (step.axis >= 0) {
-          v->set_axis(step.axis);
-          for (int64_t k : step.indices) v->add_indices(k);
-        }
-      }
-    }
+    SetView(found.weight_view, layer->mutable_weight());
     return fans;
   }
 
@@ -572,14 +584,20 @@ class Planner {
     layer->set_reason(draws.input.why);
 
     // W (recurrence = false) or R (true), block by block at the chosen grain.
-    auto plan_tensor = [&](proto::TensorInit* t, const FrameworkDraw& d, bool recurrence) {
+    // `only`: the tensor holds just that direction (a per-direction part), else all of them.
+    auto plan_tensor = [&](proto::TensorInit* t, const FrameworkDraw& d, bool recurrence,
+                           int64_t only) {
       const int64_t cols = recurrence ? hidden : input;
       if (draws.grain == RecurrentGrain::kTensor) return DrawAs(d, *layer, t);
       t->set_scheme("per-block");
       const int64_t rows = draws.grain == RecurrentGrain::kGate ? hidden : per_dir * hidden;
       for (const Gate& g : *gates) {
         if (draws.grain == RecurrentGrain::kDirection && g.index != 0) continue;
-        const int64_t d_index = g.direction == "reverse" && dirs == 2 ? 1 : 0;
+        int64_t d_index = g.direction == "reverse" && dirs == 2 ? 1 : 0;
+        if (only >= 0) {
+          if (d_index != only) continue;
+          d_index = 0;
+        }
         const int64_t gate = draws.grain == RecurrentGrain::kGate ? g.index : 0;
         proto::Block* b = t->add_blocks();
         b->set_name(draws.grain == RecurrentGrain::kGate ? g.direction + "." + g.name
@@ -612,12 +630,22 @@ class Planner {
       return Status::Ok();
     };
     layer->mutable_weight()->set_role("weight");
-    REINIT_RETURN_IF_ERROR(
-        plan_tensor(layer->mutable_weight(), draws.input, false).WithContext(LayerContext(*layer)));
+    const bool parts = !found.weight_parts.empty();
+    REINIT_RETURN_IF_ERROR(plan_tensor(layer->mutable_weight(), draws.input, false, parts ? 0 : -1)
+                               .WithContext(LayerContext(*layer)));
+    int64_t weight_part = 0, recurrence_part = 0;
     for (auto& p : *layer->mutable_params()) {
-      if (p.role() == "recurrence") {
+      if (p.role() == "weight_part") {
         REINIT_RETURN_IF_ERROR(
-            plan_tensor(&p, draws.recurrence, true).WithContext(LayerContext(*layer)));
+            plan_tensor(&p, draws.input, false, ++weight_part).WithContext(LayerContext(*layer)));
+      } else if (p.role() == "recurrence_part") {
+        ++recurrence_part;
+        REINIT_RETURN_IF_ERROR(plan_tensor(&p, draws.recurrence, true, recurrence_part)
+                                   .WithContext(LayerContext(*layer)));
+      } else if (p.role() == "recurrence") {
+        REINIT_RETURN_IF_ERROR(
+            plan_tensor(&p, draws.recurrence, true, found.recurrence_parts.empty() ? -1 : 0)
+                .WithContext(LayerContext(*layer)));
       } else if (p.role() == "peephole") {
         p.set_scheme("zero");
       } else if (p.role() == "bias_part") {

@@ -228,3 +228,48 @@ TEST(Recurrent, WeightsAssembledBySliceAndConcatAreDrawnInTheGateOrderTheLayerSe
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+TEST(Recurrent, ABidirectionalLayerJoinedFromOneTensorPerDirection) {
+  // W = Concat(Unsqueeze(wf), Unsqueeze(wr)), R likewise: each direction's tensor is drawn
+  // with its own gate blocks.
+  auto model = ParseModel(
+      "<ir_version: 8, opset_import: [\"\" : 17]>\n"
+      "g (float[5, 1, " +
+      std::to_string(kI) +
+      "] x) => (y) {\n"
+      " uf = Unsqueeze (wf, zero)\n ur = Unsqueeze (wr, zero)\n"
+      " W = Concat <axis = 0> (uf, ur)\n"
+      " rf = Unsqueeze (hf, zero)\n rr = Unsqueeze (hr, zero)\n"
+      " R = Concat <axis = 0> (rf, rr)\n"
+      " y = GRU <hidden_size = " +
+      std::to_string(kH) + ", direction = \"bidirectional\"> (x, W, R)\n}");
+  auto* zero = model.mutable_graph()->add_initializer();
+  zero->set_name("zero");
+  zero->set_data_type(onnx::TensorProto::INT64);
+  zero->add_dims(1);
+  zero->add_int64_data(0);
+  for (const char* w : {"wf", "wr"}) AddFloatInitializer(&model, w, {3 * kH, kI});
+  for (const char* r : {"hf", "hr"}) AddFloatInitializer(&model, r, {3 * kH, kH});
+  auto r = Reinit(model);
+  ASSERT_EQ(r.plan.layers_size(), 1) << PlanToJson(r.plan);
+  EXPECT_EQ(r.plan.layers(0).skipped(), "");
+  EXPECT_EQ(r.plan.layers(0).fan_in(), kI);
+  const double bound = std::sqrt(6.0 / (kI + kH));
+  for (const char* w : {"wf", "wr"}) {
+    for (int64_t g = 0; g < 3; ++g) {  // z, r (sigmoid), h (tanh)
+      ExpectUniform(Block(r.model, w, g, kH * kI), (g == 2 ? 5.0 / 3.0 : 1.0) * bound,
+                    std::string(w) + " gate " + std::to_string(g));
+    }
+  }
+  for (const char* h : {"hf", "hr"}) {
+    for (int64_t g = 0; g < 3; ++g) ExpectOrthogonal(Block(r.model, h, g, kH * kH), kH, 1.0, h);
+  }
+  // The two directions are drawn from different streams.
+  EXPECT_NE(Block(r.model, "wf", 0, kH * kI), Block(r.model, "wr", 0, kH * kI));
+}
+
+}  // namespace
+}  // namespace reinit
