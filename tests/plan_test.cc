@@ -429,3 +429,46 @@ Dense <slope> (a, w) => (b) {
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+TEST(Subgraphs, LoopBodyLayersUseTheirOwnAndOuterWeights) {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (int64 n, bool c, float[1, 16] x) => (float[1, 16] y) {
+  y = Loop (n, c, x) <
+    body = step (int64 i, bool ci, float[1, 16] v) => (bool co, float[1, 16] vo) {
+      co = Identity (ci)
+      h = Gemm <transB = 1> (v, w_outer)
+      t = Tanh (h)
+      vo = MatMul (t, w_body)
+    }
+  >
+})");
+  model.mutable_graph()->mutable_node(0)->set_name("loop");
+  AddFloatInitializer(&model, "w_outer", {16, 16});
+  // The body's own initializer.
+  auto* body = model.mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g();
+  auto* w = body->add_initializer();
+  w->set_name("w_body");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(16);
+  w->add_dims(16);
+  w->set_raw_data(std::string(16 * 16 * 4, '\1'));
+  auto plan = PlanOf(model);
+  ASSERT_EQ(plan.layers_size(), 2) << PlanToJson(plan);
+  EXPECT_EQ(plan.layers(0).name(), "loop/body/Gemm_1");
+  EXPECT_EQ(plan.layers(0).weight().name(), "w_outer");
+  EXPECT_EQ(plan.layers(0).activation().kind(), "tanh");
+  EXPECT_EQ(plan.layers(1).name(), "loop/body/MatMul_3");
+  EXPECT_EQ(plan.layers(1).activation().kind(), "linear");  // the body's output
+  auto applied = model;
+  ASSERT_TRUE(ApplyPlan(plan, &applied).ok());
+  EXPECT_NE(applied.graph().node(0).attribute(0).g().initializer(0).raw_data(),
+            std::string(16 * 16 * 4, '\1'));
+  EXPECT_NE(reinit_test::FindInitializer(applied, "w_outer")->raw_data(),
+            reinit_test::FindInitializer(model, "w_outer")->raw_data());
+}
+
+}  // namespace
+}  // namespace reinit
