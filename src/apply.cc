@@ -172,10 +172,19 @@ void SetMetadata(onnx::ModelProto* model, const std::string& key, const std::str
 
 // Stored constants by name: initializers and Constant-node values, in the graph and in every
 // subgraph its nodes hold.
+void IndexNodes(google::protobuf::RepeatedPtrField<onnx::NodeProto>* nodes,
+                std::unordered_map<std::string, onnx::TensorProto*>* tensors);
+
 void IndexTensors(onnx::GraphProto* graph,
                   std::unordered_map<std::string, onnx::TensorProto*>* tensors) {
   for (auto& t : *graph->mutable_initializer()) tensors->emplace(t.name(), &t);
-  for (auto& node : *graph->mutable_node()) {
+  IndexNodes(graph->mutable_node(), tensors);
+}
+
+// Constant-node values among `nodes`, and everything in the subgraphs they hold.
+void IndexNodes(google::protobuf::RepeatedPtrField<onnx::NodeProto>* nodes,
+                std::unordered_map<std::string, onnx::TensorProto*>* tensors) {
+  for (auto& node : *nodes) {
     for (auto& attr : *node.mutable_attribute()) {
       if (node.op_type() == "Constant" && attr.name() == "value" && attr.has_t() &&
           node.output_size() == 1) {
@@ -225,15 +234,7 @@ Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
   std::unordered_map<std::string, onnx::TensorProto*> tensors;
   IndexTensors(model->mutable_graph(), &tensors);
-  for (auto& fn : *model->mutable_functions()) {
-    for (auto& node : *fn.mutable_node()) {
-      if (node.op_type() != "Constant" || node.output_size() != 1) continue;
-      for (auto& attr : *node.mutable_attribute()) {
-        if (attr.name() == "value" && attr.has_t())
-          tensors.emplace(node.output(0), attr.mutable_t());
-      }
-    }
-  }
+  for (auto& fn : *model->mutable_functions()) IndexNodes(fn.mutable_node(), &tensors);
   // Tensors the plan gives a copy of their own: the Identity that produced the name goes, a
   // new initializer of that name takes its place.
   auto materialize = [&](const proto::TensorInit& init) -> Status {
