@@ -7,6 +7,7 @@
 
 #include "apply.h"
 #include "model_io.h"
+#include "parallel.h"
 
 namespace reinit {
 
@@ -53,6 +54,7 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
                       "' is the input model; pass --in-place to overwrite it");
   }
   if (options.plan_file.empty()) REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
+  SetThreadCount(options.threads);
   ExternalSources sources;
   auto model = LoadModel(options.input, &sources);
   if (!model.ok()) return model.status();

@@ -21,6 +21,7 @@ struct RunOptions {
   bool skip_check = false;  // do not run the checker and shape inference on the result
   std::string plan_file;    // apply this plan (from `inspect --json`) instead of planning
   PlanOptions plan;
+  int threads = 0;   // workers for drawing and writing (0: one per core); never changes the bytes
   SaveOptions save;  // where external data goes (--external-data), size limits
 };
 

@@ -75,6 +75,7 @@ int Run(const CliOptions& o) {
   run.skip_check = o.skip_check;
   run.plan_file = o.plan_file;
   run.plan = *plan_options;
+  run.threads = o.threads;
   run.save.mode = o.external_data == "single"   ? reinit::ExternalDataMode::kSingle
                   : o.external_data == "inline" ? reinit::ExternalDataMode::kInline
                                                 : reinit::ExternalDataMode::kKeep;

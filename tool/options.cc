@@ -76,6 +76,12 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
           "inline (everything in the .onnx; at most 2 GiB)")
       ->check(CLI::IsMember({"keep", "single", "inline"}))
       ->capture_default_str();
+  app_.add_option("--threads", options_.threads,
+                  "Threads that draw and write the weights (0: one per core); the output is the "
+                  "same bytes for every value")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app_.add_flag("-q,--quiet", options_.quiet, "No progress bar on stderr");
   AddPlanOptions(&app_, &options_);
   // A plan file fixes all of these; accepting them beside --plan would silently ignore them.
   // (Checked here rather than with Option::excludes, which clutters every line of --help.)

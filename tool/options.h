@@ -18,6 +18,8 @@ struct CliOptions {
   bool json = false;
   bool skip_check = false;
   std::string external_data = "keep";  // keep | single | inline
+  int threads = 0;                     // 0: every core
+  bool quiet = false;                  // no progress bar
   std::string plan_file;
   std::string scheme = "auto";
   uint64_t seed = 0;
