@@ -1,14 +1,17 @@
 #include "apply.h"
 
+#include <Eigen/Core>
 #include <unordered_map>
 #include <vector>
 
 #include "graph_index.h"
+#include "parallel.h"
 #include "quantize.h"
 #include "rng.h"
 #include "schemes/orthogonal.h"
 #include "schemes/registry.h"
 #include "tensor_codec.h"
+#include "tensor_store.h"
 
 namespace reinit {
 
@@ -22,28 +25,56 @@ struct DrawSpec {
   int output_axis = 0;
 };
 
+// Elements per piece of a parallel fill. Fixed, so that the pieces, and with them the bytes,
+// never depend on the number of threads (each value depends only on its index anyway).
+constexpr uint64_t kPieceElements = 1 << 16;
+
+bool IsElementwise(Distribution d) { return d != Distribution::kOrthogonal; }
+
+// Elements [first, first + out.size()) of a tensor drawn element by element.
+template <typename T>
+void FillPiece(Distribution distribution, const DrawSpec& spec, StreamKey key, uint64_t first,
+               std::span<T> out) {
+  switch (distribution) {
+    case Distribution::kNone:
+      std::fill(out.begin(), out.end(), T(0));
+      return;
+    case Distribution::kConstant:
+      std::fill(out.begin(), out.end(), static_cast<T>(spec.value));
+      return;
+    case Distribution::kNormal:
+      FillNormal<T>(key, spec.std, first, out);
+      return;
+    case Distribution::kUniform:
+      FillUniform<T>(key, -spec.bound, spec.bound, first, out);
+      return;
+    case Distribution::kTruncatedNormal:
+      FillTruncatedNormal<T>(key, spec.std, 2.0, first, out);
+      return;
+    case Distribution::kOrthogonal:
+      return;
+  }
+}
+
+// The same, in pieces of kPieceElements on the worker threads.
+template <typename T>
+void FillParallel(Distribution distribution, const DrawSpec& spec, StreamKey key, uint64_t first,
+                  std::span<T> out) {
+  const size_t pieces = (out.size() + kPieceElements - 1) / kPieceElements;
+  ParallelFor(pieces, [&](size_t p) {
+    const size_t begin = p * kPieceElements;
+    const size_t n = std::min<size_t>(kPieceElements, out.size() - begin);
+    FillPiece(distribution, spec, key, first + begin, out.subspan(begin, n));
+  });
+}
+
 template <typename T>
 Status Draw(const DrawSpec& spec, StreamKey key, std::span<T> values) {
   auto scheme = FindScheme(spec.scheme);
   if (!scheme.ok()) return scheme.status();
-  switch ((*scheme)->distribution) {
-    case Distribution::kNone:
-      std::fill(values.begin(), values.end(), T(0));
-      return Status::Ok();
-    case Distribution::kConstant:
-      std::fill(values.begin(), values.end(), static_cast<T>(spec.value));
-      return Status::Ok();
-    case Distribution::kNormal:
-      FillNormal<T>(key, spec.std, 0, values);
-      return Status::Ok();
-    case Distribution::kUniform:
-      FillUniform<T>(key, -spec.bound, spec.bound, 0, values);
-      return Status::Ok();
-    case Distribution::kTruncatedNormal:
-      FillTruncatedNormal<T>(key, spec.std, 2.0, 0, values);
-      return Status::Ok();
-    case Distribution::kOrthogonal:
-      break;
+  if (IsElementwise((*scheme)->distribution)) {
+    FillParallel((*scheme)->distribution, spec, key, 0, values);
+    return Status::Ok();
   }
   const int axis = spec.output_axis;
   if (spec.shape.empty() || axis < 0 || axis >= static_cast<int>(spec.shape.size()) ||
@@ -125,7 +156,7 @@ Status DrawTensor(const proto::TensorInit& init, uint64_t seed, int64_t count,
   return Status::Ok();
 }
 
-Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* tensor) {
+Status RewriteInMemory(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* tensor) {
   auto count = ElementCount(*tensor);
   if (!count.ok()) return count.status();
   if (tensor->data_type() == onnx::TensorProto::DOUBLE) {
@@ -136,6 +167,109 @@ Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* 
   std::vector<float> values;
   REINIT_RETURN_IF_ERROR(DrawTensor(init, seed, *count, *tensor, &values));
   return WriteValues(std::span<const float>(values), tensor);
+}
+
+// Float values in a tensor's stored type, little-endian, as WriteValues stores them in raw_data.
+void Encode(std::span<const float> values, int32_t type, char* out) {
+  switch (type) {
+    case onnx::TensorProto::FLOAT:
+      std::memcpy(out, values.data(), values.size() * sizeof(float));
+      return;
+    case onnx::TensorProto::FLOAT16:
+      for (size_t i = 0; i < values.size(); ++i) {
+        const uint16_t bits = Eigen::numext::bit_cast<uint16_t>(Eigen::half(values[i]));
+        std::memcpy(out + 2 * i, &bits, 2);
+      }
+      return;
+    case onnx::TensorProto::BFLOAT16:
+      for (size_t i = 0; i < values.size(); ++i) {
+        const uint16_t bits = Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(values[i]));
+        std::memcpy(out + 2 * i, &bits, 2);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+// The new bytes of a tensor drawn element by element, made as they are written: batches of
+// pieces drawn and encoded on the worker threads, handed to the sink in order. Memory: one
+// batch, whatever the tensor's size. The same bytes as RewriteInMemory, piece for piece.
+Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey key,
+                             uint64_t count, int32_t type) {
+  return [=](const ByteSink& sink) -> Status {
+    constexpr uint64_t kBatch = 64 * kPieceElements;
+    const size_t width = type == onnx::TensorProto::DOUBLE  ? 8
+                         : type == onnx::TensorProto::FLOAT ? 4
+                                                            : 2;
+    const size_t batch = static_cast<size_t>(std::min<uint64_t>(count, kBatch));
+    std::vector<double> doubles(type == onnx::TensorProto::DOUBLE ? batch : 0);
+    std::vector<float> floats(type == onnx::TensorProto::DOUBLE ? 0 : batch);
+    std::vector<char> bytes(batch * width);
+    for (uint64_t start = 0; start < count; start += kBatch) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kBatch, count - start));
+      const size_t pieces = (n + kPieceElements - 1) / kPieceElements;
+      ParallelFor(pieces, [&](size_t p) {
+        const size_t begin = p * kPieceElements;
+        const size_t len = std::min<size_t>(kPieceElements, n - begin);
+        if (type == onnx::TensorProto::DOUBLE) {
+          std::span<double> part(doubles.data() + begin, len);
+          FillPiece(distribution, spec, key, start + begin, part);
+          std::memcpy(bytes.data() + begin * width, part.data(), len * width);
+        } else {
+          std::span<float> part(floats.data() + begin, len);
+          FillPiece(distribution, spec, key, start + begin, part);
+          Encode(part, type, bytes.data() + begin * width);
+        }
+      });
+      REINIT_RETURN_IF_ERROR(sink(bytes.data(), n * width));
+    }
+    return Status::Ok();
+  };
+}
+
+// The new bytes of a deferred tensor that must be drawn whole (orthogonal): drawn when they are
+// written, one tensor at a time.
+Producer WholeProducer(const proto::TensorInit& init, uint64_t seed, const onnx::TensorProto& t) {
+  onnx::TensorProto shape;
+  shape.set_name(t.name());
+  shape.set_data_type(t.data_type());
+  *shape.mutable_dims() = t.dims();
+  return [init, seed, shape](const ByteSink& sink) -> Status {
+    onnx::TensorProto drawn = shape;
+    REINIT_RETURN_IF_ERROR(RewriteInMemory(init, seed, &drawn));
+    const std::string& bytes = drawn.raw_data();
+    for (size_t done = 0; done < bytes.size(); done += TensorStore::kPieceBytes) {
+      REINIT_RETURN_IF_ERROR(
+          sink(bytes.data() + done, std::min(TensorStore::kPieceBytes, bytes.size() - done)));
+    }
+    return Status::Ok();
+  };
+}
+
+// A deferred tensor drawn whole, without its old values, gets a producer; one that keeps
+// some of its old values (blocks kept, a view that covers part of it) is read into memory.
+Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* tensor,
+               TensorStore* store) {
+  if (store && IsDeferred(*tensor) && IsSupportedFloatType(tensor->data_type()) &&
+      init.blocks().empty() && init.view().empty()) {
+    auto scheme = FindScheme(init.scheme());
+    if (!scheme.ok()) return scheme.status();
+    auto count = ElementCount(*tensor);
+    if (!count.ok()) return count.status();
+    const Distribution d = (*scheme)->distribution;
+    if (IsElementwise(d)) {
+      DrawSpec spec{init.scheme(), init.gain(), init.std(), init.bound(), init.value(), {}, 0};
+      store->SetProducer(*tensor,
+                         ElementwiseProducer(d, spec, KeyFor(seed, init.name()),
+                                             static_cast<uint64_t>(*count), tensor->data_type()));
+    } else {
+      store->SetProducer(*tensor, WholeProducer(init, seed, *tensor));
+    }
+    return Status::Ok();
+  }
+  if (store) REINIT_RETURN_IF_ERROR(store->Resolve(tensor));
+  return RewriteInMemory(init, seed, tensor);
 }
 
 // A quantized weight: drawn in float as planned, then stored as integers with new scales.
@@ -231,7 +365,7 @@ Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
 
 }  // namespace
 
-Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
+Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store) {
   std::unordered_map<std::string, onnx::TensorProto*> tensors;
   IndexTensors(model->mutable_graph(), &tensors);
   for (auto& fn : *model->mutable_functions()) IndexNodes(fn.mutable_node(), &tensors);
@@ -256,6 +390,7 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
     onnx::TensorProto* copy = model->mutable_graph()->add_initializer();
     copy->CopyFrom(*source->second);
     copy->set_name(init.name());
+    if (store) store->Duplicate(copy);
     // IR < 4 lists every initializer as a graph input too.
     for (const auto& in : model->graph().input()) {
       if (in.name() != init.copy_of()) continue;
@@ -283,11 +418,17 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model) {
       auto zp = tensors.find(init.quant_zero_point());
       if (scale == tensors.end())
         return ModelError(ctx + ": no scale '" + init.quant_scale() + "'");
+      if (store) {
+        REINIT_RETURN_IF_ERROR(store->Resolve(it->second).WithContext(ctx));
+        REINIT_RETURN_IF_ERROR(store->Resolve(scale->second).WithContext(ctx));
+        if (zp != tensors.end())
+          REINIT_RETURN_IF_ERROR(store->Resolve(zp->second).WithContext(ctx));
+      }
       return Requantize(init, plan.seed(), it->second, scale->second,
                         zp == tensors.end() ? nullptr : zp->second)
           .WithContext(ctx);
     }
-    return Rewrite(init, plan.seed(), it->second).WithContext(ctx);
+    return Rewrite(init, plan.seed(), it->second, store).WithContext(ctx);
   };
   for (const auto& layer : plan.layers()) {
     if (!layer.skipped().empty()) continue;

@@ -8,9 +8,13 @@
 
 #include "plan.pb.h"
 #include "status.h"
+#include "tensor_store.h"
 
 namespace reinit {
 
-Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model);
+// Tensors deferred in `store` (see TensorStore) get producers, drawn when they are saved,
+// unless their old values are needed (kept blocks, partial views, requantization): those are
+// read into memory first.
+Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store = nullptr);
 
 }  // namespace reinit

@@ -166,45 +166,6 @@ bool NormalizeLocation(const std::string& location, std::string* normalized, std
 
 // ---- Sizes ------------------------------------------------------------------------------------
 
-// Bits per element for the types whose width is known, including those newer than this onnx
-// library (17-20 FLOAT8*, 21 UINT4, 22 INT4, 23 FLOAT4E2M1, 24 FLOAT8E8M0); 0 otherwise
-// (UNDEFINED, STRING, types this table does not know).
-int BitsPerElement(int32_t type) {
-  switch (type) {
-    case onnx::TensorProto::UINT8:
-    case onnx::TensorProto::INT8:
-    case onnx::TensorProto::BOOL:
-    case 17:
-    case 18:
-    case 19:
-    case 20:
-    case 24:
-      return 8;
-    case 21:
-    case 22:
-    case 23:
-      return 4;
-    case onnx::TensorProto::UINT16:
-    case onnx::TensorProto::INT16:
-    case onnx::TensorProto::FLOAT16:
-    case onnx::TensorProto::BFLOAT16:
-      return 16;
-    case onnx::TensorProto::FLOAT:
-    case onnx::TensorProto::INT32:
-    case onnx::TensorProto::UINT32:
-      return 32;
-    case onnx::TensorProto::INT64:
-    case onnx::TensorProto::UINT64:
-    case onnx::TensorProto::DOUBLE:
-    case onnx::TensorProto::COMPLEX64:
-      return 64;
-    case onnx::TensorProto::COMPLEX128:
-      return 128;
-    default:
-      return 0;
-  }
-}
-
 bool ParseUint(const std::string& text, uint64_t* value) {
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, *value);
@@ -233,12 +194,14 @@ std::string DimsText(const onnx::TensorProto& t) {
 struct OpenData {
   int fd = -1;
   uint64_t size = 0;
+  int store_file = -1;  // its index in the TensorStore, once a tensor is deferred to it
 };
 
 class DataFiles {
  public:
-  DataFiles(std::string model_path, ExternalSources* sources)
-      : model_path_(std::move(model_path)),
+  DataFiles(std::string model_path, ExternalSources* sources, TensorStore* store)
+      : store_(store),
+        model_path_(std::move(model_path)),
         dir_(DirName(model_path_)),
         real_dir_(RealPath(dir_)),
         sources_(sources) {}
@@ -280,7 +243,21 @@ class DataFiles {
 
   const std::string& dir() const { return dir_; }
 
+  // The store's index of the file at `location` (opened by Open before), added on first use.
+  StatusOr<int> StoreFile(const std::string& location) {
+    OpenData& data = open_.at(location);
+    if (data.store_file < 0) {
+      auto index = store_->AddFile(RealPath(Join(dir_, location)));
+      if (!index.ok()) return index.status();
+      data.store_file = *index;
+    }
+    return data.store_file;
+  }
+
+  TensorStore* store() const { return store_; }
+
  private:
+  TensorStore* store_;
   std::string model_path_;
   std::string dir_;
   std::string real_dir_;
@@ -370,12 +347,20 @@ Status ResolveOne(const TensorRef& ref, DataFiles* files, ExternalSources* sourc
                       " is past the end of '" + Join(files->dir(), normalized) + "' (" +
                       std::to_string(file->size) + " bytes)");
   }
-  std::string bytes;
-  REINIT_RETURN_IF_ERROR(ReadFully(file->fd, offset, length, &bytes)
-                             .WithContext("'" + Join(files->dir(), normalized) + "'"));
-  t->set_raw_data(std::move(bytes));
-  t->clear_external_data();
-  t->clear_data_location();
+  const bool defer = files->store() && known && ref.key.starts_with("graph/initializer/") &&
+                     length >= files->store()->min_bytes();
+  if (defer) {
+    auto index = files->StoreFile(normalized);
+    if (!index.ok()) return index.status();
+    files->store()->Defer(t, *index, offset, length);
+  } else {
+    std::string bytes;
+    REINIT_RETURN_IF_ERROR(ReadFully(file->fd, offset, length, &bytes)
+                               .WithContext("'" + Join(files->dir(), normalized) + "'"));
+    t->set_raw_data(std::move(bytes));
+    t->clear_external_data();
+    t->clear_data_location();
+  }
   sources->tensors.push_back({ref.key, t->name(), normalized, offset, length});
   sources->bytes += length;
   return Status::Ok();
@@ -426,6 +411,43 @@ const InputFile* FindInput(const std::string& path, const std::vector<InputFile>
 
 }  // namespace
 
+// 17-20 FLOAT8*, 21 UINT4, 22 INT4, 23 FLOAT4E2M1, 24 FLOAT8E8M0: newer than this onnx library.
+int BitsPerElement(int32_t type) {
+  switch (type) {
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::BOOL:
+    case 17:
+    case 18:
+    case 19:
+    case 20:
+    case 24:
+      return 8;
+    case 21:
+    case 22:
+    case 23:
+      return 4;
+    case onnx::TensorProto::UINT16:
+    case onnx::TensorProto::INT16:
+    case onnx::TensorProto::FLOAT16:
+    case onnx::TensorProto::BFLOAT16:
+      return 16;
+    case onnx::TensorProto::FLOAT:
+    case onnx::TensorProto::INT32:
+    case onnx::TensorProto::UINT32:
+      return 32;
+    case onnx::TensorProto::INT64:
+    case onnx::TensorProto::UINT64:
+    case onnx::TensorProto::DOUBLE:
+    case onnx::TensorProto::COMPLEX64:
+      return 64;
+    case onnx::TensorProto::COMPLEX128:
+      return 128;
+    default:
+      return 0;
+  }
+}
+
 const char* ExternalDataModeName(ExternalDataMode mode) {
   switch (mode) {
     case ExternalDataMode::kKeep:
@@ -449,12 +471,19 @@ std::vector<TensorRef> AllTensors(onnx::ModelProto* model) {
   return refs;
 }
 
+uint64_t StoredRawBytes(const onnx::TensorProto& tensor, const TensorStore* store) {
+  if (IsDeferred(tensor)) return store ? store->Length(tensor) : 0;
+  return tensor.raw_data().size();
+}
+
 Status ResolveExternalData(const std::string& model_path, onnx::ModelProto* model,
-                           ExternalSources* sources) {
+                           ExternalSources* sources, TensorStore* store) {
   sources->model_path = model_path;
-  DataFiles files(model_path, sources);
+  DataFiles files(model_path, sources, store);
   for (const TensorRef& ref : AllTensors(model)) {
-    if (ref.tensor->data_location() != onnx::TensorProto::EXTERNAL) continue;
+    if (ref.tensor->data_location() != onnx::TensorProto::EXTERNAL || IsDeferred(*ref.tensor)) {
+      continue;
+    }
     std::string location;
     for (const auto& e : ref.tensor->external_data()) {
       if (e.key() == "location") location = e.value();
@@ -470,7 +499,8 @@ Status ResolveExternalData(const std::string& model_path, onnx::ModelProto* mode
 
 StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std::string& output,
                                               const ExternalSources& sources,
-                                              const SaveOptions& options) {
+                                              const SaveOptions& options,
+                                              const TensorStore* store) {
   std::vector<DataFile> files;
   if (options.mode == ExternalDataMode::kInline) return files;
   const std::string out_dir = DirName(output);
@@ -483,8 +513,8 @@ StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std
     file.location = out_name + ".data";
     file.path = Join(out_dir, file.location);
     for (const TensorRef& ref : refs) {
-      if (!ref.initializer || !ref.tensor->has_raw_data()) continue;
-      const uint64_t size = ref.tensor->raw_data().size();
+      const uint64_t size = StoredRawBytes(*ref.tensor, store);
+      if (!ref.initializer || (!ref.tensor->has_raw_data() && size == 0)) continue;
       if (size == 0 || size < options.single_min_bytes) continue;
       const uint64_t offset = AlignUp(file.size, options.alignment);
       file.entries.push_back({ref.tensor, offset, size});
@@ -500,7 +530,7 @@ StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std
     for (const TensorRef& ref : refs) {
       auto it = by_key.find(ref.key);
       if (it == by_key.end() || it->second->name != ref.tensor->name() ||
-          !ref.tensor->has_raw_data()) {
+          (!ref.tensor->has_raw_data() && !IsDeferred(*ref.tensor))) {
         continue;
       }
       auto& group = groups[it->second->location];
@@ -524,7 +554,7 @@ StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std
       // Each tensor where it was, unless it would overlap the one before (tensors that shared
       // bytes in the input) or changed size: then after the last one.
       for (const auto& [source, tensor] : group) {
-        const uint64_t size = tensor->raw_data().size();
+        const uint64_t size = StoredRawBytes(*tensor, store);
         const bool stays = size == source->length && source->offset >= file.size;
         const uint64_t offset = stays ? source->offset : AlignUp(file.size, options.alignment);
         file.entries.push_back({tensor, offset, size});

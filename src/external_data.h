@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "status.h"
+#include "tensor_store.h"
 
 namespace reinit {
 
@@ -34,6 +35,10 @@ enum class ExternalDataMode {
   // Everything in the .onnx.
   kInline,
 };
+
+// Bits per element for the types whose width is known, including those newer than this onnx
+// library; 0 otherwise (UNDEFINED, STRING, types it does not know).
+int BitsPerElement(int32_t type);
 
 // "keep", "single" or "inline".
 const char* ExternalDataModeName(ExternalDataMode mode);
@@ -78,8 +83,14 @@ struct ExternalSources {
 // the file; a length that disagrees with dims x element size (for types of known size); a
 // STRING tensor; a tensor that has both external and in-file data. Reads with pread: each
 // tensor's bytes are held once, in its raw_data.
+//
+// With a `store`, initializers of the main graph of at least store->min_bytes() are checked
+// the same way but deferred instead of read (see TensorStore): their bytes stay in the file.
 Status ResolveExternalData(const std::string& model_path, onnx::ModelProto* model,
-                           ExternalSources* sources);
+                           ExternalSources* sources, TensorStore* store = nullptr);
+
+// The bytes a tensor holds in raw_data, or deferred in `store`; 0 for neither.
+uint64_t StoredRawBytes(const onnx::TensorProto& tensor, const TensorStore* store);
 
 struct SaveOptions {
   ExternalDataMode mode = ExternalDataMode::kKeep;
@@ -87,6 +98,11 @@ struct SaveOptions {
   uint64_t max_proto_bytes = kProtobufLimit;
   uint64_t single_min_bytes = 1024;  // kSingle: smaller tensors stay in the .onnx
   uint64_t alignment = 4096;         // kSingle offsets; kKeep offsets that must move
+  // Flush every file to the disk before renaming it into place (--fsync): the output then
+  // survives a power failure too. Without it, the rename still makes the output appear whole
+  // or not at all to every process, and after a crash of reinit itself; it is what cp and
+  // onnx.save do, and several times faster for large models.
+  bool fsync = false;
 };
 
 // One data file to write.
@@ -103,12 +119,13 @@ struct DataFile {
 };
 
 // Decides which tensors of `model` go into which data files for writing it to `output`, by
-// options.mode (only tensors held in raw_data can be external). `sources` is what loading the
-// input recorded (empty for a model built in memory). Refused, naming both files: a data file
-// that would be one of the input's files (the model or a data file it read), the output model
-// itself, or the same file as another data file.
+// options.mode (only tensors held in raw_data, or deferred in `store`, can be external). `sources`
+// is what loading the input recorded (empty for a model built in memory). Refused, naming both
+// files: a data file that would be one of the input's files (the model or a data file it read), the
+// output model itself, or the same file as another data file.
 StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std::string& output,
                                               const ExternalSources& sources,
-                                              const SaveOptions& options);
+                                              const SaveOptions& options,
+                                              const TensorStore* store = nullptr);
 
 }  // namespace reinit

@@ -6,6 +6,7 @@
 
 #include "quantize.h"
 #include "tensor_codec.h"
+#include "tensor_store.h"
 
 namespace reinit {
 
@@ -114,8 +115,9 @@ std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
     return "weight '" + tensor + "': " + why;
   }
   const onnx::TensorProto* init = StoredTensor(index, *view);
-  // LoadModel reads external data into the model; a tensor still marked EXTERNAL was not loaded.
-  if (init->data_location() == onnx::TensorProto::EXTERNAL) {
+  // LoadModel reads external data into the model or defers it to a TensorStore; a tensor still
+  // marked EXTERNAL otherwise was not loaded.
+  if (init->data_location() == onnx::TensorProto::EXTERNAL && !IsDeferred(*init)) {
     return "weight '" + view->source + "' is in external data that was not loaded";
   }
   if (view->dequantize) {

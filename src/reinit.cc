@@ -56,11 +56,14 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   if (options.plan_file.empty()) REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
   SetThreadCount(options.threads);
   ExternalSources sources;
-  auto model = LoadModel(options.input, &sources);
+  TensorStore store;
+  store.set_min_bytes(options.stream_min_bytes);
+  auto model = LoadModel(options.input, &sources, &store);
   if (!model.ok()) return model.status();
   // Apply changes no tensor's size or storage, so what cannot be written now cannot be then.
   if (!options.dry_run) {
-    REINIT_RETURN_IF_ERROR(CheckSaveable(&model.value(), result.output, sources, options.save));
+    REINIT_RETURN_IF_ERROR(
+        CheckSaveable(&model.value(), result.output, sources, options.save, &store));
   }
   if (!options.plan_file.empty()) {
     auto text = ReadText(options.plan_file);
@@ -77,8 +80,15 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   for (const auto& w : result.plan.warnings()) result.warnings.push_back(w);
   if (options.dry_run) return result;
 
+  if (options.progress) {
+    const uint64_t total = store.TotalBytes();
+    store.SetProgress([done = uint64_t{0}, total, &options](uint64_t bytes) mutable {
+      done += bytes;
+      options.progress(done, total);
+    });
+  }
   REINIT_RETURN_IF_ERROR(
-      ApplyPlan(result.plan, &model.value()).WithContext("'" + options.input + "'"));
+      ApplyPlan(result.plan, &model.value(), &store).WithContext("'" + options.input + "'"));
   if (!options.skip_check) {
     // Apply changes only the values of float initializers, never a shape, a type or a node:
     // a model that fails here had the problem before reinit touched it.
@@ -91,14 +101,15 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
     }
   }
   REINIT_RETURN_IF_ERROR(
-      SaveModel(&model.value(), result.output, sources, options.save, &result.data_files));
+      SaveModel(&model.value(), result.output, sources, options.save, &result.data_files, &store));
   result.written = true;
   return result;
 }
 
 StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& options) {
   REINIT_RETURN_IF_ERROR(CheckPlanOptions(options));
-  auto model = LoadModel(path);
+  TensorStore store;  // the weights' bytes are never read
+  auto model = LoadModel(path, nullptr, &store);
   if (!model.ok()) return model.status();
   auto plan = MakePlan(*model, options);
   if (!plan.ok()) return plan.status().WithContext("'" + path + "'");

@@ -3,6 +3,8 @@
 // model_io.h; this unit only strings them together and decides where the output goes.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include "plan.h"
 #include "plan.pb.h"
 #include "status.h"
+#include "tensor_store.h"
 
 namespace reinit {
 
@@ -23,6 +26,11 @@ struct RunOptions {
   PlanOptions plan;
   int threads = 0;   // workers for drawing and writing (0: one per core); never changes the bytes
   SaveOptions save;  // where external data goes (--external-data), size limits
+  // Told, as the weights are drawn and written, how many bytes of how many are done.
+  std::function<void(uint64_t done, uint64_t total)> progress;
+  // Weights of at least this many bytes are streamed from the input to the output, never held
+  // in memory whole (TensorStore); UINT64_MAX: none, every tensor is read into memory.
+  uint64_t stream_min_bytes = TensorStore::kDefaultMinBytes;
 };
 
 struct RunResult {

@@ -76,6 +76,7 @@ int Run(const CliOptions& o) {
   run.plan_file = o.plan_file;
   run.plan = *plan_options;
   run.threads = o.threads;
+  run.save.fsync = o.fsync;
   run.save.mode = o.external_data == "single"   ? reinit::ExternalDataMode::kSingle
                   : o.external_data == "inline" ? reinit::ExternalDataMode::kInline
                                                 : reinit::ExternalDataMode::kKeep;

@@ -82,6 +82,9 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app_.add_flag("-q,--quiet", options_.quiet, "No progress bar on stderr");
+  app_.add_flag("--fsync", options_.fsync,
+                "Flush the output to the disk before renaming it into place, so that it also "
+                "survives a power failure (slower)");
   AddPlanOptions(&app_, &options_);
   // A plan file fixes all of these; accepting them beside --plan would silently ignore them.
   // (Checked here rather than with Option::excludes, which clutters every line of --help.)

@@ -20,6 +20,7 @@ struct CliOptions {
   std::string external_data = "keep";  // keep | single | inline
   int threads = 0;                     // 0: every core
   bool quiet = false;                  // no progress bar
+  bool fsync = false;                  // flush the output to disk before it appears
   std::string plan_file;
   std::string scheme = "auto";
   uint64_t seed = 0;
