@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
 #include <onnx/defs/parser.h>
+#include <pty.h>
 
 #include <cmath>
 #include <fstream>
@@ -1015,6 +1016,98 @@ TEST(Help, ExitsZero) {
   const RunOutput sub = RunChecked({"inspect", "--help"});
   EXPECT_EQ(sub.exit_code, 0) << sub;
   EXPECT_TRUE(Contains(sub.out, "--json")) << sub;
+}
+
+}  // namespace
+}  // namespace reinit_cli_test
+
+namespace reinit_cli_test {
+namespace {
+
+// Runs reinit with its stdout and stderr on a pseudo-terminal; returns all it printed.
+std::string RunOnTerminal(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  std::string binary = REINIT_BINARY;
+  argv.push_back(binary.data());
+  std::vector<std::string> copies = args;
+  for (auto& a : copies) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int master = -1;
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid == 0) {
+    setenv("REINIT_PROGRESS_AFTER_MS", "0", 1);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  EXPECT_GT(pid, 0);
+  std::string out;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(master, buffer, sizeof buffer);
+    if (n > 0) {
+      out.append(buffer, static_cast<size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;  // EIO once the child has exited
+    }
+  }
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  return out;
+}
+
+// A Gemm with a 4 MiB weight: large enough to be streamed, and so to show progress.
+std::string LargeModel(const TempDir& dir) {
+  onnx::ModelProto m;
+  const auto parsed = onnx::OnnxParser::Parse(m, R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 1024] x) => (float[1, 1024] y) {
+  y = Gemm <transB = 1> (x, w)
+})");
+  EXPECT_TRUE(parsed.IsOK()) << parsed.ErrorMessage();
+  auto* w = m.mutable_graph()->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(1024);
+  w->add_dims(1024);
+  w->set_raw_data(std::string(1024 * 1024 * 4, '\0'));
+  SaveModelFile(m, dir / "large.onnx");
+  return dir / "large.onnx";
+}
+
+TEST(Progress, ABarOnATerminalNoneWithQuietNoneWhenPiped) {
+  TempDir dir;
+  const std::string model = LargeModel(dir);
+  const std::string shown = RunOnTerminal({model, "-o", dir / "a.onnx"});
+  EXPECT_NE(shown.find("reinit: ["), std::string::npos) << shown;
+  EXPECT_NE(shown.find("100%"), std::string::npos) << shown;
+  const std::string quiet = RunOnTerminal({model, "-o", dir / "b.onnx", "--quiet"});
+  EXPECT_EQ(quiet.find("reinit: ["), std::string::npos) << quiet;
+  setenv("REINIT_PROGRESS_AFTER_MS", "0", 1);
+  const RunOutput piped = RunReinit({model, "-o", dir / "c.onnx"});
+  unsetenv("REINIT_PROGRESS_AFTER_MS");
+  EXPECT_EQ(piped.exit_code, 0) << piped;
+  EXPECT_EQ(piped.err.find("reinit: ["), std::string::npos) << piped;
+}
+
+TEST(Threads, TheOutputIsTheSameBytesForEveryCount) {
+  TempDir dir;
+  const std::string model = LargeModel(dir);
+  std::string first;
+  for (const char* threads : {"1", "2", "5", "0"}) {
+    const std::string out = dir / (std::string("t") + threads + ".onnx");
+    const RunOutput r =
+        RunReinit({model, "-o", out, "--threads", threads, "--scheme", "he-normal"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    const std::string bytes = ReadFile(out);
+    if (first.empty()) first = bytes;
+    EXPECT_TRUE(bytes == first) << "--threads " << threads;
+  }
+  const RunOutput bad = RunReinit({model, "-o", dir / "x.onnx", "--threads", "-1"});
+  EXPECT_EQ(bad.exit_code, 2) << bad;
+  EXPECT_TRUE(Contains(bad.err, "--threads")) << bad;
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
 // reinit: the command-line driver. Parses options into a struct, calls the library, prints
 // results, and prints every error in one place as "reinit: error: ..." (exit 1; 2 for usage).
 #include <google/protobuf/stubs/logging.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 
 #include "options.h"
 #include "plan.h"
+#include "progress.h"
 #include "reinit.h"
 #include "report.h"
 
@@ -80,7 +84,14 @@ int Run(const CliOptions& o) {
   run.save.mode = o.external_data == "single"   ? reinit::ExternalDataMode::kSingle
                   : o.external_data == "inline" ? reinit::ExternalDataMode::kInline
                                                 : reinit::ExternalDataMode::kKeep;
+  // REINIT_PROGRESS_AFTER_MS: how long a run goes before the bar appears (tests set 0).
+  const char* after = std::getenv("REINIT_PROGRESS_AFTER_MS");
+  auto bar = std::make_unique<reinit_tool::ProgressBar>(
+      stderr, !o.quiet && isatty(STDERR_FILENO),
+      std::chrono::milliseconds(after ? std::atoi(after) : 500));
+  run.progress = [&bar](uint64_t done, uint64_t total) { bar->Update(done, total); };
   auto result = reinit::ReinitFile(run);
+  bar.reset();  // the bar's line is cleared before anything else is printed
   if (!result.ok()) return Fail(result.status());
   std::cout << reinit::FormatPlan(result->plan, /*verbose=*/o.dry_run);
   PrintWarnings(result->warnings);
