@@ -1,6 +1,7 @@
 #include "apply.h"
 
 #include <Eigen/Core>
+#include <future>
 #include <unordered_map>
 #include <vector>
 
@@ -192,37 +193,70 @@ void Encode(std::span<const float> values, int32_t type, char* out) {
   }
 }
 
+// One batch of a streamed tensor's new values and bytes.
+struct StreamBatch {
+  std::vector<float> floats;    // FLOAT values, or the values before half encoding
+  std::vector<double> doubles;  // DOUBLE values
+  std::vector<char> halves;     // FLOAT16 or BFLOAT16 bytes
+  const char* data = nullptr;
+  size_t size = 0;
+};
+
 // The new bytes of a tensor drawn element by element, made as they are written: batches of
-// pieces drawn and encoded on the worker threads, handed to the sink in order. Memory: one
-// batch, whatever the tensor's size. The same bytes as RewriteInMemory, piece for piece.
+// pieces drawn and encoded on the worker threads, handed to the sink in order. Two batches
+// alternate, so that the next is drawn while the sink writes the last. Memory: two batches,
+// whatever the tensor's size. The same bytes as RewriteInMemory, piece for piece.
 Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey key,
                              uint64_t count, int32_t type) {
   return [=](const ByteSink& sink) -> Status {
     constexpr uint64_t kBatch = 64 * kPieceElements;
-    const size_t width = type == onnx::TensorProto::DOUBLE  ? 8
-                         : type == onnx::TensorProto::FLOAT ? 4
-                                                            : 2;
     const size_t batch = static_cast<size_t>(std::min<uint64_t>(count, kBatch));
-    std::vector<double> doubles(type == onnx::TensorProto::DOUBLE ? batch : 0);
-    std::vector<float> floats(type == onnx::TensorProto::DOUBLE ? 0 : batch);
-    std::vector<char> bytes(batch * width);
-    for (uint64_t start = 0; start < count; start += kBatch) {
+    const bool is_double = type == onnx::TensorProto::DOUBLE;
+    const bool is_half = type == onnx::TensorProto::FLOAT16 || type == onnx::TensorProto::BFLOAT16;
+    // Kept from one tensor to the next (producers run one at a time, on the saving thread):
+    // fresh buffers per tensor would cost a page fault per 4 KiB, every time.
+    static thread_local StreamBatch batches[2];
+    for (StreamBatch& b : batches) {
+      if (b.floats.size() < batch && !is_double) b.floats.resize(batch);
+      if (b.doubles.size() < batch && is_double) b.doubles.resize(batch);
+      if (b.halves.size() < 2 * batch && is_half) b.halves.resize(2 * batch);
+    }
+    auto fill = [&](StreamBatch* b, uint64_t start) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(kBatch, count - start));
       const size_t pieces = (n + kPieceElements - 1) / kPieceElements;
       ParallelFor(pieces, [&](size_t p) {
         const size_t begin = p * kPieceElements;
         const size_t len = std::min<size_t>(kPieceElements, n - begin);
-        if (type == onnx::TensorProto::DOUBLE) {
-          std::span<double> part(doubles.data() + begin, len);
-          FillPiece(distribution, spec, key, start + begin, part);
-          std::memcpy(bytes.data() + begin * width, part.data(), len * width);
-        } else {
-          std::span<float> part(floats.data() + begin, len);
-          FillPiece(distribution, spec, key, start + begin, part);
-          Encode(part, type, bytes.data() + begin * width);
+        if (is_double) {
+          FillPiece(distribution, spec, key, start + begin,
+                    std::span<double>(b->doubles.data() + begin, len));
+          return;
         }
+        std::span<float> part(b->floats.data() + begin, len);
+        FillPiece(distribution, spec, key, start + begin, part);
+        if (is_half) Encode(part, type, b->halves.data() + 2 * begin);
       });
-      REINIT_RETURN_IF_ERROR(sink(bytes.data(), n * width));
+      b->data = is_double ? reinterpret_cast<const char*>(b->doubles.data())
+                : is_half ? b->halves.data()
+                          : reinterpret_cast<const char*>(b->floats.data());
+      b->size = n * (is_double ? 8 : is_half ? 2 : 4);
+    };
+    if (count <= kBatch) {
+      fill(&batches[0], 0);
+      return sink(batches[0].data, batches[0].size);
+    }
+    std::future<void> next = std::async(std::launch::async, fill, &batches[0], 0);
+    for (uint64_t start = 0, k = 0; start < count; start += kBatch, ++k) {
+      next.wait();
+      if (start + kBatch < count) {
+        next = std::async(std::launch::async, fill, &batches[(k + 1) % 2], start + kBatch);
+      }
+      const StreamBatch& ready = batches[k % 2];
+      Status written = sink(ready.data, ready.size);
+      if (!written.ok()) {
+        if (next.valid()) next.wait();
+        return written;
+      }
     }
     return Status::Ok();
   };
