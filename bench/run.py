@@ -34,6 +34,7 @@ python3-onnx or python3-numpy is missing.
 """
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -65,12 +66,16 @@ def log(msg):
 
 
 class Sample:
-    def __init__(self, wall, rc, rss_kib, timed_out):
+    """One run: wall seconds, exit code (negative: the signal), peak RSS in bytes."""
+
+    def __init__(self, wall, rc, rss_kib, timed_out, reported=True):
         self.wall, self.rc, self.rss, self.timed_out = wall, rc, rss_kib * 1024, timed_out
+        self.reported = reported  # False: launch.py itself failed
 
 
 class Contender:
-    """One program measured in a target: how to run it in round r, what it writes."""
+    """One program measured in a target: its command, the folder its outputs go to (and the
+    file there that receives its stdout, for cat), its samples, or why it failed."""
 
     def __init__(self, name, cmd, out_dir, stdout_name=None, checked=False):
         self.name, self.cmd, self.out_dir, self.stdout_name = name, cmd, out_dir, stdout_name
@@ -91,7 +96,7 @@ class Bench:
         self.rows = []  # (target, what, measured, ratio, limit, result, kind)
         self.errors = []  # contenders that failed to run
         self.scratch = os.path.join(args.models_dir, "run")
-        self.created_models = set()
+        self.torch = False  # whether PyTorch can be imported (targets 3 and 4)
 
     # ---- running one command -------------------------------------------------------------
     def launch(self, tag, cmd, stdout_path=None, timeout=None):
@@ -116,10 +121,12 @@ class Bench:
                 wall, rc, rss, _, _, timed_out = f.read().split()
             return Sample(float(wall), int(rc), int(rss), timed_out == "1"), tail
         except (OSError, ValueError):
-            return Sample(0.0, -1, 0, False), "launch.py wrote no report. " + tail
+            return Sample(0.0, 1, 0, False, reported=False), tail
 
     def failed(self, sample, tail):
         """None when the run succeeded, else a one-paragraph description."""
+        if not sample.reported:
+            return f"launch.py wrote no report: {tail[-600:]}"
         if sample.timed_out:
             return f"timed out after {self.args.timeout} s"
         if sample.rc != 0:
@@ -229,9 +236,7 @@ class Bench:
         if rc != 0:
             sys.exit(f"run.py: make_models.py failed for {name}:\n{out}")
         log(f"  {out}")
-        self.created_models.add(name)
         os.sync()  # the new files' write-back must not overlap the timed runs
-        import json
         with open(os.path.join(a.models_dir, name + ".json")) as f:
             record = json.load(f)
         data = [os.path.join(a.models_dir, f) for f in sorted(record["files"])
@@ -657,7 +662,6 @@ def main():
 
     bench = Bench(args)
     bench.clear(bench.scratch)
-    bench.torch = False
     if not args.no_torch and targets & {3, 4}:
         bench.torch = subprocess.run([PY, "-c", "import torch"], capture_output=True).returncode == 0
     floor, _ = bench.launch("floor", ["/bin/true"])
