@@ -61,8 +61,13 @@ def fmt_s(s):
     return f"{s:.3g} s" if s < 100 else f"{s:.0f} s"
 
 
+STARTED = time.monotonic()
+
+
 def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+    """Progress on stderr, with the minutes and seconds since the start."""
+    m, sec = divmod(int(time.monotonic() - STARTED), 60)
+    print(f"{m:3d}:{sec:02d} {msg}", file=sys.stderr, flush=True)
 
 
 class Sample:
@@ -404,7 +409,7 @@ class Bench:
                 mine = self.files_in(out_dir)
                 if mine != files:
                     problems.append(f"--threads {threads} wrote {mine}, --threads 1 {files}")
-                for f in set(mine) & set(files):
+                for f in sorted(set(mine) & set(files)):
                     d = self.first_difference(os.path.join(ref_dir, f), os.path.join(out_dir, f))
                     if d:
                         problems.append(f"{f}: --threads {threads} vs 1: {d}")
@@ -647,18 +652,20 @@ def main():
         print(f"skipped: python3-onnx and python3-numpy are needed: "
               f"{p.stderr.strip().splitlines()[-1:]}")
         return 77
-    os.makedirs(args.models_dir, exist_ok=True)
-
     need = disk_needed(args, targets) + (64 * MIB if args.smoke else GIB)
     existing = sum(os.path.getsize(os.path.join(r, f))
                    for r, _, fs in os.walk(args.models_dir) for f in fs)
-    free = shutil.disk_usage(args.models_dir).free
+    where = args.models_dir
+    while not os.path.isdir(where):
+        where = os.path.dirname(where)
+    free = shutil.disk_usage(where).free
     if free + existing < need:
         print(f"run.py: not enough disk: these targets keep up to {fmt_bytes(need)} in "
               f"{args.models_dir} at once (with a margin), and {fmt_bytes(free + existing)} is "
               "free there; use --only, a smaller --llm-gib or --size-gib, or another "
               "--models-dir", file=sys.stderr)
         return 2
+    os.makedirs(args.models_dir, exist_ok=True)
 
     bench = Bench(args)
     bench.clear(bench.scratch)
@@ -668,6 +675,7 @@ def main():
     started = time.time()
     load_start = loadavg()
     info = machine(args)
+    head = commit()  # now: the tree may change while the benchmark runs
     log(f"reinit benchmark: targets {sorted(targets)}; {info}")
 
     try:
@@ -703,7 +711,7 @@ def main():
     version = subprocess.run([args.reinit, "--version"], capture_output=True,
                              text=True).stdout.strip()
     lines = [f"## reinit benchmark{' (smoke)' if args.smoke else ''}", "",
-             f"- reinit: commit {commit()}, {version or args.reinit}",
+             f"- reinit: commit {head}, {version or args.reinit}",
              f"- machine: {info}",
              f"- load average: {load_start} at the start, {loadavg()} at the end; "
              f"run took {fmt_s(time.time() - started)}",
