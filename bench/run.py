@@ -232,7 +232,7 @@ class Bench:
 
     # ---- models --------------------------------------------------------------------------------
     def model(self, name):
-        """Builds (or reuses) a model; returns (onnx path, [data files], weight bytes)."""
+        """Builds (or reuses) a model; returns (onnx path, [data files])."""
         a = self.args
         rc, out = self.python("make_models.py", a.models_dir, "--which", name,
                               "--size-gib", str(a.size_gib), "--mlp-layers", str(a.mlp_layers),
@@ -246,7 +246,7 @@ class Bench:
             record = json.load(f)
         data = [os.path.join(a.models_dir, f) for f in sorted(record["files"])
                 if not f.endswith(".onnx")]
-        return os.path.join(a.models_dir, name + ".onnx"), data, record["weight_bytes"]
+        return os.path.join(a.models_dir, name + ".onnx"), data
 
     def drop_model(self, name):
         if self.args.keep_models:
@@ -274,7 +274,7 @@ class Bench:
         return cmd + (["--external-data", "keep"] if external else [])
 
     # ---- target 1 ------------------------------------------------------------------------------
-    def target1(self, model, weight_bytes):
+    def target1(self, model):
         a = self.args
         size = os.path.getsize(model)
         label = f"mlp.onnx {fmt_bytes(size)}"
@@ -330,7 +330,7 @@ class Bench:
                            "≤ 1.3x", ratio <= 1.3)
 
     # ---- target 2 ------------------------------------------------------------------------------
-    def target2(self, name, model, data, weight_bytes):
+    def target2(self, name, model, data):
         a = self.args
         data_size = sum(os.path.getsize(d) for d in data)
         label = f"{name}.onnx {fmt_bytes(data_size)} external"
@@ -684,17 +684,17 @@ def main():
         if 4 in targets:
             bench.target4()
         if targets & {1, 5}:
-            model, _, weights = bench.model("mlp")
+            model, _ = bench.model("mlp")
             if 1 in targets:
-                bench.target1(model, weights)
+                bench.target1(model)
             if 5 in targets:
                 bench.target5("mlp", model, external=False)
             bench.drop_model("mlp")
         if targets & {2, 5}:
             for name in LLM_MODELS:
-                model, data, weights = bench.model(name)
+                model, data = bench.model(name)
                 if 2 in targets:
-                    bench.target2(name, model, data, weights)
+                    bench.target2(name, model, data)
                 if 5 in targets:
                     bench.target5(name, model, external=True)
                 bench.drop_model(name)
