@@ -13,7 +13,7 @@ Targets (issue 4):
      `reinit --external-data keep` within 3x `cat data > copy`, peak RSS at most 256 MiB.
   3  build/bench/rng_bench: at least 1e9 normal float32 values/s; PyTorch's normal_ beside it.
   4  build/bench/orthogonal_bench: orthogonal 4096x4096 float32 in at most 3 s; PyTorch's
-     orthogonal_ beside it (once: it takes about 50 s).
+     orthogonal_ beside it (once: it takes 1-2 minutes on two cores).
   5  reinit --threads 1, 2 and 3 write byte-identical files (every model above).
 
 Method: each contender is run --repeat times, interleaved (round r starts with the r-th
@@ -617,7 +617,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     ap.add_argument("--no-torch", action="store_true", help="never run PyTorch")
     ap.add_argument("--no-torch-orthogonal", action="store_true",
-                    help="skip PyTorch's orthogonal_ (about 50 s)")
+                    help="skip PyTorch's orthogonal_ (1-2 minutes)")
     ap.add_argument("--smoke", action="store_true", help="tiny models, one round; checks that "
                     "everything runs and outputs are right, judges no speed")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a limit is not met")

@@ -8,7 +8,7 @@ Usage:  /usr/bin/python3 bench/torch_ref.py rng [--threads 2] [--n 67108864] [--
               then REPS timed calls; prints the median as
               `normal_f32 threads=T values_per_s=V`.
   orthogonal  torch.nn.init.orthogonal_ on an empty SIZE x SIZE float32 tensor, timed once (it
-              is slow: about 50 s at 4096 on two cores); prints
+              is slow: 1-2 minutes at 4096 on two cores); prints
               `orthogonal_f32 SxS threads=T seconds=S`.
 
 Only the work itself is timed, not importing torch. Exits 77 where torch cannot be imported.
