@@ -287,6 +287,11 @@ class Bench:
                                        os.path.join(base, "numpy", "out.onnx"),
                                        "--seed", str(a.seed)], os.path.join(base, "numpy"),
                         checked=True)
+        # numpy at its fastest (float32 Generator): reported beside the judged baseline.
+        tuned = Contender("onnx+numpy tuned", [PY, os.path.join(HERE, "baseline_numpy.py"), model,
+                                               os.path.join(base, "tuned", "out.onnx"),
+                                               "--seed", str(a.seed), "--style", "tuned"],
+                          os.path.join(base, "tuned"), checked=True)
         fsync = self.cat_fsync([model], os.path.join(base, "cat+fsync"), "copy.onnx")
         checks = {}
 
@@ -297,10 +302,10 @@ class Bench:
                                       "--like", os.path.join(npy.out_dir, "out.onnx"))
                 checks["equal"] = (rc == 0, out)
 
-        log(f"[1] {label}: cat, reinit --threads {a.threads}, onnx+numpy, cat+fsync; "
-            f"{a.repeat} rounds")
-        self.timed("t1", [cat, rei, npy, fsync], a.repeat, [model], check)
-        for c in (cat, rei, npy, fsync):
+        log(f"[1] {label}: cat, reinit --threads {a.threads}, onnx+numpy (obvious, tuned), "
+            f"cat+fsync; {a.repeat} rounds")
+        self.timed("t1", [cat, rei, npy, tuned, fsync], a.repeat, [model], check)
+        for c in (cat, rei, npy, tuned, fsync):
             if c.error:
                 self.error_row(1, label, c)
         if "equal" in checks:
@@ -318,9 +323,13 @@ class Bench:
                           f"{rei.wall() / fsync.wall():.3g}x")
         if not rei.error and not npy.error:
             ratio = npy.wall() / rei.wall()
-            self.limit_row(1, f"{label}: reinit speed-up over onnx+numpy",
+            self.limit_row(1, f"{label}: reinit speed-up over onnx+numpy (the obvious script)",
                            f"onnx+numpy {fmt_s(npy.wall())}, reinit {fmt_s(rei.wall())}",
                            f"{ratio:.3g}x", "≥ 25x", ratio >= 25)
+        if not rei.error and not tuned.error:
+            self.info_row(1, f"{label}: reinit speed-up over onnx+numpy tuned (float32 Generator)",
+                          f"tuned {fmt_s(tuned.wall())}, reinit {fmt_s(rei.wall())}",
+                          f"{tuned.wall() / rei.wall():.3g}x")
         if not rei.error:
             ratio = rei.rss() / size
             rss = f"reinit {fmt_bytes(rei.rss())}"
