@@ -30,8 +30,8 @@ namespace reinit {
 
 // Fills `out` (rows * cols values, row-major) with a gain-scaled orthogonal matrix drawn from
 // the stream `key`, in the precision of `out` (float for float32/float16/bfloat16 tensors, as
-// PyTorch does in float32). The normals are element i + k·m of the stream for the k-th
-// reflector's i-th row (m = max(rows, cols)); rows and cols must be positive.
+// PyTorch does in float32). The k-th reflector's vector takes the stream's elements k·m + i,
+// k <= i < m (m = max(rows, cols)). rows and cols must be positive.
 void FillOrthogonal(StreamKey key, int64_t rows, int64_t cols, double gain, std::span<float> out);
 void FillOrthogonal(StreamKey key, int64_t rows, int64_t cols, double gain, std::span<double> out);
 
