@@ -84,10 +84,9 @@ Status Draw(const DrawSpec& spec, StreamKey key, std::span<T> values) {
   }
   const int64_t rows = spec.shape[axis];
   const int64_t cols = static_cast<int64_t>(values.size()) / rows;
-  std::vector<double> matrix(values.size()), tensor(values.size());
-  FillOrthogonal(key, rows, cols, spec.gain, matrix);
-  ScatterRows(matrix, spec.shape, axis, tensor);
-  std::copy(tensor.begin(), tensor.end(), values.begin());
+  std::vector<T> matrix(values.size());
+  FillOrthogonal(key, rows, cols, spec.gain, std::span<T>(matrix));
+  ScatterRows(matrix, spec.shape, axis, values);
   return Status::Ok();
 }
 
