@@ -582,7 +582,7 @@ REINIT_INLINE uint32_t MoveMask(const I& m) {
 
 // The float truncated normal: candidates are float Box-Muller normals, kept if |z| <= cut_f
 // (the largest float <= cut, so the same test as |z| <= cut in exact arithmetic); the value is
-// float(std) * z clamped to +-float(std * cut) against the product's rounding. Attempt 0 of
+// float(std) * z clamped to +-|float(std * cut)| against the product's rounding. Attempt 0 of
 // every element is drawn by batches as in FillNormal; the rejected ones (4.6% at cut 2) wait in
 // a list and are retried 2 W at a time, one Philox block per element.
 template <int W>
@@ -593,7 +593,7 @@ class TruncatedF32 {
     float c = static_cast<float>(cut);
     if (static_cast<double>(c) > cut) c = std::nextafter(c, 0.0f);
     cut_ = c;
-    bound_ = static_cast<float>(std * cut);
+    bound_ = std::abs(static_cast<float>(std * cut));  // a negative std flips the sign only
   }
 
   REINIT_INLINE void Run() {

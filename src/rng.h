@@ -70,7 +70,7 @@ void FillNormal(StreamKey key, double std, uint64_t first_index, std::span<T> ou
 // cut 2). Each element has its own candidates, so split invariance needs no bookkeeping.
 //   double: value = std * z in double.
 //   float:  the float z and the test |z| <= cut exactly (against the largest float <= cut);
-//           value = float(std) * z in float, clamped to +-float(std * cut) so that rounding of
+//           value = float(std) * z in float, clamped to +-|float(std * cut)| so that rounding of
 //           the product never leaves the interval.
 // A cut that is not > 0 (or NaN) writes zeros; an element with 2^32 rejected candidates (cuts
 // near 1e-9) gets 0.

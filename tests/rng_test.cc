@@ -652,6 +652,19 @@ TEST(FillStreamTest, NonPositiveCutWritesZeros) {
   EXPECT_EQ(y, std::vector<double>(5, 0.0));
 }
 
+TEST(FillStreamTest, NegativeStdFlipsTheSign) {
+  const StreamKey key = KeyFor(5, "negative");
+  ForEachKernelWidth([&](int) {
+    std::vector<float> a(1000), b(1000);
+    FillNormal<float>(key, 0.5, 3, std::span<float>(a));
+    FillNormal<float>(key, -0.5, 3, std::span<float>(b));
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], -b[i]) << i;
+    FillTruncatedNormal<float>(key, 0.5, 1.0, 3, std::span<float>(a));
+    FillTruncatedNormal<float>(key, -0.5, 1.0, 3, std::span<float>(b));
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], -b[i]) << i;
+  });
+}
+
 TEST(FillStreamTest, TinyCutStaysInside) {
   // Acceptance 0.08% per candidate: about 1250 retries per element.
   std::vector<float> x(200);
