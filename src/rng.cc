@@ -44,6 +44,7 @@ constexpr double kTwoPi = 2.0 * std::numbers::pi;
 // conversion, comparisons and bit operations, each rounded as IEEE 754 says whatever
 // instruction implements it, so every lane's value is the same for W = 8 (AVX2 or SSE) and
 // W = 16 (AVX-512) and in scalar code. The build turns off contraction into FMA.
+// __builtin_shuffle and ?: on vectors are GNU C++ (GCC; clang spells them differently).
 template <int W>
 struct Simd;
 template <>
@@ -866,7 +867,7 @@ void FillNormal(StreamKey key, double std, uint64_t first_index, std::span<T> ou
 #endif
     NormalW8(key, std, first_index, out);
   } else {
-    // libm bound: one pair per block pair of lanes, the words from the vector Philox.
+    // Bound by libm, one Box-Muller pair at a time; only the Philox words come in vectors.
     FillByBatches<8>(first_index, out, [&](uint64_t block, double* values) {
       alignas(32) uint32_t words[kBatchValues<8>];
       ConsecutiveWords<8>(key, block, kDomainNormal, words);
