@@ -6,7 +6,8 @@
 // from the median wall time of --repeats runs, and exits 1 if a threaded result differs from
 // the single-threaded one in any byte.
 //
-//   rng_bench [--threads N] [--values N] [--repeats N]   (defaults 2, 2^26, 5)
+//   rng_bench [--threads N] [--values N] [--repeats N] [--lanes 8|16]
+// (defaults 2, 2^26, 5, and the float kernels' own choice of vector width).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -30,6 +31,7 @@ struct Options {
   int threads = 2;
   size_t values = size_t{1} << 26;
   int repeats = 5;
+  int lanes = 0;  // 0: rng's default
 };
 
 bool ParseOptions(int argc, char** argv, Options* options) {
@@ -46,6 +48,8 @@ bool ParseOptions(int argc, char** argv, Options* options) {
       options->values = static_cast<size_t>(n);
     } else if (arg == "--repeats") {
       options->repeats = static_cast<int>(n);
+    } else if (arg == "--lanes") {
+      options->lanes = static_cast<int>(n);
     } else {
       return false;
     }
@@ -102,7 +106,13 @@ bool RunCase(const char* name, const Options& options, void* out, size_t out_byt
 int Main(int argc, char** argv) {
   Options options;
   if (!ParseOptions(argc, argv, &options)) {
-    std::fprintf(stderr, "usage: rng_bench [--threads N] [--values N] [--repeats N]\n");
+    std::fprintf(stderr,
+                 "usage: rng_bench [--threads N] [--values N] [--repeats N] [--lanes 8|16]\n");
+    return 2;
+  }
+  if (options.lanes != 0 && !rng_internal::SetFloatKernelLanes(options.lanes)) {
+    std::fprintf(stderr, "rng_bench: error: %d-lane float kernels are not available here\n",
+                 options.lanes);
     return 2;
   }
   const size_t n = options.values;
