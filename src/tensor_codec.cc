@@ -323,4 +323,53 @@ Status WriteValues(std::span<const double> values, TensorProto* tensor) {
   return WriteValuesImpl(values, tensor);
 }
 
+// binary16 from the float bits x, a = |x|, per range (after Giesen, "float->half variants"):
+//   a >= 2^16 (0x47800000): inf 0x7c00, or for a NaN the quiet NaN 0x7e00;
+//   2^-14 <= a < 2^16:      rebias the exponent (-112 << 23) and round the 13 dropped bits to
+//                           nearest even by adding 0xfff + (bit 13); a carry into the exponent
+//                           is the correct rounding, up to inf for a >= 65520;
+//   a < 2^-14:              a + 0.5 in float rounds a to a multiple of 2^-24 (the subnormal
+//                           step) to nearest even, and its low bits are then the subnormal.
+// All three are computed and the right one selected, so the loop has no branches.
+void EncodeFloat16(std::span<const float> in, uint16_t* out) {
+  const size_t n = in.size();
+  const float* src = in.data();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t x;
+    std::memcpy(&x, src + i, 4);
+    const uint32_t a = x & 0x7fffffffu;
+    const uint32_t normal = (a + 0xc8000fffu + ((a >> 13) & 1u)) >> 13;
+    float shifted;
+    std::memcpy(&shifted, &a, 4);
+    shifted += 0.5f;
+    uint32_t subnormal;
+    std::memcpy(&subnormal, &shifted, 4);
+    subnormal -= 0x3f000000u;
+    // Selection by masks (all ones or zero): GCC turns ?: chains here into branches.
+    const uint32_t is_nan = 0u - static_cast<uint32_t>(a > 0x7f800000u);
+    const uint32_t is_big = 0u - static_cast<uint32_t>(a >= 0x47800000u);
+    const uint32_t is_small = 0u - static_cast<uint32_t>(a < 0x38800000u);
+    const uint32_t special = 0x7c00u | (is_nan & 0x200u);
+    const uint32_t magnitude =
+        (special & is_big) | (subnormal & is_small) | (normal & ~(is_big | is_small));
+    out[i] = static_cast<uint16_t>(magnitude | ((x >> 16) & 0x8000u));
+  }
+}
+
+// bfloat16 from the float bits x: add 0x7fff + (bit 16) and keep the high half, which rounds
+// to nearest even and carries into the exponent (up to inf) where it should; NaNs would carry
+// into the exponent or lose their payload, so they become the quiet NaN with their sign.
+void EncodeBFloat16(std::span<const float> in, uint16_t* out) {
+  const size_t n = in.size();
+  const float* src = in.data();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t x;
+    std::memcpy(&x, src + i, 4);
+    const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+    const uint32_t nan = ((x >> 16) & 0x8000u) | 0x7fc0u;
+    const uint32_t is_nan = 0u - static_cast<uint32_t>((x & 0x7fffffffu) > 0x7f800000u);
+    out[i] = static_cast<uint16_t>((nan & is_nan) | (rounded & ~is_nan));
+  }
+}
+
 }  // namespace reinit

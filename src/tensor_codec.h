@@ -36,4 +36,14 @@ StatusOr<std::vector<double>> ReadValues(const onnx::TensorProto& tensor);
 Status WriteValues(std::span<const float> values, onnx::TensorProto* tensor);
 Status WriteValues(std::span<const double> values, onnx::TensorProto* tensor);
 
+// The IEEE binary16 / bfloat16 bit pattern of each float, rounded to nearest even, into
+// out[0, in.size()). Bit-identical to Eigen::half(float) and Eigen::bfloat16(float) as built
+// here (GCC; Eigen's portable conversions) for every input: normal numbers, results that round
+// to subnormals or zero, overflow to infinity (|x| >= 65520 for binary16, |x| >= 0x1.ffp127
+// for bfloat16), infinities and signed zeros. A NaN becomes the quiet NaN 0x7e00 / 0x7fc0
+// with its sign (payload dropped; x86's F16C instruction, which Eigen uses under clang, would
+// keep the top payload bits). Branch-free per element, so the loops vectorize.
+void EncodeFloat16(std::span<const float> in, uint16_t* out);
+void EncodeBFloat16(std::span<const float> in, uint16_t* out);
+
 }  // namespace reinit

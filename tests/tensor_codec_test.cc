@@ -3,6 +3,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <Eigen/Core>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -342,6 +343,138 @@ TEST(TensorCodecTest, DataTypeName) {
   EXPECT_EQ(DataTypeName(TensorProto::INT64), "INT64");
   EXPECT_EQ(DataTypeName(TensorProto::BFLOAT16), "BFLOAT16");
   EXPECT_EQ(DataTypeName(999), "type 999");
+}
+
+// The reference for the bulk encoders: Eigen's conversions, which the codec's writer uses.
+uint16_t EigenHalfBits(float f) { return Eigen::numext::bit_cast<uint16_t>(Eigen::half(f)); }
+uint16_t EigenBfloat16Bits(float f) {
+  return Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(f));
+}
+
+// Every sign, exponent and top 7 mantissa bits (all 65536 upper halves of the float bits),
+// each with low halves that decide the rounding: zero and all ones; the binary16 half-way
+// point of the 13 dropped bits (0x1000) with the kept last bit clear and set (0x3000) and
+// their neighbours; the bfloat16 half-way point 0x8000 and its neighbours; and pseudo-random
+// ones. Below 2^-14 the binary16 rounding point moves into the upper half, which is covered
+// whole. Not a multiple of the vector width, so the loops' tails run too.
+std::vector<float> EncoderInputs() {
+  std::vector<uint32_t> low = {0x0000, 0xffff, 0x0fff, 0x1000, 0x1001, 0x2fff, 0x3000, 0x3001,
+                               0x2000, 0xefff, 0xf000, 0x7fff, 0x8000, 0x8001, 0x0001, 0xe000};
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  for (int k = 0; k < 8; ++k) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    low.push_back(static_cast<uint32_t>(state >> 48));
+  }
+  std::vector<float> in;
+  for (uint32_t high = 0; high < 0x10000; ++high) {
+    for (uint32_t l : low) in.push_back(std::bit_cast<float>(high << 16 | l));
+  }
+  // Every low half around the binary16 boundaries: 2^-25 (rounds to 0 or the smallest
+  // subnormal), 2^-14 (subnormal / normal), 65504 to 65536 (largest finite / inf), inf / NaN.
+  for (uint32_t high : {0x3300u, 0x3380u, 0x387fu, 0x3880u, 0x477fu, 0x4780u, 0x7f80u, 0x7fc0u,
+                        0xff80u, 0x0000u, 0x8000u, 0x7f7fu}) {
+    for (uint32_t l = 0; l < 0x10000; ++l) in.push_back(std::bit_cast<float>(high << 16 | l));
+  }
+  in.push_back(1.0f);  // odd count
+  return in;
+}
+
+bool IsQuietHalfNan(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x0200) != 0; }
+
+TEST(EncodeFloat16Test, MatchesEigenBitForBit) {
+  const std::vector<float> in = EncoderInputs();
+  std::vector<uint16_t> out(in.size());
+  EncodeFloat16(in, out.data());
+  size_t nans = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const uint16_t expected = EigenHalfBits(in[i]);
+    if (std::isnan(in[i])) {
+      ++nans;
+      ASSERT_TRUE(IsQuietHalfNan(out[i])) << std::hex << std::bit_cast<uint32_t>(in[i]);
+      ASSERT_EQ(out[i] >> 15, std::bit_cast<uint32_t>(in[i]) >> 31);
+#if defined(EIGEN_HAS_FP16_C)
+      continue;  // Eigen uses F16C (clang builds), which keeps payload bits
+#endif
+    }
+    ASSERT_EQ(out[i], expected) << std::hex << "float bits " << std::bit_cast<uint32_t>(in[i])
+                                << ": got " << out[i] << ", Eigen " << expected;
+  }
+  EXPECT_GT(nans, 100000u);
+}
+
+TEST(EncodeBFloat16Test, MatchesEigenBitForBit) {
+  const std::vector<float> in = EncoderInputs();
+  std::vector<uint16_t> out(in.size());
+  EncodeBFloat16(in, out.data());
+  for (size_t i = 0; i < in.size(); ++i) {
+    ASSERT_EQ(out[i], EigenBfloat16Bits(in[i]))
+        << std::hex << "float bits " << std::bit_cast<uint32_t>(in[i]) << ": got " << out[i];
+  }
+}
+
+TEST(EncodeFloat16Test, EdgeCases) {
+  const float max_half = 65504.0f;
+  const std::vector<std::pair<float, uint16_t>> cases = {
+      {0.0f, 0x0000},
+      {-0.0f, 0x8000},
+      {1.0f, 0x3c00},
+      {-2.0f, 0xc000},
+      {max_half, 0x7bff},
+      {std::nextafter(65520.0f, 0.0f), 0x7bff},  // just below the half-way point to 2^16
+      {65520.0f, 0x7c00},                        // half-way: ties to even, which is inf
+      {std::numeric_limits<float>::max(), 0x7c00},
+      {std::numeric_limits<float>::infinity(), 0x7c00},
+      {-std::numeric_limits<float>::infinity(), 0xfc00},
+      {0x1p-24f, 0x0001},                        // smallest subnormal
+      {0x1p-25f, 0x0000},                        // half of it: ties to even, 0
+      {std::nextafter(0x1p-25f, 1.0f), 0x0001},  // just above: rounds up
+      {0x1.8p-24f, 0x0002},                      // 1.5 steps: ties to even, 2
+      {0x1p-14f - 0x1p-25f, 0x0400},             // half-way to the smallest normal: even
+      {0x1p-14f, 0x0400},                        // smallest normal
+      {std::numeric_limits<float>::denorm_min(), 0x0000},
+      {1.0f + 0x1p-11f, 0x3c00},             // tie, last kept bit clear: down
+      {1.0f + 0x1p-10f + 0x1p-11f, 0x3c02},  // tie, last kept bit set: up
+  };
+  for (const auto& [f, bits] : cases) {
+    uint16_t got = 0;
+    EncodeFloat16(std::span<const float>(&f, 1), &got);
+    EXPECT_EQ(got, bits) << f;
+    EXPECT_EQ(got, EigenHalfBits(f)) << f;
+  }
+  // NaNs, signaling or with a payload, become the quiet NaN with their sign.
+  for (uint32_t bits : {0x7f800001u, 0x7fc00000u, 0x7fffffffu}) {
+    for (uint32_t sign : {0u, 0x80000000u}) {
+      const float nan = std::bit_cast<float>(bits | sign);
+      uint16_t got = 0;
+      EncodeFloat16(std::span<const float>(&nan, 1), &got);
+      EXPECT_EQ(got, 0x7e00 | sign >> 16) << std::hex << (bits | sign);
+    }
+  }
+}
+
+TEST(EncodeBFloat16Test, EdgeCases) {
+  const std::vector<std::pair<float, uint16_t>> cases = {
+      {0.0f, 0x0000},
+      {-0.0f, 0x8000},
+      {1.0f, 0x3f80},
+      {std::bit_cast<float>(0x3f808000u), 0x3f80},  // tie, last kept bit clear: down
+      {std::bit_cast<float>(0x3f818000u), 0x3f82},  // tie, last kept bit set: up
+      {std::bit_cast<float>(0x3f808001u), 0x3f81},
+      {std::numeric_limits<float>::max(), 0x7f80},  // rounds past the largest bfloat16
+      {std::bit_cast<float>(0x7f7f7fffu), 0x7f7f},
+      {std::numeric_limits<float>::infinity(), 0x7f80},
+      {-std::numeric_limits<float>::infinity(), 0xff80},
+      {std::numeric_limits<float>::denorm_min(), 0x0000},
+      {std::bit_cast<float>(0x00018000u), 0x0002},  // subnormals round like the rest
+      {std::bit_cast<float>(0x7f800001u), 0x7fc0},  // NaN whose payload would round away
+      {std::bit_cast<float>(0xffffffffu), 0xffc0},
+  };
+  for (const auto& [f, bits] : cases) {
+    uint16_t got = 0;
+    EncodeBFloat16(std::span<const float>(&f, 1), &got);
+    EXPECT_EQ(got, bits) << std::hex << std::bit_cast<uint32_t>(f);
+    EXPECT_EQ(got, EigenBfloat16Bits(f)) << std::hex << std::bit_cast<uint32_t>(f);
+  }
 }
 
 }  // namespace
