@@ -1,6 +1,5 @@
 #include "apply.h"
 
-#include <Eigen/Core>
 #include <future>
 #include <unordered_map>
 #include <vector>
@@ -169,34 +168,11 @@ Status RewriteInMemory(const proto::TensorInit& init, uint64_t seed, onnx::Tenso
   return WriteValues(std::span<const float>(values), tensor);
 }
 
-// Float values in a tensor's stored type, little-endian, as WriteValues stores them in raw_data.
-void Encode(std::span<const float> values, int32_t type, char* out) {
-  switch (type) {
-    case onnx::TensorProto::FLOAT:
-      std::memcpy(out, values.data(), values.size() * sizeof(float));
-      return;
-    case onnx::TensorProto::FLOAT16:
-      for (size_t i = 0; i < values.size(); ++i) {
-        const uint16_t bits = Eigen::numext::bit_cast<uint16_t>(Eigen::half(values[i]));
-        std::memcpy(out + 2 * i, &bits, 2);
-      }
-      return;
-    case onnx::TensorProto::BFLOAT16:
-      for (size_t i = 0; i < values.size(); ++i) {
-        const uint16_t bits = Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(values[i]));
-        std::memcpy(out + 2 * i, &bits, 2);
-      }
-      return;
-    default:
-      return;
-  }
-}
-
 // One batch of a streamed tensor's new values and bytes.
 struct StreamBatch {
-  std::vector<float> floats;    // FLOAT values, or the values before half encoding
-  std::vector<double> doubles;  // DOUBLE values
-  std::vector<char> halves;     // FLOAT16 or BFLOAT16 bytes
+  std::vector<float> floats;     // FLOAT values, or the values before half encoding
+  std::vector<double> doubles;   // DOUBLE values
+  std::vector<uint16_t> halves;  // FLOAT16 or BFLOAT16 bit patterns
   const char* data = nullptr;
   size_t size = 0;
 };
@@ -218,7 +194,7 @@ Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey
     for (StreamBatch& b : batches) {
       if (b.floats.size() < batch && !is_double) b.floats.resize(batch);
       if (b.doubles.size() < batch && is_double) b.doubles.resize(batch);
-      if (b.halves.size() < 2 * batch && is_half) b.halves.resize(2 * batch);
+      if (b.halves.size() < batch && is_half) b.halves.resize(batch);
     }
     auto fill = [&](StreamBatch* b, uint64_t start) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(kBatch, count - start));
@@ -233,10 +209,11 @@ Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey
         }
         std::span<float> part(b->floats.data() + begin, len);
         FillPiece(distribution, spec, key, start + begin, part);
-        if (is_half) Encode(part, type, b->halves.data() + 2 * begin);
+        if (type == onnx::TensorProto::FLOAT16) EncodeFloat16(part, b->halves.data() + begin);
+        if (type == onnx::TensorProto::BFLOAT16) EncodeBFloat16(part, b->halves.data() + begin);
       });
       b->data = is_double ? reinterpret_cast<const char*>(b->doubles.data())
-                : is_half ? b->halves.data()
+                : is_half ? reinterpret_cast<const char*>(b->halves.data())
                           : reinterpret_cast<const char*>(b->floats.data());
       b->size = n * (is_double ? 8 : is_half ? 2 : 4);
     };
