@@ -1,6 +1,9 @@
 #include "apply.h"
 
-#include <future>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -178,9 +181,9 @@ struct StreamBatch {
 };
 
 // The new bytes of a tensor drawn element by element, made as they are written: batches of
-// pieces drawn and encoded on the worker threads, handed to the sink in order. Two batches
-// alternate, so that the next is drawn while the sink writes the last. Memory: two batches,
-// whatever the tensor's size. The same bytes as RewriteInMemory, piece for piece.
+// pieces drawn and encoded on the worker threads, handed to the sink in order. Three batches
+// take turns, so that the next ones are drawn while the sink writes the last. Memory: three
+// batches, whatever the tensor's size. The same bytes as RewriteInMemory, piece for piece.
 Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey key,
                              uint64_t count, int32_t type) {
   return [=](const ByteSink& sink) -> Status {
@@ -190,14 +193,15 @@ Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey
     const bool is_half = type == onnx::TensorProto::FLOAT16 || type == onnx::TensorProto::BFLOAT16;
     // Kept from one tensor to the next (producers run one at a time, on the saving thread):
     // fresh buffers per tensor would cost a page fault per 4 KiB, every time.
-    static thread_local StreamBatch batches[2];
+    constexpr size_t kAhead = 3;
+    static thread_local StreamBatch batches[kAhead];
     for (StreamBatch& b : batches) {
       if (b.floats.size() < batch && !is_double) b.floats.resize(batch);
       if (b.doubles.size() < batch && is_double) b.doubles.resize(batch);
       if (b.halves.size() < batch && is_half) b.halves.resize(batch);
     }
-    auto fill = [&](StreamBatch* b, uint64_t start) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(kBatch, count - start));
+    auto fill = [&](StreamBatch* b, uint64_t start, uint64_t size) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(size, count - start));
       const size_t pieces = (n + kPieceElements - 1) / kPieceElements;
       ParallelFor(pieces, [&](size_t p) {
         const size_t begin = p * kPieceElements;
@@ -217,24 +221,59 @@ Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey
                           : reinterpret_cast<const char*>(b->floats.data());
       b->size = n * (is_double ? 8 : is_half ? 2 : 4);
     };
-    if (count <= kBatch) {
-      fill(&batches[0], 0);
+    if (count <= kPieceElements) {
+      fill(&batches[0], 0, count);
       return sink(batches[0].data, batches[0].size);
     }
-    std::future<void> next = std::async(std::launch::async, fill, &batches[0], 0);
-    for (uint64_t start = 0, k = 0; start < count; start += kBatch, ++k) {
-      next.wait();
-      if (start + kBatch < count) {
-        next = std::async(std::launch::async, fill, &batches[(k + 1) % 2], start + kBatch);
+    // The batches are drawn here, on the worker threads, and written in order by one writer
+    // thread, up to kAhead batches behind: drawing never waits for the writer while a batch
+    // is free, and the cores stay busy while the kernel copies into the page cache. Batches
+    // grow from one piece to kBatch, so that writing starts early in every tensor.
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<StreamBatch*> ready;  // drawn, not yet written
+    size_t busy = 0;                 // batches drawn or being written
+    bool done = false;
+    Status written;
+    std::thread writer([&] {
+      for (;;) {
+        StreamBatch* b = nullptr;
+        {
+          std::unique_lock<std::mutex> lock(mutex);
+          changed.wait(lock, [&] { return !ready.empty() || done; });
+          if (ready.empty()) return;
+          b = ready.front();
+        }
+        Status s = written.ok() ? sink(b->data, b->size) : Status::Ok();
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!s.ok()) written = s;
+        ready.pop_front();
+        --busy;
+        changed.notify_all();
       }
-      const StreamBatch& ready = batches[k % 2];
-      Status written = sink(ready.data, ready.size);
-      if (!written.ok()) {
-        if (next.valid()) next.wait();
-        return written;
+    });
+    uint64_t size = kPieceElements;
+    size_t k = 0;
+    for (uint64_t start = 0; start < count; start += size, size = std::min(2 * size, kBatch)) {
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return busy < kAhead || !written.ok(); });
+        if (!written.ok()) break;
+        ++busy;
       }
+      StreamBatch* b = &batches[k++ % kAhead];
+      fill(b, start, size);
+      std::lock_guard<std::mutex> lock(mutex);
+      ready.push_back(b);
+      changed.notify_all();
     }
-    return Status::Ok();
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      done = true;
+      changed.notify_all();
+    }
+    writer.join();
+    return written;
   };
 }
 
