@@ -1,6 +1,7 @@
 #include "apply.h"
 
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -296,10 +297,37 @@ Producer WholeProducer(const proto::TensorInit& init, uint64_t seed, const onnx:
   };
 }
 
+// Refuses a tensor that would have to be held in memory whole (orthogonal draws, views, kept
+// blocks, requantization, ConstantOfShape) if that would take more than `limit` bytes: a model
+// that declares absurd sizes fails at once instead of exhausting the machine's memory. About
+// four copies of the tensor are alive at the peak (old values, values drawn, the matrix an
+// orthogonal draw works in, the encoded bytes), each 4 bytes an element (8 for DOUBLE).
+Status CheckMemory(const onnx::TensorProto& tensor, uint64_t limit) {
+  auto count = ElementCount(tensor);
+  if (!count.ok()) return count.status();
+  const uint64_t width = tensor.data_type() == onnx::TensorProto::DOUBLE ? 8 : 4;
+  uint64_t need = 0;
+  const bool overflow = __builtin_mul_overflow(static_cast<uint64_t>(*count), 4 * width, &need);
+  if (overflow || need > limit) {
+    auto gib = [](uint64_t bytes) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.3g GiB", static_cast<double>(bytes) / (1ull << 30));
+      return std::string(text);
+    };
+    std::string dims;
+    for (int64_t d : tensor.dims()) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+    return ModelError("shape [" + dims + "] (" + std::to_string(*count) +
+                      " values) must be drawn whole in memory, about " +
+                      (overflow ? std::string("more than 2^64 bytes") : gib(need)) +
+                      ", over the limit of " + gib(limit) + " (raise it with --max-memory)");
+  }
+  return Status::Ok();
+}
+
 // A deferred tensor drawn whole, without its old values, gets a producer; one that keeps
 // some of its old values (blocks kept, a view that covers part of it) is read into memory.
 Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* tensor,
-               TensorStore* store) {
+               TensorStore* store, uint64_t max_memory) {
   if (store && IsDeferred(*tensor) && IsSupportedFloatType(tensor->data_type()) &&
       init.blocks().empty() && init.view().empty()) {
     auto scheme = FindScheme(init.scheme());
@@ -313,10 +341,12 @@ Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* 
                          ElementwiseProducer(d, spec, KeyFor(seed, init.name()),
                                              static_cast<uint64_t>(*count), tensor->data_type()));
     } else {
+      REINIT_RETURN_IF_ERROR(CheckMemory(*tensor, max_memory));
       store->SetProducer(*tensor, WholeProducer(init, seed, *tensor));
     }
     return Status::Ok();
   }
+  REINIT_RETURN_IF_ERROR(CheckMemory(*tensor, max_memory));
   if (store) REINIT_RETURN_IF_ERROR(store->Resolve(tensor));
   return RewriteInMemory(init, seed, tensor);
 }
@@ -381,10 +411,17 @@ void IndexNodes(google::protobuf::RepeatedPtrField<onnx::NodeProto>* nodes,
 // A tensor that was the output of a ConstantOfShape becomes an initializer of its own (raw
 // zeros, drawn over below) and the node goes.
 Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
-                std::unordered_map<std::string, onnx::TensorProto*>* tensors) {
+                std::unordered_map<std::string, onnx::TensorProto*>* tensors, uint64_t max_memory) {
   onnx::TensorProto_DataType type;
   if (!onnx::TensorProto_DataType_Parse(init.data_type(), &type) || !IsSupportedFloatType(type)) {
     return ModelError("cannot generate a tensor of type " + init.data_type());
+  }
+  {
+    onnx::TensorProto shape;
+    shape.set_data_type(type);
+    for (int64_t d : init.shape()) shape.add_dims(d);
+    REINIT_RETURN_IF_ERROR(CheckMemory(shape, max_memory)
+                               .WithContext("tensor '" + init.name() + "' (ConstantOfShape)"));
   }
   auto* nodes = model->mutable_graph()->mutable_node();
   bool removed = false;
@@ -414,7 +451,8 @@ Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
 
 }  // namespace
 
-Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store) {
+Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store,
+                 uint64_t max_memory) {
   std::unordered_map<std::string, onnx::TensorProto*> tensors;
   IndexTensors(model->mutable_graph(), &tensors);
   for (auto& fn : *model->mutable_functions()) IndexNodes(fn.mutable_node(), &tensors);
@@ -424,7 +462,9 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* 
     if (init.scheme().empty() || init.scheme() == "keep" || tensors.count(init.name())) {
       return Status::Ok();
     }
-    if (init.materialize() == "ConstantOfShape") return Generate(init, model, &tensors);
+    if (init.materialize() == "ConstantOfShape") {
+      return Generate(init, model, &tensors, max_memory);
+    }
     if (init.copy_of().empty()) return Status::Ok();
     auto source = tensors.find(init.copy_of());
     if (source == tensors.end()) return ModelError("no tensor '" + init.copy_of() + "' to copy");
@@ -467,6 +507,7 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* 
       auto zp = tensors.find(init.quant_zero_point());
       if (scale == tensors.end())
         return ModelError(ctx + ": no scale '" + init.quant_scale() + "'");
+      REINIT_RETURN_IF_ERROR(CheckMemory(*it->second, max_memory).WithContext(ctx));
       if (store) {
         REINIT_RETURN_IF_ERROR(store->Resolve(it->second).WithContext(ctx));
         REINIT_RETURN_IF_ERROR(store->Resolve(scale->second).WithContext(ctx));
@@ -477,7 +518,7 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* 
                         zp == tensors.end() ? nullptr : zp->second)
           .WithContext(ctx);
     }
-    return Rewrite(init, plan.seed(), it->second, store).WithContext(ctx);
+    return Rewrite(init, plan.seed(), it->second, store, max_memory).WithContext(ctx);
   };
   for (const auto& layer : plan.layers()) {
     if (!layer.skipped().empty()) continue;

@@ -15,6 +15,12 @@ namespace reinit {
 // Tensors deferred in `store` (see TensorStore) get producers, drawn when they are saved,
 // unless their old values are needed (kept blocks, partial views, requantization): those are
 // read into memory first.
-Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store = nullptr);
+//
+// A tensor that must be drawn whole in memory (orthogonal, a view, kept blocks,
+// requantization, ConstantOfShape) may take at most `max_memory` bytes doing so (see
+// CheckMemory in apply.cc); past that the error names it and --max-memory.
+inline constexpr uint64_t kNoMemoryLimit = UINT64_MAX;
+Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store = nullptr,
+                 uint64_t max_memory = kNoMemoryLimit);
 
 }  // namespace reinit

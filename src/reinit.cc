@@ -1,6 +1,7 @@
 #include "reinit.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -29,6 +30,12 @@ StatusOr<std::string> ReadText(const std::string& path) {
 }
 
 }  // namespace
+
+uint64_t DefaultMaxMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return uint64_t{8} << 30;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
+}
 
 std::string DefaultOutputPath(const std::string& input) {
   const size_t slash = input.find_last_of('/');
@@ -87,8 +94,9 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
       options.progress(done, total);
     });
   }
-  REINIT_RETURN_IF_ERROR(
-      ApplyPlan(result.plan, &model.value(), &store).WithContext("'" + options.input + "'"));
+  REINIT_RETURN_IF_ERROR(ApplyPlan(result.plan, &model.value(), &store,
+                                   options.max_memory ? options.max_memory : DefaultMaxMemory())
+                             .WithContext("'" + options.input + "'"));
   if (!options.skip_check) {
     // Apply changes only the values of float initializers, never a shape, a type or a node:
     // a model that fails here had the problem before reinit touched it.

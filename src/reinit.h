@@ -31,7 +31,12 @@ struct RunOptions {
   // Weights of at least this many bytes are streamed from the input to the output, never held
   // in memory whole (TensorStore); UINT64_MAX: none, every tensor is read into memory.
   uint64_t stream_min_bytes = TensorStore::kDefaultMinBytes;
+  // The most memory a tensor drawn whole may take (see ApplyPlan); 0: half the machine's.
+  uint64_t max_memory = 0;
 };
+
+// Half the machine's physical memory: the default --max-memory.
+uint64_t DefaultMaxMemory();
 
 struct RunResult {
   proto::Plan plan;

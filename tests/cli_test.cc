@@ -1110,5 +1110,43 @@ TEST(Threads, TheOutputIsTheSameBytesForEveryCount) {
   EXPECT_TRUE(Contains(bad.err, "--threads")) << bad;
 }
 
+TEST(MaxMemory, ATensorDrawnWholeOverTheLimitIsRefusedBeforeAnythingIsWritten) {
+  TempDir dir;
+  const std::string model = LargeModel(dir);  // a 1024 x 1024 float weight: 4 MiB
+  const RunOutput refused =
+      RunReinit({model, "-o", dir / "o.onnx", "--scheme", "orthogonal", "--max-memory", "1M"});
+  EXPECT_EQ(refused.exit_code, 1) << refused;
+  EXPECT_TRUE(Contains(refused.err, "reinit: error: ")) << refused;
+  EXPECT_TRUE(Contains(refused.err, "tensor 'w'")) << refused;
+  EXPECT_TRUE(Contains(refused.err, "[1024, 1024]")) << refused;
+  EXPECT_TRUE(Contains(refused.err, "--max-memory")) << refused;
+  EXPECT_FALSE(fs::exists(dir / "o.onnx"));
+  // Streamed schemes need no room for the whole tensor; the default limit is ample.
+  EXPECT_EQ(RunReinit({model, "-o", dir / "a.onnx", "--max-memory", "1M"}).exit_code, 0);
+  EXPECT_EQ(RunReinit({model, "-o", dir / "b.onnx", "--scheme", "orthogonal"}).exit_code, 0);
+  const RunOutput bad = RunReinit({model, "-o", dir / "c.onnx", "--max-memory", "lots"});
+  EXPECT_EQ(bad.exit_code, 2) << bad;
+}
+
+TEST(MaxMemory, AnAbsurdDeclaredShapeFailsFast) {
+  TempDir dir;
+  onnx::ModelProto m;
+  // A weight of 1e10 values made by ConstantOfShape: 40 GB to materialize.
+  const auto parsed = onnx::OnnxParser::Parse(m, R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 100000] x) => (float[1, 100000] y) {
+  s = Constant <value = int64[2] {100000, 100000}> ()
+  w = ConstantOfShape <value = float[1] {0.5}> (s)
+  y = Gemm <transB = 1> (x, w)
+})");
+  ASSERT_TRUE(parsed.IsOK()) << parsed.ErrorMessage();
+  SaveModelFile(m, dir / "absurd.onnx");
+  const RunOutput r = RunReinit({dir / "absurd.onnx", "-o", dir / "o.onnx", "--max-memory", "8G"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(Contains(r.err, "'w'")) << r;
+  EXPECT_TRUE(Contains(r.err, "10000000000 values")) << r;
+  EXPECT_TRUE(Contains(r.err, "--max-memory")) << r;
+  EXPECT_FALSE(fs::exists(dir / "o.onnx"));
+}
+
 }  // namespace
 }  // namespace reinit_cli_test

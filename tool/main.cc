@@ -81,6 +81,7 @@ int Run(const CliOptions& o) {
   run.plan = *plan_options;
   run.threads = o.threads;
   run.save.fsync = o.fsync;
+  run.max_memory = o.max_memory;
   run.save.mode = o.external_data == "single"   ? reinit::ExternalDataMode::kSingle
                   : o.external_data == "inline" ? reinit::ExternalDataMode::kInline
                                                 : reinit::ExternalDataMode::kKeep;

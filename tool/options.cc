@@ -82,6 +82,12 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app_.add_flag("-q,--quiet", options_.quiet, "No progress bar on stderr");
+  app_.add_option("--max-memory", options_.max_memory,
+                  "Refuse a tensor that would need more memory than SIZE to draw whole "
+                  "(orthogonal, views, kept blocks, ConstantOfShape), e.g. 16G (default: half "
+                  "of this machine's memory)")
+      ->transform(CLI::AsSizeValue(false))
+      ->type_name("SIZE");
   app_.add_flag("--fsync", options_.fsync,
                 "Flush the output to the disk before renaming it into place, so that it also "
                 "survives a power failure (slower)");

@@ -21,6 +21,7 @@ struct CliOptions {
   int threads = 0;                     // 0: every core
   bool quiet = false;                  // no progress bar
   bool fsync = false;                  // flush the output to disk before it appears
+  uint64_t max_memory = 0;             // bytes; 0: half the machine's memory
   std::string plan_file;
   std::string scheme = "auto";
   uint64_t seed = 0;
