@@ -310,8 +310,12 @@ Status CheckMemory(const onnx::TensorProto& tensor, uint64_t limit) {
   const bool overflow = __builtin_mul_overflow(static_cast<uint64_t>(*count), 4 * width, &need);
   if (overflow || need > limit) {
     auto gib = [](uint64_t bytes) {
+      const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+      double v = static_cast<double>(bytes);
+      int u = 0;
+      for (; v >= 1024 && u < 6; ++u) v /= 1024;
       char text[32];
-      std::snprintf(text, sizeof text, "%.3g GiB", static_cast<double>(bytes) / (1ull << 30));
+      std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : "%.3g %s", v, units[u]);
       return std::string(text);
     };
     std::string dims;
