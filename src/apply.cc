@@ -309,7 +309,7 @@ Status CheckMemory(const onnx::TensorProto& tensor, uint64_t limit) {
   uint64_t need = 0;
   const bool overflow = __builtin_mul_overflow(static_cast<uint64_t>(*count), 4 * width, &need);
   if (overflow || need > limit) {
-    auto gib = [](uint64_t bytes) {
+    auto size_text = [](uint64_t bytes) {
       const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
       double v = static_cast<double>(bytes);
       int u = 0;
@@ -322,8 +322,8 @@ Status CheckMemory(const onnx::TensorProto& tensor, uint64_t limit) {
     for (int64_t d : tensor.dims()) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
     return ModelError("shape [" + dims + "] (" + std::to_string(*count) +
                       " values) must be drawn whole in memory, about " +
-                      (overflow ? std::string("more than 2^64 bytes") : gib(need)) +
-                      ", over the limit of " + gib(limit) + " (raise it with --max-memory)");
+                      (overflow ? std::string("more than 2^64 bytes") : size_text(need)) +
+                      ", over the limit of " + size_text(limit) + " (raise it with --max-memory)");
   }
   return Status::Ok();
 }
