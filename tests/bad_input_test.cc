@@ -178,22 +178,22 @@ TEST_F(BadInput, RandomBytes) {
   std::string junk(8192, '\0');
   for (char& c : junk) c = static_cast<char>(gen() & 0xff);
   Write("m.onnx", junk);
-  ModelFails({});
+  ModelFails({"not an ONNX model"});
 }
 
 TEST_F(BadInput, TextFile) {
   Write("m.onnx", "This is not a model.\nJust some text, the way a README would look.\n");
-  ModelFails({});
+  ModelFails({"not an ONNX model"});
 }
 
 TEST_F(BadInput, SerializedTensorProto) {
   Write("m.onnx", FloatTensor("fc_w", {3, 4}).SerializeAsString());
-  ModelFails({});
+  ModelFails({"not an ONNX model"});
 }
 
 TEST_F(BadInput, SerializedGraphProto) {
   Write("m.onnx", GemmModel().graph().SerializeAsString());
-  ModelFails({});
+  ModelFails({"not an ONNX model"});
 }
 
 TEST_F(BadInput, ModelWithoutGraph) {
@@ -211,7 +211,7 @@ TEST_P(Truncated, IsRefused) {
   const size_t at = whole.size() * static_cast<size_t>(GetParam()) / 21;
   SCOPED_TRACE("cut at " + std::to_string(at) + " of " + std::to_string(whole.size()));
   Write("m.onnx", whole.substr(0, at));
-  ModelFails({});
+  ModelFails({"not an ONNX model"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Offsets, Truncated, ::testing::Range(1, 21));
