@@ -33,6 +33,14 @@ const onnx::TensorProto* GraphIndex::Initializer(std::string_view name) const {
   return outer_->Initializer(name);
 }
 
+bool GraphIndex::Defines(const std::string& name) const {
+  if (initializers_.count(name) || producers_.count(name)) return true;
+  for (const auto& in : graph_.input()) {
+    if (in.name() == name) return true;
+  }
+  return outer_ != nullptr && outer_->Defines(name);
+}
+
 int GraphIndex::Producer(std::string_view tensor) const {
   auto it = producers_.find(std::string(tensor));
   return it == producers_.end() ? -1 : it->second;
@@ -122,6 +130,21 @@ std::string GraphIndex::Describe(int i) const {
 }
 
 StatusOr<std::vector<int>> GraphIndex::TopologicalOrder() const {
+  // Names the graph cannot resolve would make every later answer about it a guess.
+  std::unordered_set<std::string> seen;
+  for (const auto& init : graph_.initializer()) {
+    if (!seen.insert(init.name()).second) {
+      return ModelError("initializer '" + init.name() + "' is defined twice (duplicate name)");
+    }
+  }
+  for (int i = 0; i < node_count(); ++i) {
+    for (const auto& in : node(i).input()) {
+      if (!in.empty() && !Defines(in)) {
+        return ModelError(Describe(i) + ": input '" + in +
+                          "' is not a graph input, an initializer or any node's output");
+      }
+    }
+  }
   // Kahn's algorithm over node-to-node edges; inputs with no producer are sources.
   const int n = node_count();
   std::vector<int> pending(n, 0);

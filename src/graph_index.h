@@ -51,8 +51,12 @@ class GraphIndex {
   std::string Describe(int node) const;
 
   // Node indices such that every node comes after the producers of its inputs; an error naming
-  // a node on the cycle if there is one.
+  // a node on the cycle if there is one, a duplicate initializer name, or a node input that
+  // nothing defines.
   StatusOr<std::vector<int>> TopologicalOrder() const;
+
+  // Whether `name` is a graph input, an initializer or a node output here or in an outer scope.
+  bool Defines(const std::string& name) const;
 
  private:
   const onnx::GraphProto& graph_;

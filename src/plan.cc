@@ -221,6 +221,16 @@ class Planner {
     }
     if (!found.shared_owner.empty()) return NoteSharing(found, layer);
     if (!found.skipped.empty()) {
+      // A --layer naming this very layer or weight asks for what cannot be done; a glob that
+      // merely matches it does not.
+      for (size_t i = 0; i < options_.overrides.size(); ++i) {
+        const auto& o = options_.overrides[i];
+        if (o.scheme != "keep" && (o.glob == found.name || o.glob == found.weight)) {
+          return ModelError("--layer '" + o.glob + "=" + o.scheme + "': " + found.name + " (" +
+                            found.op + ", " + found.weight +
+                            ") cannot be initialized: " + found.skipped);
+        }
+      }
       layer->set_skipped(found.skipped);
       return Status::Ok();
     }
