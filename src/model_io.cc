@@ -459,19 +459,17 @@ StatusOr<uint64_t> WriteModelFile(onnx::ModelProto* model, const TensorStore* st
   }
   for (const onnx::TensorProto& t : taken) {
     const bool deferred = IsDeferred(t);
-    std::string tensor;
-    uint64_t raw = 0;
+    // A deferred tensor is written as its fields without the marker, then its raw_data.
+    onnx::TensorProto header;
     if (deferred) {
-      onnx::TensorProto header = t;
+      header.CopyFrom(t);
       header.clear_external_data();
       header.clear_data_location();
-      tensor = header.SerializeAsString();
-      raw = store->Length(t);
-    } else {
-      tensor = t.SerializeAsString();
     }
-    const uint64_t tensor_size =
-        tensor.size() + (deferred ? 1 + VarintSize(raw) + raw : 0);  // raw_data's tag: 1 byte
+    const onnx::TensorProto& fields = deferred ? header : t;
+    const uint64_t raw = deferred ? store->Length(t) : 0;
+    const uint64_t tensor_size = fields.ByteSizeLong() + (deferred ? 1 + VarintSize(raw) + raw
+                                                                   : 0);  // raw_data's tag: 1 byte
     const uint64_t graph_size = 1 + VarintSize(tensor_size) + tensor_size;
     size += 1 + VarintSize(graph_size) + graph_size;
     if (!write) continue;
@@ -480,7 +478,7 @@ StatusOr<uint64_t> WriteModelFile(onnx::ModelProto* model, const TensorStore* st
     AppendVarint(&head, graph_size);
     AppendVarint(&head, kGraphInitializerTag);
     AppendVarint(&head, tensor_size);
-    head += tensor;
+    if (!fields.AppendToString(&head)) return ModelError("cannot serialize '" + t.name() + "'");
     if (deferred) {
       AppendVarint(&head, kTensorRawDataTag);
       AppendVarint(&head, raw);
