@@ -409,6 +409,71 @@ const InputFile* FindInput(const std::string& path, const std::vector<InputFile>
   return nullptr;
 }
 
+// "dir/name.ext" -> "dir/name.<generation>.ext"; "dir/name" -> "dir/name.<generation>".
+std::string Generation(const std::string& location, int generation) {
+  const size_t slash = location.find_last_of('/');
+  const size_t start = slash == std::string::npos ? 0 : slash + 1;
+  const size_t dot = location.find_last_of('.');
+  const std::string tag = "." + std::to_string(generation);
+  if (dot == std::string::npos || dot <= start) return location + tag;
+  return location.substr(0, dot) + tag + location.substr(dot);
+}
+
+// The data files of the model already at `output` (`in_use`) must stay as they are until the
+// new .onnx replaces it, so that an interrupted write leaves the previous output whole: a new
+// data file whose name is one of them is written under its next free generation instead
+// (DataFile::replaces), and once the new model is in place the previous generations are
+// removed (DataFile::stale).
+void AvoidFilesInUse(const std::string& output, const std::vector<InputFile>& inputs,
+                     const std::vector<std::string>& in_use, std::vector<DataFile>* files) {
+  if (in_use.empty()) return;
+  std::vector<FileId> used;
+  for (const std::string& path : in_use) {
+    FileId id;
+    if (IdOf(path, &id)) used.push_back(id);
+  }
+  auto is_used = [&](const std::string& path) {
+    FileId id;
+    return IdOf(path, &id) && std::find(used.begin(), used.end(), id) != used.end();
+  };
+  const std::string out_dir = DirName(output);
+  auto taken = [&](const std::string& path, size_t self) {
+    if (path == output || is_used(path) || FindInput(path, inputs)) return true;
+    for (size_t j = 0; j < files->size(); ++j) {
+      if (j != self && (*files)[j].path == path) return true;
+    }
+    return false;
+  };
+  constexpr int kGenerations = 16;
+  for (size_t i = 0; i < files->size(); ++i) {
+    DataFile& file = (*files)[i];
+    const std::string canonical = file.location;
+    if (is_used(file.path)) {
+      for (int g = 1; g <= kGenerations; ++g) {
+        const std::string location = Generation(canonical, g);
+        if (taken(Join(out_dir, location), i)) continue;
+        file.location = location;
+        file.path = Join(out_dir, location);
+        break;
+      }
+      // Sixteen generations in use: the last resort is the name itself, replaced as before.
+    }
+    // Previous generations the output used, to remove once it no longer does.
+    for (int g = 0; g <= kGenerations; ++g) {
+      const std::string path = Join(out_dir, g == 0 ? canonical : Generation(canonical, g));
+      if (path == file.path || !is_used(path) || FindInput(path, inputs)) continue;
+      file.stale.push_back(path);
+    }
+  }
+  // Never remove what the new output writes.
+  for (DataFile& file : *files) {
+    std::erase_if(file.stale, [&](const std::string& path) {
+      return std::any_of(files->begin(), files->end(),
+                         [&](const DataFile& f) { return f.path == path; });
+    });
+  }
+}
+
 }  // namespace
 
 // 17-20 FLOAT8*, 21 UINT4, 22 INT4, 23 FLOAT4E2M1, 24 FLOAT8E8M0: newer than this onnx library.
@@ -499,8 +564,8 @@ Status ResolveExternalData(const std::string& model_path, onnx::ModelProto* mode
 
 StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std::string& output,
                                               const ExternalSources& sources,
-                                              const SaveOptions& options,
-                                              const TensorStore* store) {
+                                              const SaveOptions& options, const TensorStore* store,
+                                              const std::vector<std::string>& in_use) {
   std::vector<DataFile> files;
   if (options.mode == ExternalDataMode::kInline) return files;
   const std::string out_dir = DirName(output);
@@ -585,6 +650,7 @@ StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std
       }
     }
   }
+  AvoidFilesInUse(output, inputs, in_use, &files);
   return files;
 }
 

@@ -116,6 +116,9 @@ struct DataFile {
   };
   std::vector<Entry> entries;
   uint64_t size = 0;  // end of the last entry
+  // Data files of the model being replaced at the output that are earlier generations of this
+  // one: removed once the new model is in place (see PlanDataFiles' `in_use`).
+  std::vector<std::string> stale;
 };
 
 // Decides which tensors of `model` go into which data files for writing it to `output`, by
@@ -123,9 +126,18 @@ struct DataFile {
 // is what loading the input recorded (empty for a model built in memory). Refused, naming both
 // files: a data file that would be one of the input's files (the model or a data file it read), the
 // output model itself, or the same file as another data file.
+//
+// `in_use` lists the data files that the model already at `output` refers to (see
+// DataFilesInUse). They are not overwritten: the .onnx is renamed into place last, and it alone
+// must switch from the previous output to the new one, so that an interrupted write leaves the
+// previous output whole. A data file whose name is in use is written under its next free
+// generation, "w.bin" -> "w.1.bin" ("model.onnx.data" -> "model.onnx.1.data"), and the
+// generations the previous output used are listed in DataFile::stale, to be removed after.
+// Writing the same output again thus alternates between two names.
 StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std::string& output,
                                               const ExternalSources& sources,
                                               const SaveOptions& options,
-                                              const TensorStore* store = nullptr);
+                                              const TensorStore* store = nullptr,
+                                              const std::vector<std::string>& in_use = {});
 
 }  // namespace reinit

@@ -1,5 +1,6 @@
 #include "model_io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/checker.h>
@@ -9,10 +10,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <random>
 
 #include "tensor_codec.h"
 #include "tensor_store.h"
@@ -235,20 +239,43 @@ Status WriteAt(int fd, std::string_view bytes, uint64_t offset, const std::strin
   return Status::Ok();
 }
 
-// New files written under temporary names beside their targets and renamed into place, in the
-// order they were added, by Commit(). Until Commit succeeds, the destructor removes every new
-// file (temporary or already renamed, putting back a file it replaced) and every folder it
-// created.
+// Test hook: with REINIT_TEST_KILL_AT=N in the environment, the process kills itself (SIGKILL)
+// at step N of putting an output into place: step k < number of files is just before the k-th
+// file goes into place, the next one just before the previous output's data files are
+// removed. The kill tests use it to reach each of these moments for certain.
+void KillPointForTests(size_t step) {
+  static const long at = [] {
+    const char* e = std::getenv("REINIT_TEST_KILL_AT");
+    return e ? std::strtol(e, nullptr, 10) : -1;
+  }();
+  if (at >= 0 && static_cast<size_t>(at) == step) raise(SIGKILL);
+}
+
+// New files, written where they cannot be seen and put into place, in the order they were
+// added, by Commit(). A file is written as an unnamed file in its target's folder (O_TMPFILE):
+// if the process dies before Commit, even by SIGKILL, the kernel frees it and nothing is left.
+// At Commit it is linked in under its target's name, or, when the target exists, under a
+// temporary name that a rename moves over the target at once (replacing it atomically). Where
+// unnamed files are not available (a file system without O_TMPFILE, no /proc), or when too
+// many are open at once, a file is written under its temporary name instead. Temporary names
+// are "<target>.tmp.<pid>.<16 hex digits>"; a kill can leave one only in the moment between a
+// link and a rename, or, without unnamed files, while a file is written, and the next
+// transaction that writes into the same folder removes those whose process is gone. Until Commit
+// succeeds, the destructor removes every new file (unnamed, temporary or already in place, putting
+// back a file it replaced) and every folder it created.
 class FileTransaction {
  public:
   explicit FileTransaction(bool durable) : durable_(durable) {}
   FileTransaction(const FileTransaction&) = delete;
   FileTransaction& operator=(const FileTransaction&) = delete;
   ~FileTransaction() {
+    for (File& f : files_) {
+      if (f.fd >= 0) close(f.fd);
+    }
     if (committed_) return;
     for (auto it = files_.rbegin(); it != files_.rend(); ++it) {
       if (!it->renamed) {
-        unlink(it->temp.c_str());
+        if (!it->temp.empty()) unlink(it->temp.c_str());
       } else if (!it->backup.empty()) {
         rename(it->backup.c_str(), it->path.c_str());
       } else {
@@ -272,45 +299,83 @@ class FileTransaction {
     return Status::Ok();
   }
 
-  // A temporary file beside `path`, filled by `fill`, flushed if durable, and closed.
+  // A new file for `path`, filled by `fill`, flushed if durable.
   Status Add(const std::string& path, const std::function<Status(int fd)>& fill) {
-    std::string temp = path + ".tmp.XXXXXX";
-    const int fd = mkstemp(temp.data());
-    if (fd < 0) return IoError("cannot create a file beside '" + path + "': " + Errno());
-    files_.push_back({temp, path, "", false});
-    Status s = fill(fd);
-    if (s.ok() && durable_ && fsync(fd) != 0)
-      s = IoError("cannot flush '" + path + "': " + Errno());
-    const mode_t mask = umask(0);
-    umask(mask);
-    if (s.ok() && fchmod(fd, 0666 & ~mask) != 0) {
-      s = IoError("cannot set permissions of '" + path + "': " + Errno());
+    RemoveDeadTemporaries(path);
+    File f;
+    f.path = path;
+    f.fd = held_ < kMaxHeld && ProcFdUsable()
+               ? open(DirOf(path).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666)
+               : -1;
+    if (f.fd >= 0) {
+      ++held_;
+    } else {
+      for (int attempt = 0; attempt < 100 && f.fd < 0; ++attempt) {
+        f.temp = TemporaryName(path);
+        f.fd = open(f.temp.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0666);
+        if (f.fd < 0 && errno != EEXIST) break;
+      }
+      if (f.fd < 0) return IoError("cannot create a file beside '" + path + "': " + Errno());
     }
-    if (close(fd) != 0 && s.ok()) s = IoError("cannot write '" + path + "': " + Errno());
+    files_.push_back(f);
+    File& added = files_.back();
+    Status s = fill(added.fd);
+    if (s.ok() && durable_ && fsync(added.fd) != 0) {
+      s = IoError("cannot flush '" + path + "': " + Errno());
+    }
+    if (!added.temp.empty()) {
+      if (close(added.fd) != 0 && s.ok()) s = IoError("cannot write '" + path + "': " + Errno());
+      added.fd = -1;
+    }
     return s;
   }
 
-  // Renames every file into place; a file it replaces is kept under a hard link until the end,
-  // so that a failure can put it back.
+  // Puts every file into place, the last one last; a file it replaces is kept under a hard link
+  // until the end, so that a failure can put it back.
   Status Commit() {
-    for (File& f : files_) {
+    for (size_t k = 0; k < files_.size(); ++k) {
+      File& f = files_[k];
+      KillPointForTests(k);
+      const std::string proc = "/proc/self/fd/" + std::to_string(f.fd);
+      if (f.fd >= 0) {
+        // An unnamed file with no target to replace is linked straight into place.
+        if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, f.path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+          f.renamed = true;
+          continue;
+        }
+        if (errno != EEXIST) return IoError("cannot create '" + f.path + "': " + Errno());
+      }
+      // The file it replaces, kept for a rollback while later files may still fail.
       struct stat st;
-      if (lstat(f.path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
-        const std::string backup = f.temp + ".old";
-        if (link(f.path.c_str(), backup.c_str()) == 0) f.backup = backup;
+      if (k + 1 < files_.size() && lstat(f.path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+        std::string backup = TemporaryName(f.path);
+        if (link(f.path.c_str(), backup.c_str()) == 0) f.backup = std::move(backup);
+      }
+      if (f.fd >= 0) {
+        for (int attempt = 0; attempt < 100 && f.temp.empty(); ++attempt) {
+          std::string temp = TemporaryName(f.path);
+          if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+            f.temp = std::move(temp);
+          } else if (errno != EEXIST) {
+            break;
+          }
+        }
+        if (f.temp.empty()) {
+          const Status s = IoError("cannot create a file beside '" + f.path + "': " + Errno());
+          DropBackup(&f);
+          return s;
+        }
       }
       if (rename(f.temp.c_str(), f.path.c_str()) != 0) {
-        Status s = IoError("cannot rename the temporary file to '" + f.path + "': " + Errno());
-        if (!f.backup.empty()) unlink(f.backup.c_str());
-        f.backup.clear();
+        const Status s =
+            IoError("cannot rename the temporary file to '" + f.path + "': " + Errno());
+        DropBackup(&f);
         return s;
       }
       f.renamed = true;
     }
     committed_ = true;
-    for (const File& f : files_) {
-      if (!f.backup.empty()) unlink(f.backup.c_str());
-    }
+    for (File& f : files_) DropBackup(&f);
     if (!durable_) return Status::Ok();
     // Make the renames durable; best effort.
     std::vector<std::string> dirs;
@@ -328,12 +393,64 @@ class FileTransaction {
   }
 
  private:
+  // Unnamed files held open at once; past this, files get temporary names (a model with
+  // thousands of external data files must not run out of file descriptors).
+  static constexpr int kMaxHeld = 64;
+
   struct File {
     std::string temp, path, backup;
+    int fd = -1;  // open until Commit for an unnamed file
     bool renamed = false;
   };
+
+  // Linking an unnamed file needs /proc (linkat with AT_EMPTY_PATH needs a capability).
+  static bool ProcFdUsable() {
+    static const bool usable = access("/proc/self/fd", X_OK) == 0;
+    return usable;
+  }
+
+  static std::string TemporaryName(const std::string& path) {
+    static std::mt19937_64 random(std::random_device{}());
+    char suffix[17];
+    std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(random()));
+    return path + ".tmp." + std::to_string(getpid()) + "." + suffix;
+  }
+
+  // Removes the temporary names (TemporaryName) in the folder of `path` left by processes that
+  // no longer run; once per folder and transaction.
+  void RemoveDeadTemporaries(const std::string& path) {
+    const std::string dir = DirOf(path);
+    if (std::find(cleaned_.begin(), cleaned_.end(), dir) != cleaned_.end()) return;
+    cleaned_.push_back(dir);
+    DIR* d = opendir(dir.c_str());
+    if (!d) return;
+    while (const dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      const size_t tag = name.rfind(".tmp.");
+      if (tag == std::string::npos) continue;
+      char* end = nullptr;
+      const long pid = std::strtol(name.c_str() + tag + 5, &end, 10);
+      const size_t rest = static_cast<size_t>(end - name.c_str());
+      if (pid <= 0 || pid == getpid() || rest + 17 != name.size() || name[rest] != '.' ||
+          name.find_first_not_of("0123456789abcdef", rest + 1) != std::string::npos) {
+        continue;
+      }
+      if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        unlink((dir + "/" + name).c_str());
+      }
+    }
+    closedir(d);
+  }
+
+  static void DropBackup(File* f) {
+    if (!f->backup.empty()) unlink(f->backup.c_str());
+    f->backup.clear();
+  }
+
   std::vector<File> files_;
   std::vector<std::string> folders_;
+  std::vector<std::string> cleaned_;  // folders RemoveDeadTemporaries has been through
+  int held_ = 0;
   bool committed_ = false;
   bool durable_;
 };
@@ -678,10 +795,40 @@ Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
   return Status::Ok();
 }
 
+std::vector<std::string> DataFilesInUse(const std::string& path) {
+  std::vector<std::string> in_use;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) > kProtobufLimit) {
+    return in_use;
+  }
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return in_use;
+  std::string skeleton;
+  std::vector<RawInFile> raw;
+  onnx::ModelProto model;
+  const bool parsed =
+      ScanModel(fd, static_cast<uint64_t>(st.st_size), /*min_bytes=*/4096, &skeleton, &raw) &&
+      model.ParseFromString(skeleton);
+  close(fd);
+  if (!parsed) return in_use;
+  for (const TensorRef& ref : AllTensors(&model)) {
+    if (ref.tensor->data_location() != onnx::TensorProto::EXTERNAL) continue;
+    for (const auto& e : ref.tensor->external_data()) {
+      if (e.key() == "location" && !e.value().empty() && e.value()[0] != '/') {
+        in_use.push_back(DirOf(path) + "/" + e.value());
+      }
+    }
+  }
+  std::sort(in_use.begin(), in_use.end());
+  in_use.erase(std::unique(in_use.begin(), in_use.end()), in_use.end());
+  return in_use;
+}
+
 Status CheckSaveable(onnx::ModelProto* model, const std::string& path,
                      const ExternalSources& sources, const SaveOptions& options,
                      const TensorStore* store) {
-  auto files = PlanDataFiles(model, path, sources, options, store);
+  auto files = PlanDataFiles(model, path, sources, options, store, DataFilesInUse(path));
   if (!files.ok()) return files.status();
   const Detached detached(*files);
   return CheckSize(model, path, options, store);
@@ -690,7 +837,7 @@ Status CheckSaveable(onnx::ModelProto* model, const std::string& path,
 Status SaveModel(onnx::ModelProto* model, const std::string& path, const ExternalSources& sources,
                  const SaveOptions& options, std::vector<std::string>* data_files,
                  const TensorStore* store) {
-  auto files = PlanDataFiles(model, path, sources, options, store);
+  auto files = PlanDataFiles(model, path, sources, options, store, DataFilesInUse(path));
   if (!files.ok()) return files.status();
   const Detached detached(*files);
   REINIT_RETURN_IF_ERROR(CheckSize(model, path, options, store));
@@ -731,6 +878,12 @@ Status SaveModel(onnx::ModelProto* model, const std::string& path, const Externa
     return writer.Flush();
   }));
   REINIT_RETURN_IF_ERROR(transaction.Commit());
+  // The previous output's generations of the data files, no longer referred to by anything
+  // reinit wrote; best effort.
+  KillPointForTests(files->size() + 1);
+  for (const DataFile& file : *files) {
+    for (const std::string& stale : file.stale) unlink(stale.c_str());
+  }
   if (data_files) {
     for (const DataFile& file : *files) data_files->push_back(file.path);
   }

@@ -51,11 +51,15 @@ std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::M
 
 // Writes the model to `path` with its external data laid out by options.mode (see
 // ExternalDataMode and PlanDataFiles; `sources` is what LoadModel recorded for the input, or
-// empty). The data files are written first, then the .onnx, all under temporary names that
-// are renamed into place at the end; on any failure none of the new files is left behind and
-// no existing file has changed. Refused before anything is written: a .onnx that would exceed
-// options.max_proto_bytes (protobuf's 2 GiB limit). The model is unchanged on return.
-// `data_files`, if given, receives the paths of the data files written.
+// empty). The data files are written first, then the .onnx, all as unnamed files (or under
+// temporary names) that are put into place at the end, the .onnx last; on any failure none of
+// the new files is left behind and no existing file has changed. If the process is killed
+// instead, at any moment, the output is the previous one, whole, or the new one: the data files
+// of a model already at `path` are never overwritten (PlanDataFiles gives the new ones another
+// generation's name), and are removed only after the new .onnx has replaced it. Refused before
+// anything is written: a .onnx that would exceed options.max_proto_bytes (protobuf's 2 GiB limit).
+// The model is unchanged on return. `data_files`, if given, receives the paths of the data files
+// written.
 //
 // Deferred tensors (`store`) are streamed: into their data file, or, those that stay in the
 // .onnx, each written as a repeated `graph` field holding one initializer whose raw_data is
@@ -63,6 +67,11 @@ std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::M
 Status SaveModel(onnx::ModelProto* model, const std::string& path, const ExternalSources& sources,
                  const SaveOptions& options, std::vector<std::string>* data_files = nullptr,
                  const TensorStore* store = nullptr);
+
+// The data files that the model at `path` refers to through external data (relative
+// locations, joined to its folder), if there is a model there that parses; empty otherwise.
+// SaveModel leaves them alone until the new model replaces that one (see PlanDataFiles).
+std::vector<std::string> DataFilesInUse(const std::string& path);
 
 // What SaveModel would refuse before writing (the data files' layout and names, the .onnx's
 // size), checked without writing anything, so that a caller can fail before the expensive work.

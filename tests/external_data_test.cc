@@ -610,6 +610,97 @@ TEST_F(ExternalData, AFailedRenameTakesBackTheFilesAlreadyInPlace) {
   EXPECT_EQ(Snapshot(tmp_.path()), before);
 }
 
+// Writing over an earlier output never touches the data files it uses: the new ones take the
+// next generation's names, and the old ones go once the new .onnx is in place (the kill test,
+// tests/kill_test.cc, interrupts this at every step).
+TEST_F(ExternalData, WritingAnOutputAgainAlternatesItsDataFilesGenerations) {
+  const std::string in = OneFileModel();
+  fs::create_directories(tmp_ / "out");
+  const std::string out = tmp_ / "out/out.onnx";
+  struct Case {
+    ExternalDataMode mode;
+    std::vector<std::string> names;  // the data file of runs 1, 2, 3
+  };
+  for (const Case& c :
+       {Case{ExternalDataMode::kSingle, {"out.onnx.data", "out.onnx.1.data", "out.onnx.data"}},
+        Case{ExternalDataMode::kKeep, {"weights.bin", "weights.1.bin", "weights.bin"}}}) {
+    fs::remove_all(tmp_ / "out");
+    fs::create_directories(tmp_ / "out");
+    std::string previous_w1;
+    for (int run = 0; run < 3; ++run) {
+      RunOptions o = Options(in, out, c.mode);
+      o.plan.seed = 10 + run;
+      if (run > 0) {
+        EXPECT_EQ(DataFilesInUse(out),
+                  std::vector<std::string>{tmp_ / ("out/" + c.names[run - 1])});
+      }
+      auto r = ReinitFile(o);
+      ASSERT_TRUE(r.ok()) << r.status().message();
+      const std::string name = c.names[run];
+      EXPECT_EQ(r->data_files, std::vector<std::string>{tmp_ / ("out/" + name)});
+      EXPECT_EQ(Names(Snapshot(tmp_ / "out")), (std::vector<std::string>{"out.onnx", name}))
+          << "run " << run << ": the previous generation is still there";
+      const onnx::ModelProto m = reinit_cli_test::ParseModel(ReadFile(out));
+      EXPECT_EQ(ExternalOf(Get(m, "w1"))->location, name);
+      auto back = LoadModel(out);
+      ASSERT_TRUE(back.ok()) << back.status().message();
+      const std::string w1 = BytesIn(m, "w1", tmp_ / "out");
+      EXPECT_EQ(Get(*back, "w1").raw_data(), w1);
+      EXPECT_NE(w1, previous_w1) << "run " << run << " wrote the same weights";
+      previous_w1 = w1;
+    }
+  }
+}
+
+TEST_F(ExternalData, ADataFileNoModelUsesIsReplacedInPlace) {
+  // No model at the output: a file under the data file's name (left by an interrupted run, or
+  // by anything else) is simply replaced, as is one that the model there does not use.
+  const std::string in = OneFileModel();
+  fs::create_directories(tmp_ / "out");
+  const std::string out = tmp_ / "out/out.onnx";
+  WriteFile(tmp_ / "out/out.onnx.data", "left over");
+  auto r = ReinitFile(Options(in, out, ExternalDataMode::kSingle));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->data_files, std::vector<std::string>{tmp_ / "out/out.onnx.data"});
+  WriteFile(tmp_ / "out/out.onnx.1.data", "left over too");
+  r = ReinitFile(Options(in, out, ExternalDataMode::kSingle));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->data_files, std::vector<std::string>{tmp_ / "out/out.onnx.1.data"});
+  EXPECT_EQ(Names(Snapshot(tmp_ / "out")),
+            (std::vector<std::string>{"out.onnx", "out.onnx.1.data"}));
+}
+
+TEST_F(ExternalData, DataFilesInUseIsEmptyForAnythingButAModel) {
+  EXPECT_TRUE(DataFilesInUse(tmp_ / "none.onnx").empty());
+  WriteFile(tmp_ / "junk.onnx", "not a model at all \xff\xff\xff");
+  EXPECT_TRUE(DataFilesInUse(tmp_ / "junk.onnx").empty());
+  fs::create_directories(tmp_ / "folder.onnx");
+  EXPECT_TRUE(DataFilesInUse(tmp_ / "folder.onnx").empty());
+  // Absolute locations are not the output's: never counted (nor removed).
+  onnx::ModelProto m = Mlp();
+  std::string f;
+  Externalize(Find(&m, "w1"), "/etc/passwd", &f);
+  Externalize(Find(&m, "w2"), "sub/w2.bin", &f);
+  reinit_cli_test::SaveModelFile(m, tmp_ / "m.onnx");
+  EXPECT_EQ(DataFilesInUse(tmp_ / "m.onnx"), std::vector<std::string>{tmp_ / "sub/w2.bin"});
+}
+
+TEST_F(ExternalData, TemporaryNamesOfDeadProcessesAreRemoved) {
+  const std::string in = OneFileModel();
+  fs::create_directories(tmp_ / "out");
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);  // a process that no longer runs
+  const std::string dead = "w.bin.tmp." + std::to_string(child) + ".0123456789abcdef";
+  const std::string alive = "w.bin.tmp." + std::to_string(getppid()) + ".0123456789abcdef";
+  const std::string other = "notes.tmp.txt";
+  for (const auto& name : {dead, alive, other}) WriteFile(tmp_ / ("out/" + name), "x");
+  ASSERT_TRUE(ReinitFile(Options(in, tmp_ / "out/out.onnx", ExternalDataMode::kSingle)).ok());
+  EXPECT_FALSE(fs::exists(tmp_ / ("out/" + dead)));
+  EXPECT_TRUE(fs::exists(tmp_ / ("out/" + alive)));
+  EXPECT_TRUE(fs::exists(tmp_ / ("out/" + other)));
+}
+
 TEST_F(ExternalData, RefusesToWriteOverTheInputsDataFile) {
   // model.onnx keeps its data in model.onnx.data; --in-place --external-data single would
   // replace it while the old .onnx still points into it.
