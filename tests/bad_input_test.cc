@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 #include <onnx/defs/parser.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -436,6 +438,52 @@ TEST_F(BadInput, OutputFolderReadOnly) {
   }
   Fails({"m.onnx", "-o", "ro/out.onnx"}, 1, {"ro/out.onnx"});
   chmod((dir_ / "ro").c_str(), 0755);
+}
+
+// A tmpfs mounted on a folder for the length of a test, where mounting is allowed (root with
+// CAP_SYS_ADMIN, as on the CI machine); elsewhere ok() is false and the test skips itself.
+class Tmpfs {
+ public:
+  Tmpfs(const fs::path& where, unsigned long flags, const std::string& options) : where_(where) {
+    fs::create_directories(where);
+    ok_ = mount("tmpfs", where.c_str(), "tmpfs", flags, options.c_str()) == 0;
+  }
+  ~Tmpfs() {
+    if (ok_) umount2(where_.c_str(), MNT_DETACH);
+  }
+  bool ok() const { return ok_; }
+  // Blocks in use (0 on a fresh tmpfs with nothing in it).
+  uint64_t UsedBlocks() const {
+    struct statvfs st;
+    return statvfs(where_.c_str(), &st) == 0 ? st.f_blocks - st.f_bfree : UINT64_MAX;
+  }
+
+ private:
+  fs::path where_;
+  bool ok_ = false;
+};
+
+TEST_F(BadInput, OutputFolderOnAReadOnlyFileSystem) {
+  // What a read-only folder cannot show as root: the file system itself refuses (EROFS).
+  Save(GemmModel());
+  Tmpfs ro(dir_ / "ro", MS_RDONLY, "size=1m");
+  if (!ro.ok()) GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  const RunOutput r = Fails({"m.onnx", "-o", "ro/out.onnx"}, 1, {"ro/out.onnx"});
+  EXPECT_TRUE(Contains(r.err, "Read-only file system")) << r;
+}
+
+TEST_F(BadInput, DiskFullOnASmallTmpfs) {
+  // A real full disk: a 128 KiB tmpfs and 256 KiB of weights. Nothing may stay on it, not even
+  // the space of an unnamed temporary file.
+  Save(GemmModel(256, 256));
+  Tmpfs small(dir_ / "small", 0, "size=128k");
+  if (!small.ok()) GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  for (const char* mode : {"keep", "single", "inline"}) {
+    SCOPED_TRACE(mode);
+    const RunOutput r = Fails({"m.onnx", "-o", "small/out.onnx", "--external-data", mode}, 1,
+                              {"small/out.onnx", "No space left on device"});
+    EXPECT_EQ(small.UsedBlocks(), 0u) << r;
+  }
 }
 
 // The disk fills up while writing: a file-size limit (RLIMIT_FSIZE) in the child, with SIGXFSZ
