@@ -275,6 +275,23 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
   return std::nullopt;
 }
 
+// The tensor after `tensor` and any scalings by constants that alone read it (the 0.5 that
+// torch.onnx applies after x·(1 + Erf(x/√2))): the decomposition's true output.
+std::string AfterConstantScaling(const GraphIndex& index, std::string tensor) {
+  for (int guard = 0; guard < 8; ++guard) {
+    const auto& consumers = index.Consumers(tensor);
+    if (consumers.size() != 1 || index.IsGraphOutput(tensor)) break;
+    const auto& node = index.node(consumers[0]);
+    const bool mul = node.op_type() == "Mul" && node.input_size() == 2;
+    const bool div = node.op_type() == "Div" && node.input_size() == 2 && node.input(0) == tensor;
+    if (!(mul || div) || node.output_size() != 1) break;
+    const std::string& other = node.input(0) == tensor ? node.input(1) : node.input(0);
+    if (!index.IsConstant(other)) break;
+    tensor = node.output(0);
+  }
+  return tensor;
+}
+
 std::string DecompositionText(const std::string& kind) {
   if (kind == "silu") return "x·Sigmoid(x) = SiLU";
   if (kind == "hard_swish") return "x·HardSigmoid(x) = HardSwish";
@@ -291,6 +308,7 @@ proto::Activation DetectActivation(const GraphIndex& index,
   struct Found {
     Verdict verdict;
     std::vector<std::string> path;
+    std::string tensor = {};  // what the nonlinearity produces; empty for linear
   };
   std::vector<Found> found;
   // Reaching a graph output means linear only when nothing else is reached: a pre-activation
@@ -321,7 +339,8 @@ proto::Activation DetectActivation(const GraphIndex& index,
     if (auto d = Decomposition(index, t)) {
       auto path = item.path;
       path.push_back(index.Describe(d->mul) + " (" + DecompositionText(d->verdict.kind) + ")");
-      found.push_back({d->verdict, std::move(path)});
+      found.push_back(
+          {d->verdict, std::move(path), AfterConstantScaling(index, index.node(d->mul).output(0))});
       decomposition_nodes = std::move(d->nodes);
     }
     for (int c : index.Consumers(t)) {
@@ -334,7 +353,7 @@ proto::Activation DetectActivation(const GraphIndex& index,
         continue;
       }
       if (auto v = ActivationOp(index, node)) {
-        found.push_back({*v, std::move(path)});
+        found.push_back({*v, std::move(path), node.output_size() ? node.output(0) : ""});
         continue;
       }
       auto role = OpRoles().find(node.op_type());
@@ -388,6 +407,7 @@ proto::Activation DetectActivation(const GraphIndex& index,
   result.set_kind(chosen->verdict.kind);
   result.set_param(chosen->verdict.param);
   for (const auto& p : chosen->path) result.add_path(p);
+  result.set_output(chosen->tensor);
   if (counts.size() > 1) {
     result.set_ambiguous(true);
     std::unordered_set<std::string> listed{counts[best].first};

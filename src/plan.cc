@@ -463,6 +463,7 @@ class Planner {
 
   // Dense, conv and embedding layers: one weight drawn as a whole.
   Status PlanWeight(const Layer& found, proto::Layer* layer) {
+    layer->set_output(found.output);
     auto fans = LayerFans(found, layer);
     if (!fans.ok()) return fans.status();
     const LayerKind kind = KindOf(found.rule->layout);
@@ -506,6 +507,7 @@ class Planner {
   // Normalization: scale 1, shift 0, running mean 0, running variance 1 (--norms reset), or
   // kept; a --layer glob may set the scale to zero (zero-γ residual branches).
   Status PlanNorm(const Layer& found, proto::Layer* layer) {
+    layer->set_output(found.output);
     layer->mutable_activation()->set_kind("linear");
     layer->mutable_activation()->add_path("a normalization is not followed up");
     std::string reason;
@@ -561,6 +563,7 @@ class Planner {
     auto gates = RecurrentGates(node, found.rule->layout, dirs);
     if (!gates.ok()) return gates.status().WithContext(LayerContext(*layer));
     layer->set_depth(depths_.at(found.node));
+    layer->set_output(found.output);
     *layer->mutable_activation() =
         DetectActivation(*index_, layer_nodes_, found.output, found.path);
     std::string reason;

@@ -569,5 +569,27 @@ TEST(Ambiguous, SameActivationOnEveryPathIsNotAmbiguous) {
   EXPECT_EQ(a.alternatives_size(), 0);
 }
 
+// The tensor the nonlinearity produces, where inspect --propagate measures "after".
+TEST(ActivationOutput, IsTheActivationOpsOutputOrTheDecompositionsLastMul) {
+  EXPECT_EQ(Detect(GemmThen("h = Relu (fc)\n y = Identity (h)")).output(), "h");
+  // 0.5·x·(1 + Erf(x/√2)) written as an exporter does: the last Mul's output.
+  auto gelu = GemmThen(R"(
+ s = Constant <value = float {1.41421356}> ()
+ d = Div (fc, s)
+ e = Erf (d)
+ one = Constant <value = float {1.0}> ()
+ p = Add (e, one)
+ m = Mul (fc, p)
+ half = Constant <value = float {0.5}> ()
+ y = Mul (m, half))");
+  const proto::Activation a = Detect(gelu);
+  EXPECT_EQ(a.kind(), "gelu");
+  EXPECT_EQ(a.output(), "y");  // after the 0.5, not 'm'
+  auto silu = GemmThen("s = Sigmoid (fc)\n y = Mul (fc, s)");
+  EXPECT_EQ(Detect(silu).output(), "y");
+  // Linear: nothing to measure after.
+  EXPECT_EQ(Detect(GemmThen("y = Identity (fc)")).output(), "");
+}
+
 }  // namespace
 }  // namespace reinit
