@@ -125,4 +125,25 @@ StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& op
   return plan;
 }
 
+StatusOr<Propagation> PropagateFile(const std::string& path, const PlanOptions& plan_options,
+                                    const PropagateOptions& options) {
+  REINIT_RETURN_IF_ERROR(CheckPlanOptions(plan_options));
+  TensorStore store;
+  auto model = LoadModel(path, nullptr, &store);
+  if (!model.ok()) return model.status();
+  Propagation result;
+  auto plan = MakePlan(*model, plan_options);
+  if (!plan.ok()) return plan.status().WithContext("'" + path + "'");
+  result.plan = std::move(*plan);
+  result.plan.set_model(path);
+  auto executor = exec::Executor::Create(*model, &store);
+  if (!executor.ok()) return executor.status().WithContext("'" + path + "'");
+  auto feeds = RandomInputs(**executor, options);
+  if (!feeds.ok()) return feeds.status().WithContext("'" + path + "'");
+  auto signal = Propagate(**executor, result.plan, *feeds);
+  if (!signal.ok()) return signal.status().WithContext("'" + path + "'");
+  result.signal = std::move(*signal);
+  return result;
+}
+
 }  // namespace reinit

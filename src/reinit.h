@@ -11,6 +11,7 @@
 #include "external_data.h"
 #include "plan.h"
 #include "plan.pb.h"
+#include "propagate.h"
 #include "status.h"
 #include "tensor_store.h"
 
@@ -52,5 +53,15 @@ std::string DefaultOutputPath(const std::string& input);
 StatusOr<RunResult> ReinitFile(const RunOptions& options);
 
 StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& options);
+
+struct Propagation {
+  proto::Plan plan;
+  Signal signal;
+};
+
+// inspect --propagate: the plan (for the layers and their activations) and the signal of random
+// inputs through the model as it is, on the reference executor.
+StatusOr<Propagation> PropagateFile(const std::string& path, const PlanOptions& plan_options,
+                                    const PropagateOptions& options);
 
 }  // namespace reinit

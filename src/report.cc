@@ -195,4 +195,30 @@ std::string FormatSchemes() {
   return out + Table(gains);
 }
 
+std::string FormatSignal(const Signal& signal, uint64_t seed) {
+  std::string out = "propagation of random inputs (seed " + std::to_string(seed) + "):";
+  for (const auto& [name, shape] : signal.inputs) {
+    out += " " + name + " [";
+    for (size_t k = 0; k < shape.size(); ++k) {
+      if (k) out += ",";
+      out += std::to_string(shape[k]);
+    }
+    out += "]";
+  }
+  out += "\n\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"layer", "op", "activation", "mean before", "std before", "mean after", "std after"}};
+  for (const auto& l : signal.layers) {
+    rows.push_back({l.name, l.op, l.activation, Num(l.before.mean), Num(l.before.std),
+                    Num(l.after.mean), Num(l.after.std)});
+  }
+  out += Table(rows);
+  if (signal.layers.empty()) {
+    out += "no layer's output was computed\n";
+  } else {
+    out += "\nstd after activation, last layer / first layer: " + Num(signal.ratio) + "\n";
+  }
+  return out;
+}
+
 }  // namespace reinit

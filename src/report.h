@@ -5,6 +5,7 @@
 #include <string>
 
 #include "plan.pb.h"
+#include "propagate.h"
 
 namespace reinit {
 
@@ -15,5 +16,9 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose);
 
 // Every scheme with its formula, and the gain table.
 std::string FormatSchemes();
+
+// inspect --propagate: one row per layer (mean and std before and after its activation), the
+// inputs fed, and the ratio of the last layer's std to the first's.
+std::string FormatSignal(const Signal& signal, uint64_t seed);
 
 }  // namespace reinit

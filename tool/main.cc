@@ -3,6 +3,7 @@
 #include <google/protobuf/stubs/logging.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -46,6 +47,36 @@ reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
   return p;
 }
 
+// --input NAME=D0,D1,... (repeatable), --batch, --seed.
+reinit::StatusOr<reinit::PropagateOptions> ToPropagateOptions(const CliOptions& o) {
+  reinit::PropagateOptions p;
+  p.batch = o.batch;
+  p.seed = o.seed;
+  for (const auto& spec : o.inputs) {
+    const size_t eq = spec.rfind('=');
+    const std::string bad = "--input '" + spec + "': expected NAME=D0,D1,... with positive dims";
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      return reinit::UsageError(bad);
+    }
+    std::vector<int64_t> dims;
+    const std::string list = spec.substr(eq + 1);
+    for (size_t at = 0; at <= list.size();) {
+      size_t comma = list.find(',', at);
+      if (comma == std::string::npos) comma = list.size();
+      const std::string item = list.substr(at, comma - at);
+      int64_t d = 0;
+      const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
+      if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || d <= 0) {
+        return reinit::UsageError(bad);
+      }
+      dims.push_back(d);
+      at = comma + 1;
+    }
+    p.input_shapes[spec.substr(0, eq)] = std::move(dims);
+  }
+  return p;
+}
+
 void PrintWarnings(const std::vector<std::string>& warnings) {
   for (const auto& w : warnings) std::cerr << "reinit: warning: " << w << "\n";
 }
@@ -57,6 +88,15 @@ int Run(const CliOptions& o) {
   }
   auto plan_options = ToPlanOptions(o);
   if (!plan_options.ok()) return Fail(plan_options.status());
+  if (o.command == CliOptions::Command::kInspect && o.propagate) {
+    auto options = ToPropagateOptions(o);
+    if (!options.ok()) return Fail(options.status());
+    auto result = reinit::PropagateFile(o.model, *plan_options, *options);
+    if (!result.ok()) return Fail(result.status());
+    std::cout << reinit::FormatSignal(result->signal, o.seed);
+    PrintWarnings({result->plan.warnings().begin(), result->plan.warnings().end()});
+    return 0;
+  }
   if (o.command == CliOptions::Command::kInspect) {
     auto plan = reinit::InspectFile(o.model, *plan_options);
     if (!plan.ok()) return Fail(plan.status());

@@ -108,6 +108,16 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   inspect_ = app_.add_subcommand("inspect", "Print per-layer recommendations; write nothing");
   inspect_->add_option("model", options_.model, "The .onnx model")->required();
   inspect_->add_flag("--json", options_.json, "Print the plan as JSON (input for --plan)");
+  inspect_->add_flag("--propagate", options_.propagate,
+                     "Run a batch of random inputs through the model as it is and print each "
+                     "layer's output mean and std before and after its activation");
+  inspect_->add_option("--batch", options_.batch, "--propagate: the size of a symbolic batch dim")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  inspect_
+      ->add_option("--input", options_.inputs,
+                   "--propagate: NAME=D0,D1,... the shape of an input (for symbolic dims)")
+      ->type_name("NAME=SHAPE");
   AddPlanOptions(inspect_, &options_);
 
   schemes_ = app_.add_subcommand("schemes", "List every scheme with its formula");

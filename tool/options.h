@@ -33,6 +33,10 @@ struct CliOptions {
   std::string mode = "fan_in";
   double std = 0.01;
   double range = 0.05;
+  // inspect --propagate
+  bool propagate = false;
+  int64_t batch = 8;
+  std::vector<std::string> inputs;  // NAME=SHAPE
 };
 
 // Builds the app; after app.parse(), call Finish() to set `command`.
