@@ -55,6 +55,12 @@ The models, and why each exists:
                          is [C_in, C_out/group, kH, kW], so fan_in and fan_out swap places
                          compared with Conv.
 
+  plain_cnn.onnx         x[N,3,32,32] -> conv1..conv8 3x3 (16 to 64 channels, two of them
+                         stride 2), each with a bias and followed by Relu, no normalization and
+                         no shortcut; GlobalAveragePool -> Flatten -> Gemm fc(10). The net where
+                         He/Kaiming matters most: nothing rescales the signal between layers
+                         (the signal-propagation chart's ReLU CNN).
+
 It also writes expected_activations.tsv: one line per weight layer (model file, layer node name,
 op type, canonical activation name), derived from the same builder calls that create the
 models, for tests to compare reinit's activation detection against.
@@ -330,7 +336,24 @@ def dcgan_generator():
                       "DCGAN generator: ConvTranspose + BN + Relu, Tanh output")
 
 
-MODELS = [mlp_tanh, resnet_cnn, transformer_block, mlp_selu, grouped_convnet, dcgan_generator]
+def plain_cnn():
+    b = Builder("plain_cnn.onnx", seed=1007)
+    # VGG-style: eight 3x3 convs with bias, each -> Relu, no normalization, no shortcut; two
+    # stride-2 convs halve 32x32 to 8x8.
+    chans = [3, 16, 16, 32, 32, 32, 64, 64, 64]
+    strides = [1, 1, 2, 1, 1, 2, 1, 1]
+    x = "x"
+    for i in range(8):
+        x = b.conv(f"conv{i + 1}", x, chans[i], chans[i + 1], 3, "relu", stride=strides[i], pad=1)
+    x = b.node("GlobalAveragePool", "avgpool", [x])
+    x = b.node("Flatten", "flatten", [x], axis=1)
+    y = b.gemm("fc", x, 64, 10, "linear", trans_b=1, out="logits")
+    return b, b.model("plain_cnn", [("x", ["N", 3, 32, 32])], [(y, ["N", 10])],
+                      "Plain ReLU CNN without normalization: 8 convs, Gemm head")
+
+
+MODELS = [mlp_tanh, resnet_cnn, transformer_block, mlp_selu, grouped_convnet, dcgan_generator,
+          plain_cnn]
 
 
 def main(argv=None):

@@ -83,7 +83,7 @@ std::string TensorBytes(const onnx::ModelProto& model, const std::string& name) 
 // ---------------------------------------------------------------------------------------------
 // 1. Every sample model through `--scheme auto --seed 5`.
 
-TEST(SampleModels, ThereAreSix) { EXPECT_EQ(SampleModels().size(), 6u); }
+TEST(SampleModels, ThereAreSeven) { EXPECT_EQ(SampleModels().size(), 7u); }
 
 class EveryModel : public ::testing::TestWithParam<std::string> {};
 
