@@ -902,4 +902,11 @@ Status SaveModelAtomic(const onnx::ModelProto& model, const std::string& path) {
   return transaction.Commit();
 }
 
+Status WriteFileAtomic(const std::string& path, const std::string& bytes) {
+  FileTransaction transaction(/*durable=*/false);
+  REINIT_RETURN_IF_ERROR(
+      transaction.Add(path, [&](int fd) { return WriteAt(fd, bytes, 0, path); }));
+  return transaction.Commit();
+}
+
 }  // namespace reinit

@@ -83,4 +83,7 @@ Status CheckSaveable(onnx::ModelProto* model, const std::string& path,
 // Everything in the .onnx (ExternalDataMode::kInline), written atomically.
 Status SaveModelAtomic(const onnx::ModelProto& model, const std::string& path);
 
+// Any file (a report), written atomically the same way.
+Status WriteFileAtomic(const std::string& path, const std::string& bytes);
+
 }  // namespace reinit

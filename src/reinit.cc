@@ -125,6 +125,16 @@ StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& op
   return plan;
 }
 
+StatusOr<Comparison> CompareFile(const std::string& path, const PlanOptions& plan_options,
+                                 const PropagateOptions& options) {
+  REINIT_RETURN_IF_ERROR(CheckPlanOptions(plan_options));
+  auto model = LoadModel(path);
+  if (!model.ok()) return model.status();
+  auto comparison = CompareSchemes(*model, plan_options, options);
+  if (!comparison.ok()) return comparison.status().WithContext("'" + path + "'");
+  return comparison;
+}
+
 StatusOr<Propagation> PropagateFile(const std::string& path, const PlanOptions& plan_options,
                                     const PropagateOptions& options) {
   REINIT_RETURN_IF_ERROR(CheckPlanOptions(plan_options));

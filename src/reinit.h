@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "compare.h"
 #include "external_data.h"
 #include "plan.h"
 #include "plan.pb.h"
@@ -53,6 +54,10 @@ std::string DefaultOutputPath(const std::string& input);
 StatusOr<RunResult> ReinitFile(const RunOptions& options);
 
 StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& options);
+
+// --report: the scheme comparison on the input model (read whole into memory).
+StatusOr<Comparison> CompareFile(const std::string& path, const PlanOptions& plan_options,
+                                 const PropagateOptions& options);
 
 struct Propagation {
   proto::Plan plan;

@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 
+#include "model_io.h"
 #include "options.h"
 #include "plan.h"
 #include "progress.h"
@@ -111,6 +113,20 @@ int Run(const CliOptions& o) {
   if (o.model.empty()) {
     return Fail(reinit::UsageError("no model given; run 'reinit --help'"));
   }
+  // --report: the comparison runs first, so that a model the executor cannot run fails before
+  // anything is written; the chart is written after the model.
+  std::optional<reinit::Comparison> comparison;
+  if (!o.report.empty()) {
+    if (!o.plan_file.empty() || o.dry_run) {
+      return Fail(reinit::UsageError(std::string("--report cannot be combined with ") +
+                                     (o.dry_run ? "--dry-run (it writes a file)" : "--plan")));
+    }
+    auto options = ToPropagateOptions(o);
+    if (!options.ok()) return Fail(options.status());
+    auto compared = reinit::CompareFile(o.model, *plan_options, *options);
+    if (!compared.ok()) return Fail(compared.status());
+    comparison = std::move(*compared);
+  }
   reinit::RunOptions run;
   run.input = o.model;
   run.output = o.output;
@@ -144,6 +160,15 @@ int Run(const CliOptions& o) {
     std::cout << "\n";
   } else {
     std::cout << "dry run: nothing written (would write " << result->output << ")\n";
+  }
+  if (comparison) {
+    std::cout << "\n" << reinit::FormatComparison(*comparison);
+    const std::string title =
+        "Signal through " + o.model + " by initialization (seed " + std::to_string(o.seed) + ")";
+    const reinit::Status s =
+        reinit::WriteFileAtomic(o.report, reinit::ComparisonSvg(*comparison, title));
+    if (!s.ok()) return Fail(s);
+    std::cout << "wrote " << o.report << "\n";
   }
   return 0;
 }

@@ -55,6 +55,18 @@ void AddPlanOptions(CLI::App* app, CliOptions* o) {
       ->capture_default_str();
 }
 
+// The random inputs of --propagate and --report.
+void AddPropagateOptions(CLI::App* app, CliOptions* o) {
+  app->add_option("--batch", o->batch,
+                  "--propagate, --report: the size of a symbolic batch dim of the random inputs")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  app->add_option("--input", o->inputs,
+                  "--propagate, --report: NAME=D0,D1,... the shape of an input (for symbolic "
+                  "dims)")
+      ->type_name("NAME=SHAPE");
+}
+
 }  // namespace
 
 Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer by layer") {
@@ -91,6 +103,12 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   app_.add_flag("--fsync", options_.fsync,
                 "Flush the output to the disk before renaming it into place, so that it also "
                 "survives a power failure (slower)");
+  app_.add_option("--report", options_.report,
+                  "Also propagate random inputs under zero, normal, xavier, he, lecun, "
+                  "orthogonal and the chosen scheme, print the per-layer std table, and draw it "
+                  "as FILE (an SVG chart)")
+      ->type_name("FILE.svg");
+  AddPropagateOptions(&app_, &options_);
   AddPlanOptions(&app_, &options_);
   // A plan file fixes all of these; accepting them beside --plan would silently ignore them.
   // (Checked here rather than with Option::excludes, which clutters every line of --help.)
@@ -111,13 +129,7 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   inspect_->add_flag("--propagate", options_.propagate,
                      "Run a batch of random inputs through the model as it is and print each "
                      "layer's output mean and std before and after its activation");
-  inspect_->add_option("--batch", options_.batch, "--propagate: the size of a symbolic batch dim")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
-      ->capture_default_str();
-  inspect_
-      ->add_option("--input", options_.inputs,
-                   "--propagate: NAME=D0,D1,... the shape of an input (for symbolic dims)")
-      ->type_name("NAME=SHAPE");
+  AddPropagateOptions(inspect_, &options_);
   AddPlanOptions(inspect_, &options_);
 
   schemes_ = app_.add_subcommand("schemes", "List every scheme with its formula");

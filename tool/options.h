@@ -33,7 +33,8 @@ struct CliOptions {
   std::string mode = "fan_in";
   double std = 0.01;
   double range = 0.05;
-  // inspect --propagate
+  std::string report;  // --report FILE.svg
+  // inspect --propagate (and --report)
   bool propagate = false;
   int64_t batch = 8;
   std::vector<std::string> inputs;  // NAME=SHAPE
