@@ -173,9 +173,9 @@ void Broadcast(const std::array<const std::vector<int64_t>*, N>& shapes,
   }
   std::array<std::vector<int64_t>, N> stride;
   for (size_t j = 0; j < N; ++j) stride[j] = StridesIn(*shapes[j], out);
-  const size_t rank = out.size();
+  const size_t rank = out.size(), last = rank - 1;  // rank >= 1: a scalar output is flat
   ForChunks(n, kChunk, [&](int64_t b, int64_t e) {
-    // The multi-index of element b, then an odometer.
+    // The multi-index of element b; then runs along the last axis, and an odometer between.
     std::vector<int64_t> pos(rank);
     std::array<int64_t, N> at{};
     int64_t rest = b;
@@ -184,15 +184,20 @@ void Broadcast(const std::array<const std::vector<int64_t>*, N>& shapes,
       rest /= out[k];
       for (size_t j = 0; j < N; ++j) at[j] += pos[k] * stride[j][k];
     }
-    for (int64_t m = b; m < e; ++m) {
-      visit(m, at);
-      for (size_t k = rank; k-- > 0;) {
-        if (++pos[k] < out[k]) {
-          for (size_t j = 0; j < N; ++j) at[j] += stride[j][k];
-          break;
-        }
-        for (size_t j = 0; j < N; ++j) at[j] -= stride[j][k] * (out[k] - 1);
+    for (int64_t m = b; m < e;) {
+      const int64_t run = std::min(e - m, out[last] - pos[last]);
+      std::array<int64_t, N> here = at;
+      for (int64_t i = 0; i < run; ++i) {
+        visit(m + i, here);
+        for (size_t j = 0; j < N; ++j) here[j] += stride[j][last];
+      }
+      m += run;
+      pos[last] += run;
+      for (size_t j = 0; j < N; ++j) at[j] += run * stride[j][last];
+      for (size_t k = last; pos[k] == out[k] && k > 0; --k) {
+        for (size_t j = 0; j < N; ++j) at[j] += stride[j][k - 1] - stride[j][k] * out[k];
         pos[k] = 0;
+        ++pos[k - 1];
       }
     }
   });
