@@ -13,6 +13,7 @@
 #include <set>
 
 #include "cli_util.h"
+#include "model_builder.h"
 #include "schemes/registry.h"
 
 namespace reinit_cli_test {
@@ -1146,6 +1147,79 @@ g (float[1, 100000] x) => (float[1, 100000] y) {
   EXPECT_TRUE(Contains(r.err, "10000000000 values")) << r;
   EXPECT_TRUE(Contains(r.err, "--max-memory")) << r;
   EXPECT_FALSE(fs::exists(dir / "o.onnx"));
+}
+
+// ---- Signal propagation: inspect --propagate and --report ------------------------------------
+
+TEST(Propagate, PrintsEveryLayerAndTheRatio) {
+  const RunOutput r =
+      RunChecked({"inspect", SourcePath("models/mlp_tanh.onnx"), "--propagate", "--batch", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(Contains(r.out, "x [4,32]")) << r;
+  for (const char* col : {"mean before", "std before", "mean after", "std after"}) {
+    EXPECT_TRUE(Contains(r.out, col)) << r;
+  }
+  for (int k = 1; k <= 10; ++k) EXPECT_TRUE(Contains(r.out, "fc" + std::to_string(k))) << r;
+  EXPECT_TRUE(Contains(r.out, "std after activation, last layer / first layer: ")) << r;
+  // The seed decides the inputs.
+  const RunOutput again =
+      RunChecked({"inspect", SourcePath("models/mlp_tanh.onnx"), "--propagate", "--batch", "4"});
+  EXPECT_EQ(again.out, r.out);
+  const RunOutput other = RunChecked({"inspect", SourcePath("models/mlp_tanh.onnx"), "--propagate",
+                                      "--batch", "4", "--seed", "9"});
+  EXPECT_NE(other.out, r.out);
+}
+
+TEST(Propagate, BadInputShapesAreUsageErrors) {
+  const std::string model = SourcePath("models/mlp_tanh.onnx");
+  ExpectError(RunChecked({"inspect", model, "--propagate", "--input", "x=4,5"}), 2,
+              {"--input x: dim 1 is 5, but the model declares [N, 32]"});
+  ExpectError(RunChecked({"inspect", model, "--propagate", "--input", "y=4"}), 2,
+              {"no input of that name"});
+  ExpectError(RunChecked({"inspect", model, "--propagate", "--input", "x=4,-1"}), 2,
+              {"--input 'x=4,-1'"});
+  ExpectError(RunChecked({"inspect", model, "--propagate", "--batch", "0"}), 2, {"--batch"});
+}
+
+TEST(Propagate, AnOpTheExecutorDoesNotRunIsNamed) {
+  TempDir dir;
+  onnx::ModelProto m;
+  ASSERT_TRUE(onnx::OnnxParser::Parse(m, R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[N, 4] x) => (float[N, 3] y) {
+  h = Gemm <transB = 1> (x, w)
+  y = Hardmax (h)
+})")
+                  .IsOK());
+  reinit_test::AddFloatInitializer(&m, "w", {3, 4});
+  m.mutable_graph()->mutable_node(1)->set_name("hm");
+  const std::string model = dir / "m.onnx";
+  SaveModelFile(m, model);
+  ExpectError(RunChecked({"inspect", model, "--propagate"}), 1,
+              {model, "node 'hm' (Hardmax): operator 'Hardmax' is not supported"});
+  // --report fails the same way before anything is written.
+  ExpectError(RunChecked({model, "-o", dir / "o.onnx", "--report", dir / "r.svg"}, dir.path()), 1,
+              {"Hardmax"});
+  EXPECT_FALSE(fs::exists(dir / "o.onnx"));
+  EXPECT_FALSE(fs::exists(dir / "r.svg"));
+}
+
+TEST(Report, WritesTheModelTheTableAndTheChart) {
+  TempDir dir;
+  const std::string model = CopyModel("mlp_tanh.onnx", dir);
+  const RunOutput r =
+      RunChecked({model, "-o", dir / "o.onnx", "--report", dir / "r.svg"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(fs::exists(dir / "o.onnx"));
+  EXPECT_TRUE(Contains(r.out, "std after each layer's activation, by scheme")) << r;
+  for (const char* s : {"zero", "normal", "xavier-normal", "he-normal", "lecun-normal",
+                        "orthogonal", "auto (chosen)"}) {
+    EXPECT_TRUE(Contains(r.out, s)) << s << "\n" << r;
+  }
+  EXPECT_TRUE(Contains(r.out, "wrote " + (dir / "r.svg"))) << r;
+  const std::string svg = ReadFile(dir / "r.svg");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  ExpectError(RunChecked({model, "--dry-run", "--report", dir / "s.svg"}), 2, {"--report"});
+  EXPECT_FALSE(fs::exists(dir / "s.svg"));
 }
 
 }  // namespace
