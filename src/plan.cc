@@ -494,13 +494,21 @@ class Planner {
                     layer->mutable_bias())
           .WithContext(LayerContext(*layer));
     }
-    if (scheme == "auto") {
+    double weight_gain = *gain;
+    if (scheme == "lsuv" && (kind == LayerKind::kDense || kind == LayerKind::kConv)) {
+      // Orthogonal with gain 1; the LSUV stage scales it to unit output variance.
+      scheme = "orthogonal";
+      weight_gain = 1;
+      reason = "lsuv: orthogonal (gain 1), then scaled to unit output variance on the batch";
+      layer->mutable_lsuv();
+    } else if (scheme == "auto" || scheme == "lsuv") {
       AutoChoice choice = ChooseAuto(act.kind(), kind, layer->depth());
+      reason = (scheme == "lsuv" ? "lsuv leaves this kind of layer to auto: " : "") +
+               std::string(choice.reason);
       scheme = std::string(choice.scheme);
-      reason = choice.reason;
     }
     layer->set_reason(reason);
-    return Resolve(scheme, *layer, *gain, *plan_, layer->mutable_weight())
+    return Resolve(scheme, *layer, weight_gain, *plan_, layer->mutable_weight())
         .WithContext(LayerContext(*layer));
   }
 
@@ -578,7 +586,7 @@ class Planner {
       draws = FrameworkRecurrent(*framework, input, hidden, per_dir);
     } else {
       draws.grain = RecurrentGrain::kGate;
-      const bool is_auto = requested == "auto";
+      const bool is_auto = requested == "auto" || requested == "lsuv";
       AutoChoice in = ChooseAutoRecurrent(false), rec = ChooseAutoRecurrent(true);
       draws.input = {is_auto ? std::string(in.scheme) : requested,
                      double(input),

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <span>
 
+#include "npy.h"
 #include "rng.h"
 
 namespace reinit {
@@ -117,6 +118,60 @@ StatusOr<std::map<std::string, Tensor>> RandomInputs(const exec::Executor& execu
       feeds[in.name] = std::move(t);
     } else {
       return UsageError("input '" + in.name + "' is bool: reinit cannot make up its values");
+    }
+  }
+  return feeds;
+}
+
+StatusOr<std::map<std::string, Tensor>> DataInputs(
+    const exec::Executor& executor, const std::map<std::string, std::string>& files) {
+  std::map<std::string, Tensor> feeds;
+  for (const auto& [given, path] : files) {
+    std::string name = given;
+    if (name.empty()) {
+      if (executor.inputs().size() != 1) {
+        return UsageError("--data " + path + ": the model has " +
+                          std::to_string(executor.inputs().size()) +
+                          " inputs; name each one (--data NAME=FILE.npy)");
+      }
+      name = executor.inputs()[0].name;
+    }
+    const exec::GraphInput* in = nullptr;
+    for (const auto& i : executor.inputs()) {
+      if (i.name == name) in = &i;
+    }
+    if (!in) return UsageError("--data " + name + "=" + path + ": the model has no such input");
+    auto value = ReadNpy(path);
+    if (!value.ok()) return value.status();
+    if (value->type != in->type) {
+      return UsageError("--data " + path + ": holds " + exec::DTypeName(value->type) +
+                        " values; input '" + name + "' is " + exec::DTypeName(in->type));
+    }
+    const std::string declared = Dims(in->shape, in->dim_names);
+    bool agrees = in->shape.empty() || value->shape.size() == in->shape.size();
+    for (size_t k = 0; agrees && k < in->shape.size(); ++k) {
+      agrees = in->shape[k] < 0 || in->shape[k] == value->shape[k];
+    }
+    if (!agrees) {
+      return UsageError("--data " + path + ": shape " + exec::ShapeString(value->shape) +
+                        "; input '" + name + "' is " + declared);
+    }
+    if (value->type == DType::kInt64) {
+      const int64_t rows = EmbeddingRows(executor, name);
+      for (int64_t id : value->i) {
+        if (rows > 0 && (id < 0 || id >= rows)) {
+          return UsageError("--data " + path + ": id " + std::to_string(id) +
+                            " is not a row of the embedding table (" + std::to_string(rows) +
+                            " rows)");
+        }
+      }
+    }
+    feeds[name] = std::move(*value);
+  }
+  for (const auto& in : executor.inputs()) {
+    if (!feeds.count(in.name)) {
+      return UsageError("--data: no file for input '" + in.name + "' (--data " + in.name +
+                        "=FILE.npy)");
     }
   }
   return feeds;

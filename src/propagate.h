@@ -31,6 +31,12 @@ struct PropagateOptions {
 StatusOr<std::map<std::string, exec::Tensor>> RandomInputs(const exec::Executor& executor,
                                                            const PropagateOptions& options);
 
+// Inputs read from .npy files (input name -> path; "" names the model's only input). Each
+// must be of the input's kind (float, integer, bool) and agree with its declared dims;
+// integer ids that a Gather reads must be rows of its table.
+StatusOr<std::map<std::string, exec::Tensor>> DataInputs(
+    const exec::Executor& executor, const std::map<std::string, std::string>& files);
+
 struct Moments {
   double mean = 0;
   double std = 0;  // population standard deviation

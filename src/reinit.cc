@@ -64,7 +64,9 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   SetThreadCount(options.threads);
   ExternalSources sources;
   TensorStore store;
-  store.set_min_bytes(options.stream_min_bytes);
+  // LSUV runs the model: every weight in memory.
+  const bool lsuv = options.plan_file.empty() && UsesLsuv(options.plan);
+  store.set_min_bytes(lsuv ? UINT64_MAX : options.stream_min_bytes);
   auto model = LoadModel(options.input, &sources, &store);
   if (!model.ok()) return model.status();
   // Apply changes no tensor's size or storage, so what cannot be written now cannot be then.
@@ -97,6 +99,20 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   REINIT_RETURN_IF_ERROR(ApplyPlan(result.plan, &model.value(), &store,
                                    options.max_memory ? options.max_memory : DefaultMaxMemory())
                              .WithContext("'" + options.input + "'"));
+  if (HasLsuvLayers(result.plan)) {
+    auto executor = exec::Executor::Create(*model);
+    if (!executor.ok()) return executor.status().WithContext("'" + options.input + "'");
+    auto feeds = options.data.empty() ? RandomInputs(**executor, options.inputs)
+                                      : DataInputs(**executor, options.data);
+    if (!feeds.ok()) return feeds.status().WithContext("'" + options.input + "'");
+    executor->reset();
+    const int before = result.plan.warnings_size();
+    REINIT_RETURN_IF_ERROR(RunLsuv(*feeds, options.lsuv, &model.value(), &result.plan)
+                               .WithContext("'" + options.input + "'"));
+    for (int k = before; k < result.plan.warnings_size(); ++k) {
+      result.warnings.push_back(result.plan.warnings(k));
+    }
+  }
   if (!options.skip_check) {
     // Apply changes only the values of float initializers, never a shape, a type or a node:
     // a model that fails here had the problem before reinit touched it.

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "compare.h"
 #include "external_data.h"
+#include "lsuv.h"
 #include "plan.h"
 #include "plan.pb.h"
 #include "propagate.h"
@@ -35,6 +37,11 @@ struct RunOptions {
   uint64_t stream_min_bytes = TensorStore::kDefaultMinBytes;
   // The most memory a tensor drawn whole may take (see ApplyPlan); 0: half the machine's.
   uint64_t max_memory = 0;
+  // --scheme lsuv: its tolerance and iterations, and the batch it measures on: random inputs
+  // (shapes, seed) unless `data` names .npy files (input name -> path; "" for the only input).
+  LsuvOptions lsuv;
+  PropagateOptions inputs;
+  std::map<std::string, std::string> data;
 };
 
 // Half the machine's physical memory: the default --max-memory.

@@ -108,6 +108,14 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+// The parameter column of a layer LSUV scales: what it reached, or that it is still to run.
+std::string LsuvText(const proto::Layer& l, const std::string& parameter) {
+  if (!l.has_lsuv()) return parameter;
+  if (l.lsuv().scale() == 0) return parameter + ", then LSUV";
+  return parameter + " x" + Num(l.lsuv().scale()) + ": var " + Num(l.lsuv().variance()) + " (" +
+         std::to_string(l.lsuv().iterations()) + " steps)";
+}
+
 }  // namespace
 
 std::string FormatPlan(const proto::Plan& plan, bool verbose) {
@@ -136,7 +144,7 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
          has_fans ? Num(l.fan_out(), 6) : "-",
          has_activation ? ActivationText(l.activation()) : "-",
          w.blocks().empty() ? w.scheme() : BlockSchemes(w),
-         w.blocks().empty() ? GainText(w) : "per gate", Parameter(w),
+         w.blocks().empty() ? GainText(w) : "per gate", LsuvText(l, Parameter(w)),
          l.has_bias() ? (l.bias().blocks().empty() ? l.bias().scheme() : "per gate") : "-"});
     if (verbose) {
       std::string path;

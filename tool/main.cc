@@ -138,6 +138,19 @@ int Run(const CliOptions& o) {
   run.threads = o.threads;
   run.save.fsync = o.fsync;
   run.max_memory = o.max_memory;
+  run.lsuv.tolerance = o.lsuv_tolerance;
+  run.lsuv.max_iterations = o.lsuv_iterations;
+  {
+    auto inputs = ToPropagateOptions(o);
+    if (!inputs.ok()) return Fail(inputs.status());
+    run.inputs = std::move(*inputs);
+  }
+  for (const auto& spec : o.data) {
+    // NAME=FILE, or FILE alone (a path may hold '=' only after a '/').
+    const size_t eq = spec.find('=');
+    const bool named = eq != std::string::npos && spec.find('/') > eq && eq > 0;
+    run.data[named ? spec.substr(0, eq) : ""] = named ? spec.substr(eq + 1) : spec;
+  }
   run.save.mode = o.external_data == "single"   ? reinit::ExternalDataMode::kSingle
                   : o.external_data == "inline" ? reinit::ExternalDataMode::kInline
                                                 : reinit::ExternalDataMode::kKeep;

@@ -108,6 +108,18 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
                   "orthogonal and the chosen scheme, print the per-layer std table, and draw it "
                   "as FILE (an SVG chart)")
       ->type_name("FILE.svg");
+  app_.add_option("--lsuv-tolerance", options_.lsuv_tolerance,
+                  "--scheme lsuv: stop scaling a layer when |Var(output) - 1| is below this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app_.add_option("--lsuv-iterations", options_.lsuv_iterations,
+                  "--scheme lsuv: at most this many scalings per layer")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app_.add_option("--data", options_.data,
+                  "--scheme lsuv: measure on these samples instead of random inputs: FILE.npy "
+                  "for the model's only input, or NAME=FILE.npy (repeatable)")
+      ->type_name("[NAME=]FILE.npy");
   AddPropagateOptions(&app_, &options_);
   AddPlanOptions(&app_, &options_);
   // A plan file fixes all of these; accepting them beside --plan would silently ignore them.

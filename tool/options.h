@@ -34,6 +34,10 @@ struct CliOptions {
   double std = 0.01;
   double range = 0.05;
   std::string report;  // --report FILE.svg
+  // --scheme lsuv
+  double lsuv_tolerance = 0.1;
+  int lsuv_iterations = 10;
+  std::vector<std::string> data;  // FILE.npy or NAME=FILE.npy
   // inspect --propagate (and --report)
   bool propagate = false;
   int64_t batch = 8;

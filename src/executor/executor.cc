@@ -232,7 +232,8 @@ Status Executor::SetInitializer(const std::string& name, Tensor value) {
 }
 
 StatusOr<std::map<std::string, Tensor>> Executor::Run(const std::map<std::string, Tensor>& feeds,
-                                                      const Observer& observe) const {
+                                                      const Observer& observe,
+                                                      const std::string& stop_after) const {
   std::map<std::string, Tensor> values;
   for (const GraphInput& in : inputs_) {
     auto it = feeds.find(in.name);
@@ -271,6 +272,10 @@ StatusOr<std::map<std::string, Tensor>> Executor::Run(const std::map<std::string
                            "' (" + n.op_type() + ")");
     }
     if (observe) REINIT_RETURN_IF_ERROR(observe(k, ctx.outputs()));
+    if (!stop_after.empty() &&
+        std::find(n.output().begin(), n.output().end(), stop_after) != n.output().end()) {
+      return std::map<std::string, Tensor>{};
+    }
     for (int o = 0; o < n.output_size(); ++o) {
       if (!n.output(o).empty()) values[n.output(o)] = std::move(ctx.output(o));
     }

@@ -59,9 +59,11 @@ class Executor {
 
   // Runs the graph on `feeds` (graph input name -> value, every input that is not an
   // initializer). Returns the graph outputs. Intermediate values are freed after their last
-  // use.
+  // use. With `stop_after`, the run stops once the node that produces that tensor has run
+  // (its value went to the observer) and returns no outputs.
   StatusOr<std::map<std::string, Tensor>> Run(const std::map<std::string, Tensor>& feeds,
-                                              const Observer& observe = nullptr) const;
+                                              const Observer& observe = nullptr,
+                                              const std::string& stop_after = "") const;
 
  private:
   Executor() = default;

@@ -23,6 +23,13 @@ const std::vector<Scheme>& Schemes() {
       {"flax-default",
        "Flax: kernels lecun_normal (truncated), recurrent orthogonal, bias 0, Embed N(0, 1/D)",
        K::kPolicy, D::kNone, M::kFanIn, false, false},
+      // LSUV (Mishkin & Matas 2015): orthogonal pre-initialization with gain 1, then, layer
+      // by layer in the order they run, W /= sqrt(Var(output)) on a batch until
+      // |Var - 1| < tolerance (src/lsuv.h). Recurrent layers and embeddings get auto's scheme.
+      {"lsuv",
+       "LSUV (Mishkin & Matas 2015): W = Q orthogonal, then per dense/conv layer in order "
+       "W /= sqrt(Var(output on a batch)) until |Var - 1| < tol",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
       // W = 0: every unit computes the same thing and receives the same gradient.
       {"zero", "W = 0", K::kZero, D::kNone, M::kFanIn, false, false},
       // Normalization scales and running variances are reset to 1; a plan may set any value.
