@@ -634,6 +634,22 @@ TEST(Recurrent, ErrorsNameWhatIsWrong) {
   EXPECT_CONTAINS(out.status().message(), "2 direction(s)");
 }
 
+TEST(Recurrent, RefusesOutputsBeyondTwoToThe31Values) {
+  // 2^11 steps of a batch of 2^10 + 1 with 1024 units: Y would hold just over 2^31 values,
+  // from an X of 8 MiB and an R of 4 MiB.
+  Case c;
+  c.op = "RNN";
+  c.seq = 1 << 11;
+  c.batch = (1 << 10) + 1;
+  c.input = 1;
+  c.hidden = 1024;
+  Data data;
+  data.x.assign(static_cast<size_t>(c.seq * c.batch), 0.5f);
+  data.w.assign(1024, 0.1f);
+  data.r.assign(1024 * 1024, 0.0f);
+  EXPECT_CONTAINS(ErrorOf(c, data), "would need more than 2^31 values");
+}
+
 TEST(Recurrent, HiddenSizeFollowsFromRWhenTheAttributeIsAbsent) {
   Case c;
   c.op = "GRU";

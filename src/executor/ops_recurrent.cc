@@ -36,6 +36,9 @@ namespace {
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MapConst = Eigen::Map<const RowMatrix>;
 
+// The most values an op's outputs and scratch may hold, as for the shape ops.
+constexpr int64_t kMaxValues = int64_t{1} << 31;
+
 enum class Cell { kRnn, kGru, kLstm };
 
 // One of the spec's activation functions, with its alpha and beta.
@@ -354,6 +357,15 @@ Status Recurrent(OpContext& ctx, Cell cell) {
                      std::to_string(pb.hidden) + " and " + std::to_string(dirs) +
                      " direction(s): expected W " + ShapeString(w_shape) + " and R " +
                      ShapeString(r_shape));
+  }
+  // Y and the input projections hold up to seq·batch·dirs·gates·hidden values: a short X and a
+  // wide R must not make them unallocatable.
+  int64_t values = 1;
+  for (int64_t f : {pb.seq, pb.batch, dirs, pb.gates, pb.hidden}) {
+    if (__builtin_mul_overflow(values, f, &values) || values > kMaxValues) {
+      return ctx.Error("X " + ShapeString(x.shape) + " with hidden_size " +
+                       std::to_string(pb.hidden) + " would need more than 2^31 values");
+    }
   }
   auto b_or = Optional(ctx, 3, "B", {dirs, 2 * gh});
   if (!b_or.ok()) return b_or.status();
