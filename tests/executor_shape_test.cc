@@ -860,6 +860,11 @@ TEST(ShapeOps, FeedsThatDisagreeWithTheirShapeAreRefused) {
   Tensor lying = Tensor::Float({2, 3});
   lying.f.resize(4);
   EXPECT_CONTAINS(RunError(m, {{"x", lying}}), "holds 4 values for shape [2, 3]");
+  // Empty, but with dims whose product would overflow: refused before anything multiplies
+  // them.
+  Tensor absurd;
+  absurd.shape = {int64_t{1} << 40, int64_t{1} << 40, 0};
+  EXPECT_CONTAINS(RunError(m, {{"x", absurd}}), "more than 2^31 elements");
 }
 
 TEST(ShapeOps, ShufflenetChannelShuffle) {

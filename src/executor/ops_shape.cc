@@ -30,22 +30,6 @@ constexpr int64_t kMaxElements = int64_t{1} << 31;
 
 std::string Str(int64_t v) { return std::to_string(v); }
 
-// A present input whose buffer holds as many values as its shape says (feeds come from
-// callers); an error naming it otherwise.
-StatusOr<const Tensor*> Data(const OpContext& ctx, int k) {
-  if (!ctx.has_input(k)) return ctx.Error("input " + Str(k) + " is missing");
-  const Tensor& t = ctx.input(k);
-  for (int64_t d : t.shape) {
-    if (d < 0) return ctx.Error("input " + Str(k) + " has shape " + ShapeString(t.shape));
-  }
-  const size_t held = t.is_float() ? t.f.size() : t.i.size();
-  if (static_cast<int64_t>(held) != t.size()) {
-    return ctx.Error("input " + Str(k) + " holds " + Str(static_cast<int64_t>(held)) +
-                     " values for shape " + ShapeString(t.shape));
-  }
-  return &t;
-}
-
 // The element count of an output shape the model's data asked for; an error when a dim is
 // negative or the product of the nonzero dims exceeds kMaxElements (so that no product of
 // the shape's dims can overflow later, even where a zero dim makes the tensor empty).
@@ -64,6 +48,21 @@ StatusOr<int64_t> CheckedSize(const OpContext& ctx, const std::vector<int64_t>& 
     }
   }
   return empty ? 0 : nonzero;
+}
+
+// A present input whose shape passes CheckedSize and whose buffer holds as many values as the
+// shape says (feeds come from callers); an error naming it otherwise.
+StatusOr<const Tensor*> Data(const OpContext& ctx, int k) {
+  if (!ctx.has_input(k)) return ctx.Error("input " + Str(k) + " is missing");
+  const Tensor& t = ctx.input(k);
+  auto n = CheckedSize(ctx, t.shape, "input " + Str(k) + " of shape");
+  if (!n.ok()) return n.status();
+  const size_t held = t.is_float() ? t.f.size() : t.i.size();
+  if (static_cast<int64_t>(held) != *n) {
+    return ctx.Error("input " + Str(k) + " holds " + Str(static_cast<int64_t>(held)) +
+                     " values for shape " + ShapeString(t.shape));
+  }
+  return &t;
 }
 
 // Row-major strides of `shape`.
@@ -600,8 +599,9 @@ Status Shape(OpContext& ctx) {
 }
 
 Status Size(OpContext& ctx) {
-  if (!ctx.has_input(0)) return ctx.Error("input 0 is missing");
-  ctx.output(0) = Tensor::Int64({}, {ctx.input(0).size()});
+  auto in = Data(ctx, 0);
+  if (!in.ok()) return in.status();
+  ctx.output(0) = Tensor::Int64({}, {(*in)->size()});
   return Status::Ok();
 }
 
@@ -1132,16 +1132,18 @@ Status BlockRearrange(OpContext& ctx, bool to_space) {
     } else {
       return ctx.Error("mode '" + mode + "' is not one of DCR, CRD");
     }
-    shape = {n, c / (b * b), h * b, w * b};
-    if (h > kMaxElements || w > kMaxElements)
-      return ctx.Error("input " + ShapeString(in.shape) + " is too large");
+    shape = {n, c / (b * b), h * b, w * b};  // no overflow: h, w <= 2^31 (Data), b <= 2^16
   } else {
     if (h % b != 0 || w % b != 0) {
       return ctx.Error("height " + Str(h) + " and width " + Str(w) + " do not divide by " + Str(b));
     }
+    int64_t depth = 0;
+    if (__builtin_mul_overflow(c, b * b, &depth)) {
+      return ctx.Error(Str(c) + " channels in blocks of " + Str(b) + "x" + Str(b) + " overflow");
+    }
     view = {n, c, h / b, b, w / b, b};
     perm = {0, 3, 5, 1, 2, 4};
-    shape = {n, c * b * b, h / b, w / b};
+    shape = {n, depth, h / b, w / b};
   }
   auto size = CheckedSize(ctx, shape, "the output");
   if (!size.ok()) return size.status();
