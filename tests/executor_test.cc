@@ -224,5 +224,26 @@ TEST(Executor, DecodesIntegerAndBoolInitializers) {
   EXPECT_FALSE(DecodeTensor(s).ok());
 }
 
+TEST(Executor, CastToIntegersSaturatesAndTruncates) {
+  const Tensor t =
+      CastTo(Tensor::Float({6}, {2.7f, -2.7f, NAN, INFINITY, -INFINITY, 1e30f}), DType::kInt64);
+  EXPECT_EQ(t.i, (std::vector<int64_t>{2, -2, 0, INT64_MAX, INT64_MIN, INT64_MAX}));
+  EXPECT_EQ(CastTo(Tensor::Float({2}, {0.0f, -0.5f}), DType::kBool).i,
+            (std::vector<int64_t>{0, 1}));
+}
+
+TEST(Executor, AFeedWhoseValuesDisagreeWithItsShapeIsRefused) {
+  auto m = Model(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[N, 2] x) => (float[N, 2] y) { y = MatMul (x, w) })",
+                 {{"w", {{2, 2}, {1, 0, 0, 1}}}});
+  auto e = Executor::Create(m);
+  ASSERT_TRUE(e.ok());
+  Tensor bad = Tensor::Float({3, 2}, {1, 2, 3, 4});  // 4 values for 6
+  auto out = (*e)->Run({{"x", bad}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("holds 4 values for the shape [3, 2]"), std::string::npos)
+      << out.status().message();
+}
+
 }  // namespace
 }  // namespace reinit::exec

@@ -239,6 +239,14 @@ StatusOr<std::map<std::string, Tensor>> Executor::Run(const std::map<std::string
     auto it = feeds.find(in.name);
     if (it == feeds.end())
       return UsageError("no value given for the graph input '" + in.name + "'");
+    const Tensor& t = it->second;
+    const size_t held = t.is_float() ? t.f.size() : t.i.size();
+    bool valid = true;
+    for (int64_t d : t.shape) valid &= d >= 0;
+    if (!valid || static_cast<int64_t>(held) != t.size()) {
+      return UsageError("the value given for the graph input '" + in.name + "' holds " +
+                        std::to_string(held) + " values for the shape " + ShapeString(t.shape));
+    }
     values[in.name] = it->second;
   }
   const std::set<std::string> outputs(outputs_.begin(), outputs_.end());

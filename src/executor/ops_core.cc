@@ -117,6 +117,17 @@ StatusOr<int64_t> NormalizeAxis(const OpContext& ctx, int64_t axis, int64_t rank
   return axis < 0 ? axis + rank : axis;
 }
 
+// Truncation toward zero; NaN to 0 and values past int64's range to its ends (a plain cast
+// would be undefined behaviour there).
+namespace {
+int64_t SaturatingInt(float v) {
+  if (std::isnan(v)) return 0;
+  if (v >= 9.2233720368547758e18f) return INT64_MAX;
+  if (v <= -9.2233720368547758e18f) return INT64_MIN;
+  return static_cast<int64_t>(v);
+}
+}  // namespace
+
 Tensor CastTo(const Tensor& in, DType type) {
   if (in.type == type) return in;
   Tensor out;
@@ -129,7 +140,7 @@ Tensor CastTo(const Tensor& in, DType type) {
   } else if (in.type == DType::kFloat) {
     out.i.resize(n);
     for (size_t k = 0; k < n; ++k) {
-      out.i[k] = type == DType::kBool ? in.f[k] != 0.0f : static_cast<int64_t>(in.f[k]);
+      out.i[k] = type == DType::kBool ? in.f[k] != 0.0f : SaturatingInt(in.f[k]);
     }
   } else {
     out.i = in.i;
