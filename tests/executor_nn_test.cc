@@ -96,8 +96,7 @@ void ExpectValues(const Tensor& t, const std::vector<int64_t>& shape,
   ExpectClose(t, Tensor::Float(shape, values), tol);
 }
 
-// ---- Naive references
-// -----------------------------------------------------------------------------
+// ---- Naive references ---------------------------------------------------------------------------
 
 std::vector<int64_t> Coords(int64_t flat, const std::vector<int64_t>& shape) {
   std::vector<int64_t> c(shape.size());
@@ -269,8 +268,7 @@ std::string Attrs(const Spatial& sp) {
   return s;
 }
 
-// ---- Conv
-// -----------------------------------------------------------------------------------------
+// ---- Conv ---------------------------------------------------------------------------------------
 
 TEST(ExecutorNn, ConvByHand) {
   // x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], w = [[1, 0], [0, -1]], b = 10: each output is
@@ -419,8 +417,7 @@ TEST(ExecutorNn, ConvRefusesBadShapesAndAttributes) {
             std::string::npos);
 }
 
-// ---- ConvTranspose
-// --------------------------------------------------------------------------------
+// ---- ConvTranspose ------------------------------------------------------------------------------
 
 TEST(ExecutorNn, ConvTransposeByHand) {
   // 1-D, stride 2: each input value stamps the kernel [1, 10] at 2i: [1, 10, 2, 20, 3, 30].
@@ -536,8 +533,7 @@ TEST(ExecutorNn, ConvTransposeRefusesBadShapesAndAttributes) {
       std::string::npos);
 }
 
-// ---- Pooling
-// --------------------------------------------------------------------------------------
+// ---- Pooling ------------------------------------------------------------------------------------
 
 TEST(ExecutorNn, MaxAndAveragePoolByHand) {
   const Tensor x = Tensor::Float({1, 1, 4, 4}, {1, 2, 3, 4,      //
@@ -714,8 +710,7 @@ TEST(ExecutorNn, PoolsRefuseBadAttributes) {
   EXPECT_NE(ErrorOf("y = GlobalMaxPool (x)", Random({2}, 1)).find("N x C"), std::string::npos);
 }
 
-// ---- Normalization
-// --------------------------------------------------------------------------------
+// ---- Normalization ------------------------------------------------------------------------------
 
 TEST(ExecutorNn, BatchNormalizationByHand) {
   // Channel 0: (x - 1) / sqrt(4 + 0) * 2 + 1 = x; channel 1: (x - 0) / sqrt(0.25) * 1 - 1.

@@ -85,8 +85,7 @@ void ParallelRanges(int64_t count, int64_t per_piece, const Task& task) {
   });
 }
 
-// ---- Spatial geometry
-// ----------------------------------------------------------------------------
+// ---- Spatial geometry ---------------------------------------------------------------------------
 
 // Per spatial axis: input and output sizes, kernel, stride, dilation and pads. For Conv and
 // the pools output position o reads input o * stride - pad_begin + k * dilation; for
@@ -270,8 +269,7 @@ void NextTap(const std::vector<int64_t>& kernel, std::vector<int64_t>* tap) {
   }
 }
 
-// ---- Conv
-// ----------------------------------------------------------------------------------------
+// ---- Conv ---------------------------------------------------------------------------------------
 
 // col[(c * ksize + tap) * cols + run.at + j] = input channel c0 + c of image run.n at the
 // position output position (run, j) reads through `tap`, or 0 in the padding.
@@ -448,8 +446,7 @@ Status Conv(OpContext& ctx) {
   return Status::Ok();
 }
 
-// ---- ConvTranspose
-// -------------------------------------------------------------------------------
+// ---- ConvTranspose ------------------------------------------------------------------------------
 
 // Y = conv_transpose(X, W) + B: X [N, C, D...], W [C, M / group, K...], B [M], Y [N, M, O...].
 // Output position o gets input i through tap k when o = i * stride - pad_begin + k * dilation.
@@ -575,8 +572,7 @@ Status ConvTranspose(OpContext& ctx) {
   return Status::Ok();
 }
 
-// ---- Pooling
-// -------------------------------------------------------------------------------------
+// ---- Pooling ------------------------------------------------------------------------------------
 
 enum class PoolKind { kMax, kAverage, kLp };
 
@@ -779,8 +775,7 @@ Status GlobalMaxPool(OpContext& ctx) { return GlobalPool(ctx, PoolKind::kMax); }
 Status GlobalAveragePool(OpContext& ctx) { return GlobalPool(ctx, PoolKind::kAverage); }
 Status GlobalLpPool(OpContext& ctx) { return GlobalPool(ctx, PoolKind::kLp); }
 
-// ---- Normalization
-// -------------------------------------------------------------------------------
+// ---- Normalization ------------------------------------------------------------------------------
 
 // Input k: float with exactly `count` elements, as a [count] vector (`what` names it).
 StatusOr<const float*> ChannelVector(const OpContext& ctx, int k, int64_t count,
