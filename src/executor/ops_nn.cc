@@ -602,6 +602,126 @@ double LpTerm(float v, float p) {
   return std::pow(a, static_cast<double>(p));
 }
 
+// Per spatial axis and output position: where the window starts in the input, the taps
+// [lo, hi) that land in the input, and how many taps land in the input or its pads (a
+// ceil_mode window may reach past the end padding).
+struct AxisWindows {
+  std::vector<int64_t> start, lo, hi, padded;
+};
+
+std::vector<AxisWindows> Windows(const Geometry& g) {
+  std::vector<AxisWindows> w(g.rank());
+  for (size_t a = 0; a < g.rank(); ++a) {
+    const int64_t d = g.dilation[a];
+    for (int64_t o = 0; o < g.out[a]; ++o) {
+      const int64_t start = o * g.stride[a] - g.pad_begin[a];
+      w[a].start.push_back(start);
+      w[a].lo.push_back(std::max<int64_t>(0, CeilDiv(-start, d)));
+      w[a].hi.push_back(std::min(g.kernel[a], CeilDiv(g.in[a] - start, d)));
+      w[a].padded.push_back(std::min(g.kernel[a], CeilDiv(g.in[a] + g.pad_end[a] - start, d)));
+    }
+  }
+  return w;
+}
+
+struct PoolOptions {
+  bool count_include_pad = false;
+  float p = 2.0f;
+  bool indices = false;
+  bool column_major = false;  // storage_order 1: Indices number the spatial axes column-major
+};
+
+// One plane (image and channel) of a pool. The output walks line by line (along the last
+// spatial axis); for each line, `bases` holds the input offsets of the window's taps on the
+// other axes, so the innermost loops only step along the last axis.
+template <PoolKind kKind, bool kIndices = false>
+void PoolPlane(const float* x, const Geometry& g, const std::vector<AxisWindows>& w,
+               const PoolOptions& opt, float* y, int64_t* index) {
+  const size_t rank = g.rank(), last = rank - 1;
+  const int64_t out_last = g.out[last], lines = ShapeSize(g.out) / out_last;
+  const int64_t d_last = g.dilation[last];
+  std::vector<int64_t> in_stride(rank, 1);
+  for (size_t a = last; a-- > 0;) in_stride[a] = in_stride[a + 1] * g.in[a + 1];
+  std::vector<int64_t> o(rank, 0), k(rank, 0), bases;
+  for (int64_t line = 0; line < lines; ++line) {
+    // The outer taps of this line's windows.
+    for (size_t a = last, rest = static_cast<size_t>(line); a-- > 0;) {
+      o[a] = static_cast<int64_t>(rest % static_cast<size_t>(g.out[a]));
+      rest /= static_cast<size_t>(g.out[a]);
+    }
+    bases.clear();
+    double outer_padded = 1.0;
+    bool empty = false;
+    for (size_t a = 0; a < last; ++a) {
+      k[a] = w[a].lo[o[a]];
+      empty = empty || k[a] >= w[a].hi[o[a]];
+      outer_padded *= static_cast<double>(w[a].padded[o[a]]);
+    }
+    while (!empty) {
+      int64_t base = 0;
+      for (size_t a = 0; a < last; ++a)
+        base += (w[a].start[o[a]] + k[a] * g.dilation[a]) * in_stride[a];
+      bases.push_back(base);
+      size_t a = last;
+      while (a-- > 0) {
+        if (++k[a] < w[a].hi[o[a]]) break;
+        k[a] = w[a].lo[o[a]];
+      }
+      if (a == static_cast<size_t>(-1)) break;
+    }
+    for (int64_t ol = 0; ol < out_last; ++ol) {
+      const int64_t start = w[last].start[ol], lo = w[last].lo[ol], hi = w[last].hi[ol];
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t best_at = 0;
+      bool nan = false;  // a NaN in the window makes the max NaN
+      double sum = 0.0;
+      for (int64_t base : bases) {
+        const float* row = x + base + start;
+        for (int64_t kk = lo; kk < hi; ++kk) {
+          const float v = row[kk * d_last];
+          if constexpr (kKind == PoolKind::kMax && kIndices) {
+            if (v > best || (v != v && best == best)) {
+              best = v;
+              best_at = base + start + kk * d_last;
+            }
+          } else if constexpr (kKind == PoolKind::kMax) {
+            best = v > best ? v : best;  // branch-free (maxss)
+            nan |= v != v;
+          } else if constexpr (kKind == PoolKind::kAverage) {
+            sum += v;
+          } else {
+            sum += LpTerm(v, opt.p);
+          }
+        }
+      }
+      const int64_t at = line * out_last + ol;
+      if constexpr (kKind == PoolKind::kMax) {
+        y[at] = nan ? std::numeric_limits<float>::quiet_NaN() : best;
+        if constexpr (kIndices) {
+          // The row-major offset of the maximum, renumbered for storage_order 1.
+          int64_t flat = best_at, renumbered = 0, column_stride = 1;
+          if (opt.column_major) {
+            for (size_t a = 0; a < rank; ++a) {
+              renumbered += flat / in_stride[a] * column_stride;
+              flat %= in_stride[a];
+              column_stride *= g.in[a];
+            }
+            best_at = renumbered;
+          }
+          index[at] = best_at;
+        }
+      } else if constexpr (kKind == PoolKind::kAverage) {
+        const double taps = static_cast<double>(bases.size()) * static_cast<double>(hi - lo);
+        const double divisor =
+            opt.count_include_pad ? outer_padded * static_cast<double>(w[last].padded[ol]) : taps;
+        y[at] = divisor > 0.0 ? static_cast<float>(sum / divisor) : 0.0f;
+      } else {
+        y[at] = LpRoot(sum, opt.p);
+      }
+    }
+  }
+}
+
 // MaxPool (with its optional Indices), AveragePool and LpPool.
 Status Pool(OpContext& ctx, PoolKind kind) {
   auto x_or = FloatInput(ctx, 0);
@@ -616,110 +736,48 @@ Status Pool(OpContext& ctx, PoolKind kind) {
   Geometry g;
   REINIT_RETURN_IF_ERROR(ForwardGeometry(
       ctx, std::vector<int64_t>(x.shape.begin() + 2, x.shape.end()), kernel, true, true, &g));
-  const bool count_pad = ctx.Attr("count_include_pad", int64_t{0}) != 0;
-  float p = 2.0f;
+  PoolOptions opt;
+  opt.count_include_pad = ctx.Attr("count_include_pad", int64_t{0}) != 0;
   if (kind == PoolKind::kLp) {
-    auto p_or = LpExponent(ctx);
-    if (!p_or.ok()) return p_or.status();
-    p = *p_or;
+    auto p = LpExponent(ctx);
+    if (!p.ok()) return p.status();
+    opt.p = *p;
   }
-  const bool indices =
-      kind == PoolKind::kMax && ctx.output_count() > 1 && !ctx.node().output(1).empty();
-  const bool column_major = ctx.Attr("storage_order", int64_t{0}) != 0;
+  opt.indices = kind == PoolKind::kMax && ctx.output_count() > 1 && !ctx.node().output(1).empty();
+  opt.column_major = ctx.Attr("storage_order", int64_t{0}) != 0;
   std::vector<int64_t> out_shape = {x.shape[0], x.shape[1]};
   out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
   REINIT_RETURN_IF_ERROR(CheckElements(ctx, out_shape));
   Tensor y = Tensor::Float(out_shape);
   Tensor index;
-  if (indices) index = Tensor::Int64(out_shape);
+  if (opt.indices) index = Tensor::Int64(out_shape);
   const int64_t in_size = ShapeSize(g.in), out_size = ShapeSize(g.out);
   const int64_t planes = x.shape[0] * x.shape[1];
-  // Strides of the input's spatial axes, and of the Indices numbering (storage_order).
-  std::vector<int64_t> in_stride(rank), index_stride(rank);
-  for (int64_t a = static_cast<int64_t>(rank) - 1, st = 1; a >= 0; st *= g.in[a--])
-    in_stride[a] = st;
-  for (size_t a = 0, st = 1; a < rank; st *= static_cast<size_t>(g.in[a++])) {
-    index_stride[a] = column_major ? static_cast<int64_t>(st) : in_stride[a];
-  }
-  const size_t last = rank - 1;
+  const std::vector<AxisWindows> windows = Windows(g);
   double taps = 1.0;
   for (int64_t k : kernel) taps *= static_cast<double>(k);
-  ParallelRanges(
-      planes, ItemsPerPiece(static_cast<double>(out_size) * taps), [&](int64_t first, int64_t end) {
-        std::vector<int64_t> o(rank), start(rank), lo(rank), hi(rank), k(rank);
-        for (int64_t plane = first; plane < end; ++plane) {
-          const float* xp = x.f.data() + plane * in_size;
-          std::fill(o.begin(), o.end(), 0);
-          for (int64_t at = 0; at < out_size; ++at) {
-            // The taps of the window that land in the input, axis by axis.
-            bool empty = false;
-            double padded_count = 1.0;
-            for (size_t a = 0; a < rank; ++a) {
-              start[a] = o[a] * g.stride[a] - g.pad_begin[a];
-              lo[a] = std::max<int64_t>(0, CeilDiv(-start[a], g.dilation[a]));
-              hi[a] = std::min(g.kernel[a], CeilDiv(g.in[a] - start[a], g.dilation[a]));
-              empty = empty || lo[a] >= hi[a];
-              // Taps inside input + pads (a ceil_mode window may reach past the end padding).
-              padded_count *= static_cast<double>(
-                  std::min(g.kernel[a], CeilDiv(g.in[a] + g.pad_end[a] - start[a], g.dilation[a])));
-            }
-            float best = -std::numeric_limits<float>::infinity();
-            int64_t best_at = 0;
-            double sum = 0.0;
-            int64_t count = 0;
-            if (!empty) {
-              std::copy(lo.begin(), lo.end(), k.begin());
-              for (;;) {
-                int64_t base = 0, index_base = 0;
-                for (size_t a = 0; a < last; ++a) {
-                  const int64_t i = start[a] + k[a] * g.dilation[a];
-                  base += i * in_stride[a];
-                  index_base += i * index_stride[a];
-                }
-                for (int64_t kk = lo[last]; kk < hi[last]; ++kk) {
-                  const int64_t i = start[last] + kk * g.dilation[last];
-                  const float v = xp[base + i];
-                  if (kind == PoolKind::kMax) {
-                    if (v > best || std::isnan(v)) {
-                      best = v;
-                      best_at = index_base + i * index_stride[last];
-                      if (std::isnan(v)) break;
-                    }
-                  } else if (kind == PoolKind::kAverage) {
-                    sum += v;
-                  } else {
-                    sum += LpTerm(v, p);
-                  }
-                }
-                count += hi[last] - lo[last];
-                size_t a = last;
-                while (a-- > 0) {
-                  if (++k[a] < hi[a]) break;
-                  k[a] = lo[a];
-                }
-                if (a == static_cast<size_t>(-1)) break;
-              }
-            }
-            float* yv = y.f.data() + plane * out_size + at;
-            if (kind == PoolKind::kMax) {
-              *yv = best;
-              if (indices)
-                index.i[static_cast<size_t>(plane * out_size + at)] = plane * in_size + best_at;
-            } else if (kind == PoolKind::kAverage) {
-              const double divisor = count_pad ? padded_count : static_cast<double>(count);
-              *yv = divisor > 0.0 ? static_cast<float>(sum / divisor) : 0.0f;
-            } else {
-              *yv = LpRoot(sum, p);
-            }
-            for (size_t a = rank; a-- > 0;) {
-              if (++o[a] < g.out[a]) break;
-              o[a] = 0;
-            }
-          }
-        }
-      });
+  ParallelRanges(planes, ItemsPerPiece(static_cast<double>(out_size) * taps),
+                 [&](int64_t first, int64_t end) {
+                   for (int64_t plane = first; plane < end; ++plane) {
+                     const float* xp = x.f.data() + plane * in_size;
+                     float* yp = y.f.data() + plane * out_size;
+                     int64_t* ip = opt.indices ? index.i.data() + plane * out_size : nullptr;
+                     if (kind == PoolKind::kMax) {
+                       if (ip == nullptr) {
+                         PoolPlane<PoolKind::kMax>(xp, g, windows, opt, yp, ip);
+                       } else {
+                         PoolPlane<PoolKind::kMax, true>(xp, g, windows, opt, yp, ip);
+                         for (int64_t i = 0; i < out_size; ++i) ip[i] += plane * in_size;
+                       }
+                     } else if (kind == PoolKind::kAverage) {
+                       PoolPlane<PoolKind::kAverage>(xp, g, windows, opt, yp, ip);
+                     } else {
+                       PoolPlane<PoolKind::kLp>(xp, g, windows, opt, yp, ip);
+                     }
+                   }
+                 });
   ctx.output(0) = std::move(y);
-  if (indices) ctx.output(1) = std::move(index);
+  if (opt.indices) ctx.output(1) = std::move(index);
   return Status::Ok();
 }
 
