@@ -351,25 +351,29 @@ TEST(ExecutorNn, ConvAutoPad) {
   ExpectClose(RunY("y = Conv <auto_pad = \"NOTSET\", strides = [2, 2]> (x, w)", x, inits), valid);
 }
 
-TEST(ExecutorNn, ConvInManyBlocksAcrossImagesIsTheSameForEveryThreadCount) {
-  // 128 input channels x 3 x 3 taps: the columns (2 images x 100 positions) are gathered in
-  // blocks that straddle the images.
-  const Tensor x = Random({2, 128, 10, 10}, 15);
-  const Tensor w = Random({8, 128, 3, 3}, 16);
-  const std::vector<float> b = Values(8, 17);
-  const Inits inits = {{"w", w}, {"b", Tensor::Float({8}, b)}};
-  const std::string node = "y = Conv <pads = [1, 1, 1, 1]> (x, w, b)";
-  const Tensor expected = NaiveConv(x, w, b, 1, {{}, {1, 1, 1, 1}, {}});
-  std::vector<Tensor> runs;
-  for (int threads : {1, 2, 3}) {
-    SetThreadCount(threads);
-    runs.push_back(RunY(node, x, inits));
-  }
-  SetThreadCount(0);
-  ExpectClose(runs[0], expected, 2e-4f);
-  for (const Tensor& t : runs) {
-    ASSERT_EQ(t.f.size(), runs[0].f.size());
-    EXPECT_EQ(std::memcmp(t.f.data(), runs[0].f.data(), t.f.size() * sizeof(float)), 0);
+TEST(ExecutorNn, ConvInManyBlocksIsTheSameForEveryThreadCount) {
+  // 128 input channels x 3 x 3 taps: the columns (every position of every image) are gathered
+  // in blocks of about 128. 3 images of 9 x 9 give 243 columns, two blocks that straddle the
+  // images; one of 12 x 12 gives two blocks inside it.
+  for (const std::vector<int64_t>& shape :
+       {std::vector<int64_t>{3, 128, 9, 9}, std::vector<int64_t>{1, 128, 12, 12}}) {
+    const Tensor x = Random(shape, 15);
+    const Tensor w = Random({8, 128, 3, 3}, 16);
+    const std::vector<float> b = Values(8, 17);
+    const Inits inits = {{"w", w}, {"b", Tensor::Float({8}, b)}};
+    const std::string node = "y = Conv <pads = [1, 1, 1, 1]> (x, w, b)";
+    const Tensor expected = NaiveConv(x, w, b, 1, {{}, {1, 1, 1, 1}, {}});
+    std::vector<Tensor> runs;
+    for (int threads : {1, 2, 3}) {
+      SetThreadCount(threads);
+      runs.push_back(RunY(node, x, inits));
+    }
+    SetThreadCount(0);
+    ExpectClose(runs[0], expected, 2e-4f);
+    for (const Tensor& t : runs) {
+      ASSERT_EQ(t.f.size(), runs[0].f.size());
+      EXPECT_EQ(std::memcmp(t.f.data(), runs[0].f.data(), t.f.size() * sizeof(float)), 0);
+    }
   }
 }
 

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "executor/ops.h"
 #include "parallel.h"
@@ -31,6 +32,7 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using MapConst = Eigen::Map<const RowMatrix>;
 using Map = Eigen::Map<RowMatrix>;
 using StridedConst = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
+using Strided = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 
 // Attribute values beyond this (pads, strides, dilations, kernel dims, output_shape) are
 // refused, which keeps every size computed from them far from int64 overflow.
@@ -73,6 +75,21 @@ int64_t ItemsPerPiece(double work) {
              ? 1
              : std::max<int64_t>(
                    1, static_cast<int64_t>(static_cast<double>(kPieceWork) / std::max(1.0, work)));
+}
+
+// Scratch space of the calling thread, `slot` 0 or 1, at least n floats, uninitialized: kept
+// for the next piece and call, up to kKeptScratch floats (larger ones are freed when the
+// thread next asks for a small one).
+float* Scratch(int slot, int64_t n) {
+  constexpr size_t kKeptScratch = size_t{1} << 24;
+  thread_local std::unique_ptr<float[]> buffers[2];
+  thread_local size_t sizes[2] = {0, 0};
+  const size_t want = static_cast<size_t>(std::max<int64_t>(n, 1));
+  if (sizes[slot] < want || (sizes[slot] > kKeptScratch && want <= kKeptScratch)) {
+    buffers[slot] = std::make_unique_for_overwrite<float[]>(want);
+    sizes[slot] = want;
+  }
+  return buffers[slot].get();
 }
 
 // Runs task(first, last) over [0, count) cut into pieces of `per_piece` items.
@@ -303,27 +320,49 @@ void Im2Col(const float* x, int64_t channels, int64_t c0, int64_t cg, const Geom
 }
 
 // Output plane y (bias already in it) += the convolution of input plane x with one kernel w.
+// Output line by line; for each, the kernel's taps on the other axes pick an input line, and
+// its taps on the last axis slide along it.
 void DirectConvPlane(const float* x, const float* w, const Geometry& g, float* y) {
   const size_t last = g.rank() - 1;
-  const int64_t ksize = ShapeSize(g.kernel), in_last = g.in[last], out_last = g.out[last];
-  const int64_t lines = ShapeSize(g.out) / out_last, s = g.stride[last];
-  std::vector<int64_t> tap(g.rank(), 0);
-  for (int64_t t = 0; t < ksize; ++t, NextTap(g.kernel, &tap)) {
-    const float wt = w[t];
-    const int64_t shift = tap[last] * g.dilation[last] - g.pad_begin[last];
-    for (int64_t l = 0; l < lines; ++l) {
-      const int64_t line = MapLine(g, g.out, g.in, l, tap);
-      if (line < 0) continue;
-      const Run r{0, l, 0, out_last, 0};
-      int64_t lo = 0, hi = 0;
-      RunRange(r, s, shift, in_last, &lo, &hi);
-      const float* src = x + line * in_last;
-      float* dst = y + l * out_last;
-      if (s == 1) {
-        for (int64_t j = lo; j < hi; ++j) dst[j] += wt * src[j + shift];
-      } else {
-        for (int64_t j = lo; j < hi; ++j) dst[j] += wt * src[j * s + shift];
+  const int64_t in_last = g.in[last], out_last = g.out[last], k_last = g.kernel[last];
+  const int64_t s = g.stride[last], lines = ShapeSize(g.out) / out_last;
+  const int64_t outer_taps = ShapeSize(g.kernel) / k_last;
+  // Per tap on the last axis: its input shift and the outputs [lo, hi) it reaches.
+  std::vector<int64_t> shift(static_cast<size_t>(k_last)), lo(shift.size()), hi(shift.size());
+  for (int64_t kl = 0; kl < k_last; ++kl) {
+    shift[kl] = kl * g.dilation[last] - g.pad_begin[last];
+    RunRange(Run{0, 0, 0, out_last, 0}, s, shift[kl], in_last, &lo[kl], &hi[kl]);
+  }
+  std::vector<int64_t> o(last, 0), k(last, 0);  // the line's and the tap's outer coordinates
+  for (int64_t l = 0; l < lines; ++l) {
+    float* dst = y + l * out_last;
+    std::fill(k.begin(), k.end(), 0);
+    for (int64_t ot = 0; ot < outer_taps; ++ot) {
+      int64_t line = 0;
+      bool inside = true;
+      for (size_t a = 0; a < last; ++a) {
+        const int64_t i = o[a] * g.stride[a] - g.pad_begin[a] + k[a] * g.dilation[a];
+        inside = inside && i >= 0 && i < g.in[a];
+        line = line * g.in[a] + i;
       }
+      for (int64_t kl = 0; inside && kl < k_last; ++kl) {
+        const float wt = w[ot * k_last + kl];
+        const float* src = x + line * in_last;
+        const int64_t sh = shift[kl];
+        if (s == 1) {
+          for (int64_t j = lo[kl]; j < hi[kl]; ++j) dst[j] += wt * src[j + sh];
+        } else {
+          for (int64_t j = lo[kl]; j < hi[kl]; ++j) dst[j] += wt * src[j * s + sh];
+        }
+      }
+      for (size_t a = last; a-- > 0;) {
+        if (++k[a] < g.kernel[a]) break;
+        k[a] = 0;
+      }
+    }
+    for (size_t a = last; a-- > 0;) {
+      if (++o[a] < g.out[a]) break;
+      o[a] = 0;
     }
   }
 }
@@ -415,28 +454,41 @@ Status Conv(OpContext& ctx) {
     return Status::Ok();
   }
 
-  // Columns q = n * out_size + p of each group, in blocks of `block`.
+  // Columns q = n * out_size + p of each group, in blocks of equal width (the last may be
+  // narrower by a few).
   const int64_t columns = n_images * out_size;
-  const int64_t block =
+  const int64_t target =
       std::min(columns, std::max(kMinBlock, kBlockFloats / std::max<int64_t>(k, 1)));
-  const int64_t blocks = CeilDiv(columns, block);
+  const int64_t blocks = CeilDiv(columns, target), block = CeilDiv(columns, blocks);
   ParallelFor(static_cast<size_t>(group * blocks), [&](size_t piece) {
     const int64_t gi = static_cast<int64_t>(piece) / blocks;
     const int64_t q0 = static_cast<int64_t>(piece) % blocks * block;
     const int64_t q1 = std::min(columns, q0 + block), cols = q1 - q0;
     const std::vector<Run> runs = MakeRuns(g.out, q0, q1);
-    std::vector<float> col(static_cast<size_t>(k * cols));
-    Im2Col(xf, channels, gi * cg, cg, g, runs, cols, col.data());
-    std::vector<float> out(static_cast<size_t>(mg * cols));
-    Map(out.data(), mg, cols).noalias() =
-        MapConst(wf + gi * mg * k, mg, k) * MapConst(col.data(), k, cols);
+    float* col = Scratch(0, k * cols);
+    Im2Col(xf, channels, gi * cg, cg, g, runs, cols, col);
+    const MapConst wg(wf + gi * mg * k, mg, k);
+    const float* bg = b ? b + gi * mg : nullptr;
+    if (q0 / out_size == (q1 - 1) / out_size) {
+      // Within one image: straight into Y.
+      const int64_t n = q0 / out_size;
+      float* dst = y.f.data() + (n * maps + gi * mg) * out_size + q0 % out_size;
+      Strided(dst, mg, cols, Eigen::OuterStride<>(out_size)).noalias() =
+          wg * MapConst(col, k, cols);
+      for (int64_t m = 0; bg && m < mg; ++m) {
+        for (int64_t j = 0; j < cols; ++j) dst[m * out_size + j] += bg[m];
+      }
+      return;
+    }
+    float* out = Scratch(1, mg * cols);
+    Map(out, mg, cols).noalias() = wg * MapConst(col, k, cols);
     // Scatter the block to Y, image by image.
     for (int64_t q = q0; q < q1;) {
       const int64_t n = q / out_size, p = q % out_size, len = std::min(out_size - p, q1 - q);
       for (int64_t m = 0; m < mg; ++m) {
-        const float* src = out.data() + m * cols + (q - q0);
+        const float* src = out + m * cols + (q - q0);
         float* dst = y.f.data() + (n * maps + gi * mg + m) * out_size + p;
-        const float bm = b ? b[gi * mg + m] : 0.0f;
+        const float bm = bg ? bg[m] : 0.0f;
         for (int64_t j = 0; j < len; ++j) dst[j] = src[j] + bm;
       }
       q += len;
