@@ -714,6 +714,25 @@ TEST(ExecutorNn, PoolsRefuseBadAttributes) {
   EXPECT_NE(ErrorOf("y = GlobalMaxPool (x)", Random({2}, 1)).find("N x C"), std::string::npos);
 }
 
+TEST(ExecutorNn, EmptyTensorsGiveEmptyOrBiasOutputs) {
+  // No input channels: the convolution sums nothing, Y is the bias.
+  ExpectValues(RunY("y = Conv (x, w, b)", Tensor::Float({1, 0, 3, 3}),
+                    {{"w", Tensor::Float({2, 0, 2, 2})}, {"b", Tensor::Float({2}, {1, -1})}}),
+               {1, 2, 2, 2}, {1, 1, 1, 1, -1, -1, -1, -1});
+  ExpectValues(RunY("y = ConvTranspose (x, w, b)", Tensor::Float({1, 0, 2}),
+                    {{"w", Tensor::Float({0, 1, 2})}, {"b", Tensor::Float({1}, {3})}}),
+               {1, 1, 3}, {3, 3, 3});
+  // No images: an empty output, even where a hostile kernel and pads make an axis ~2^31 long.
+  EXPECT_EQ(
+      RunY("y = Conv (x, w)", Tensor::Float({0, 2, 4, 4}), {{"w", Random({3, 2, 3, 3}, 1)}}).shape,
+      (std::vector<int64_t>{0, 3, 2, 2}));
+  const Tensor y = RunY(
+      "y = MaxPool <kernel_shape = [2000000000, 1], pads = [1999999999, 0, 1999999999, 0]> (x)",
+      Tensor::Float({0, 1, 5, 5}));
+  EXPECT_EQ(y.shape, (std::vector<int64_t>{0, 1, 2000000004, 5}));
+  EXPECT_TRUE(y.f.empty());
+}
+
 // ---- Normalization ------------------------------------------------------------------------------
 
 TEST(ExecutorNn, BatchNormalizationByHand) {

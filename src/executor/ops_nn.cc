@@ -13,7 +13,8 @@
 //
 // Spatial attributes follow ONNX up to opset 17: pads [x1_begin, x2_begin, ..., x1_end, ...],
 // auto_pad SAME_UPPER (odd padding at the end), SAME_LOWER (at the start) or VALID. In
-// ceil_mode a pooling window that would start in the end padding is dropped, as PyTorch does.
+// ceil_mode a pooling window that would start in the end padding is dropped (PyTorch's rule,
+// written into the ONNX spec by onnx/onnx#5741).
 // Normalization statistics are accumulated in double.
 #include <Eigen/Core>
 #include <algorithm>
@@ -130,7 +131,8 @@ Status IntsAttr(const OpContext& ctx, const std::string& name, size_t count, int
   out->assign(a->ints().begin(), a->ints().end());
   for (int64_t v : *out) {
     if (v < min || v > kMaxAttribute) {
-      return ctx.Error(name + " value " + Str(v) + " is out of range (at least " + Str(min) + ")");
+      return ctx.Error(name + " value " + Str(v) + " is out of range [" + Str(min) + ", " +
+                       Str(kMaxAttribute) + "]");
     }
   }
   return Status::Ok();
@@ -803,6 +805,11 @@ Status Pool(OpContext& ctx, PoolKind kind) {
   Tensor y = Tensor::Float(out_shape);
   Tensor index;
   if (opt.indices) index = Tensor::Int64(out_shape);
+  if (y.f.empty()) {  // N or C is 0 (an axis of the windows may still be huge: no tables)
+    ctx.output(0) = std::move(y);
+    if (opt.indices) ctx.output(1) = std::move(index);
+    return Status::Ok();
+  }
   const int64_t in_size = ShapeSize(g.in), out_size = ShapeSize(g.out);
   const int64_t planes = x.shape[0] * x.shape[1];
   const std::vector<AxisWindows> windows = Windows(g);
