@@ -2,7 +2,8 @@
 """The reference executor and LSUV on the real architectures of models/corpus/.
 
 For every <name>.eval.onnx.gz (or, with --subset, the smaller ones):
-  (a) `reinit inspect M --propagate` runs (every op of the model is one the executor runs);
+  (a) `reinit inspect M --propagate` runs (every op of the model is one the executor runs),
+      on the .train.onnx.gz variant too (BatchNormalization in training mode, Dropout);
   (b) `reinit M --scheme lsuv -o OUT` exits 0 and its plan gives every LSUV layer a final
       output variance within 1 +- 0.1 (the default tolerance);
   (c) `reinit inspect OUT --propagate` measures those layers again, independently of LSUV's
@@ -69,7 +70,12 @@ def main():
             with open(path, "wb") as f:
                 f.write(data)
             out = os.path.join(tmp, name + ".lsuv.onnx")
+            train = os.path.join(tmp, name + ".train.onnx")
+            with gzip.open(os.path.join(corpus, name + ".train.onnx.gz"), "rb") as f:
+                with open(train, "wb") as g:
+                    g.write(f.read())
             try:
+                run([reinit, "inspect", train, "--propagate"])
                 run([reinit, "inspect", path, "--propagate"])
                 plan = run([reinit, path, "-o", out, "--scheme", "lsuv", "-q"])
                 measured = run([reinit, "inspect", out, "--propagate"])
