@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 
+#include "inference_guard.h"
 #include "tensor_codec.h"
 #include "tensor_store.h"
 
@@ -579,7 +580,7 @@ onnx::ModelProto ShapeOnlyCopy(const onnx::ModelProto& model) { return LightCopy
 std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model) {
   onnx::ModelProto light = ShapeOnlyCopy(model);
   try {
-    onnx::shape_inference::InferShapes(light);
+    onnx::shape_inference::InferShapes(light, GuardedSchemaRegistry());
   } catch (const std::exception&) {
     // Best effort: whatever was declared or inferred before the failure is still used.
   }
@@ -671,7 +672,7 @@ Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
   onnx::ModelProto light = ShapeOnlyCopy(model);
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/true, /*strict_mode=*/1);
-    onnx::shape_inference::InferShapes(light, onnx::OpSchemaRegistry::Instance(), options);
+    onnx::shape_inference::InferShapes(light, GuardedSchemaRegistry(), options);
   } catch (const std::exception& e) {
     return ModelError(what + " fails ONNX shape inference: " + e.what());
   }
