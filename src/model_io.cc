@@ -645,6 +645,14 @@ StatusOr<onnx::ModelProto> LoadModel(const std::string& path, ExternalSources* s
   if (!model.has_graph()) {
     return ModelError("'" + path + "' is not an ONNX model: it has no graph");
   }
+  // The deferral marker is reinit's own: one in the input would be taken for a tensor of the
+  // store, with another tensor's bytes.
+  for (const TensorRef& ref : AllTensors(&model)) {
+    if (IsDeferred(*ref.tensor)) {
+      return ModelError("'" + path + "': " + ref.what +
+                        ": its external data is reinit's internal marker 'reinit.deferred'");
+    }
+  }
   REINIT_RETURN_IF_ERROR(DeferRaw(path, fd, raw, &model, store));
   ExternalSources local;
   REINIT_RETURN_IF_ERROR(ResolveExternalData(path, &model, sources ? sources : &local, store));
