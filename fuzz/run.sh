@@ -48,7 +48,7 @@ else
      ${FUZZ_ARGS:-} "$work" "$crashers") || status=$?
   for log in "$logs"/fuzz-*.log; do
     echo "== $log"
-    grep -E "^#[0-9]+ +(DONE|pulse)|^stat::|ERROR|SUMMARY|Test unit written" "$log" | tail -n 12
+    grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::|ERROR|SUMMARY|Test unit written" "$log" | tail -n 12
   done
 fi
 
