@@ -15,11 +15,13 @@
 // and the output goes to m/ or to o/ and is removed after each run. See fuzz/README.md.
 #include <google/protobuf/stubs/logging.h>
 #include <onnx/onnx_pb.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -63,8 +65,10 @@ struct Workspace {
   std::vector<fs::path> fixed;  // what m/ holds between runs
 
   Workspace() {
-    const char* base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : std::getenv("TMPDIR");
-    std::string templ = std::string(base ? base : "/tmp") + "/reinit-fuzz.XXXXXX";
+    const char* env = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : std::getenv("TMPDIR");
+    const fs::path base = env ? env : "/tmp";
+    RemoveStale(base);
+    std::string templ = (base / ("reinit-fuzz." + std::to_string(getpid()) + ".XXXXXX")).string();
     if (!mkdtemp(templ.data())) {
       std::perror("model_fuzzer: mkdtemp");
       std::abort();
@@ -90,6 +94,20 @@ struct Workspace {
     fs::create_symlink("../outside.bin", model_dir / "escape.bin");
     WriteFile(model, "");
     for (const auto& e : fs::recursive_directory_iterator(model_dir)) fixed.push_back(e.path());
+  }
+
+  // The folders of processes that ended without removing theirs (a crash, a kill): named
+  // reinit-fuzz.<pid>.XXXXXX, their pid no longer running.
+  static void RemoveStale(const fs::path& base) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(base, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("reinit-fuzz.", 0) != 0) continue;
+      const long pid = std::strtol(name.c_str() + 12, nullptr, 10);
+      if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        fs::remove_all(e.path(), ec);
+      }
+    }
   }
 
   ~Workspace() {
