@@ -53,7 +53,8 @@ Status RunLsuv(const std::map<std::string, exec::Tensor>& feeds, const LsuvOptio
   std::stable_sort(order.begin(), order.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
 
-  for (auto& [unused, layer] : order) {
+  for (auto& entry : order) {
+    proto::Layer* const layer = entry.second;
     const std::string& weight = layer->weight().name();
     const exec::Tensor* value = executor.initializer(weight);
     if (!value || !value->is_float()) {
