@@ -1,10 +1,19 @@
 """Whole-model parity of the reference executor with PyTorch on the corpus architectures.
 
 For each architecture of models/corpus/export.py (the same constructors and input shapes,
-imported from it), builds the model in eval mode with random weights under
-torch.manual_seed(k), exports it with torch.onnx.export (opset 17, eval: BatchNorm folded into
-the Conv before it where torch can) to a temporary folder, runs one random input through torch
-and through run_model (the executor, tests/run_model.cc), and compares the outputs.
+imported from it), builds the model with random weights under torch.manual_seed(k), exports it
+with torch.onnx.export (opset 17) to a temporary folder, runs one random input through torch
+and through run_model (the executor, tests/run_model.cc), and compares the outputs. Each model
+in the corpus's two variants:
+
+  eval   model.eval(), the default export (BatchNorm folded into the Conv before it where
+         torch can, constants folded).
+  train  model.train() with every dropout probability set to 0 (a deterministic forward),
+         exported with training=TRAINING, do_constant_folding=False: the corpus's training
+         graphs (weights under their torch names, Linear as MatMul(x, Transpose(W)), RNN weights
+         through Slice/Concat). Not compared for models with BatchNorm: in training mode it
+         normalizes with the batch's statistics and has running-statistics outputs, which the
+         executor refuses (it runs BatchNormalization for inference); the table lists them.
 
 Random weights: torch's and torchvision's own initialization, except that every float
 parameter or buffer that it sets to a constant — biases, norm scales and shifts, BatchNorm's
@@ -57,6 +66,9 @@ RTOL = 1e-4
 # two random inputs must differ by at least this fraction of max|output|.
 MIN_DEPENDENCE = 0.05
 CALIBRATION_BATCHES, CALIBRATION_BATCH = 1, 8
+TRAIN_BATCHNORM = ("not compared: BatchNormalization in training mode (batch statistics, "
+                   "running-statistics outputs), which the executor refuses: it runs "
+                   "BatchNormalization for inference")
 
 
 def load_corpus():
@@ -118,40 +130,57 @@ def calibrate_batchnorm(model, name, make_inputs):
     model.eval()
 
 
-def run_one(corpus, name, seed, run_model, tmp, batch, f64):
+def zero_dropout(model):
+    """Dropout probability 0 everywhere, so that a training-mode forward is deterministic."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.p = 0.0
+        if isinstance(m, nn.MultiheadAttention):
+            m.dropout = 0.0
+
+
+def run_one(corpus, name, variant, seed, run_model, tmp, batch, f64):
     builder, make_inputs = corpus.MODELS[name]
     torch.manual_seed(seed)
-    model = builder("eval")
+    model = builder(variant)
     randomize_constants(model)
-    calibrate_batchnorm(model, name, make_inputs)
-    model.eval()
+    kwargs = {}
+    if variant == "eval":
+        calibrate_batchnorm(model, name, make_inputs)
+        model.eval()
+    elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return {"name": f"{name}.{variant}", "skipped": TRAIN_BATCHNORM}
+    else:
+        zero_dropout(model)
+        model.train()
+        kwargs = dict(training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
     inputs = with_batch(name, make_inputs(), batch)
     other = with_batch(name, make_inputs(), batch)
     with torch.no_grad():
         ref = model(*inputs).numpy()
         ref_other = model(*other).numpy()
 
-    path = os.path.join(tmp, f"{name}.onnx")
+    path = os.path.join(tmp, f"{name}.{variant}.onnx")
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, inputs, path, opset_version=corpus.OPSET, export_params=True,
                           keep_initializers_as_inputs=False, input_names=["input"],
-                          output_names=["output"])
+                          output_names=["output"], **kwargs)
     export_s = time.time() - t0
     graph = onnx.load(path).graph
     ops = sorted({n.op_type for n in graph.node})
 
-    in_path = os.path.join(tmp, f"{name}.input.npy")
+    in_path = os.path.join(tmp, f"{name}.{variant}.input.npy")
     np.save(in_path, inputs[0].numpy())
-    out_dir = os.path.join(tmp, f"{name}.out")
+    out_dir = os.path.join(tmp, f"{name}.{variant}.out")
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.time()
     p = subprocess.run([run_model, path, out_dir, f"input={in_path}"], capture_output=True,
                        text=True)
     run_s = time.time() - t0
     scale = float(np.abs(ref).max())
-    row = {"name": name, "nodes": len(graph.node), "ops": ops, "export_s": export_s,
+    row = {"name": f"{name}.{variant}", "nodes": len(graph.node), "ops": ops, "export_s": export_s,
            "run_s": run_s, "shape": list(ref.shape), "scale": scale,
            "dependence": float(np.abs(ref - ref_other).max()) / max(scale, 1e-30)}
     if p.returncode != 0:
@@ -178,6 +207,8 @@ def main():
     ap.add_argument("--only", action="append", help="this model only (repeatable)")
     ap.add_argument("--batch", type=int, help="export and run with this batch size instead of "
                     "export.py's (1, or 8 x 1 for the [seq, batch] inputs)")
+    ap.add_argument("--variant", action="append", choices=("eval", "train"),
+                    help="this export only (default: both)")
     ap.add_argument("--f64", action="store_true", help="also give torch's own float32 error "
                     "(against float64; slow: about 1 min more)")
     args = ap.parse_args()
@@ -192,11 +223,16 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, name in enumerate(corpus.MODELS):
-            if name in names:
-                rows.append(run_one(corpus, name, k, args.run_model, tmp, args.batch, args.f64))
-                r = rows[-1]
-                print(f"{name}: {'ERROR' if 'error' in r else 'ok' if r['ok'] else 'FAIL'}"
-                      f" (export {r['export_s']:.1f}s, run_model {r['run_s']:.1f}s)",
+            for variant in args.variant or ("eval", "train"):
+                if name not in names:
+                    continue
+                r = run_one(corpus, name, variant, k, args.run_model, tmp, args.batch, args.f64)
+                rows.append(r)
+                if "skipped" in r:
+                    continue
+                print(f"{r['name']}: "
+                      f"{'ERROR' if 'error' in r else 'ok' if r['ok'] else 'FAIL'} "
+                      f"(export {r['export_s']:.1f}s, run_model {r['run_s']:.1f}s)",
                       file=sys.stderr, flush=True)
 
     print(f"torch {torch.__version__}, opset {corpus.OPSET}, "
@@ -209,6 +245,8 @@ def main():
           f"| error / max abs(ref) {f64}| result |")
     print("|---|---:|---|---:|---:|---:|---:|" + ("---:|" if args.f64 else "") + "---|")
     failed = []
+    skipped = [r for r in rows if "skipped" in r]
+    rows = [r for r in rows if "skipped" not in r]
     for r in rows:
         shape = "x".join(map(str, r["shape"]))
         head = (f"| {r['name']} | {r['nodes']} | {shape} | {r['scale']:.3g} "
@@ -226,6 +264,8 @@ def main():
         f64 = f"{r['torch_f32']:.2e} | " if args.f64 else ""
         print(f"{head} {r['max_abs']:.2e} | {r['rel']:.2e} | {f64}"
               f"{'pass' if r['ok'] else 'FAIL'} |")
+    if skipped:
+        print(f"\n{', '.join(r['name'] for r in skipped)}: {TRAIN_BATCHNORM}.")
     ops = sorted({op for r in rows for op in r["ops"]})
     print(f"\nops covered ({len(ops)}): {' '.join(ops)}")
     print(f"total {time.time() - t_start:.0f}s")
