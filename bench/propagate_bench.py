@@ -271,7 +271,9 @@ def main():
             median(jits)),
         "",
         f"Limit: reinit's whole command at most {LIMIT:g}x torch's warm forward: "
-        f"{ratio:.2f}x, {'PASS' if ok else 'FAIL'}.",
+        f"{ratio:.2f}x, {'PASS' if ok else 'FAIL'}. For information: reinit's whole command "
+        f"over torch's jit forward {t_reinit / median(jits):.2f}x, reinit's estimated forward "
+        f"over torch's jit forward {median(forward) / median(jits):.2f}x.",
     ]
     text = "\n".join(lines) + "\n"
     print(text, end="")
