@@ -595,13 +595,12 @@ Status ConvTranspose(OpContext& ctx) {
       std::fill(yn + m * out_size, yn + (m + 1) * out_size, b ? b[gi * mg + m0 + m] : 0.0f);
     }
     const MapConst wg(wf + gi * cg * mg * ksize, cg, mg * ksize);
-    std::vector<float> col;
+    float* col = Scratch(0, rows * std::min(block, in_size));
     for (int64_t q0 = 0; q0 < in_size; q0 += block) {
       const int64_t cols = std::min(block, in_size - q0);
-      col.resize(static_cast<size_t>(rows * cols));
       const StridedConst xb(xf + (n * channels + gi * cg) * in_size + q0, cg, cols,
                             Eigen::OuterStride<>(in_size));
-      Map(col.data(), rows, cols).noalias() = wg.middleCols(m0 * ksize, rows).transpose() * xb;
+      Map(col, rows, cols).noalias() = wg.middleCols(m0 * ksize, rows).transpose() * xb;
       // col2im: row (m, tap), column j adds to the output position it reaches.
       const std::vector<Run> runs = MakeRuns(g.in, q0, q0 + cols);
       std::vector<int64_t> tap(rank, 0);
@@ -613,7 +612,7 @@ Status ConvTranspose(OpContext& ctx) {
           int64_t lo = 0, hi = 0;
           RunRange(r, s, shift, out_last, &lo, &hi);
           for (int64_t m = 0; m < mc; ++m) {
-            const float* src = col.data() + (m * ksize + t) * cols + r.at;
+            const float* src = col + (m * ksize + t) * cols + r.at;
             float* dst = yn + m * out_size + line * out_last;
             const int64_t o0 = r.first * s + shift;  // output index of element 0 (may be < 0)
             for (int64_t j = lo; j < hi; ++j) dst[o0 + j * s] += src[j];
