@@ -18,6 +18,7 @@
 #include <memory>
 #include <random>
 
+#include "inference_guard.h"
 #include "tensor_codec.h"
 #include "tensor_store.h"
 
@@ -696,7 +697,7 @@ onnx::ModelProto ShapeOnlyCopy(const onnx::ModelProto& model) { return LightCopy
 std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model) {
   onnx::ModelProto light = ShapeOnlyCopy(model);
   try {
-    onnx::shape_inference::InferShapes(light);
+    onnx::shape_inference::InferShapes(light, GuardedSchemaRegistry());
   } catch (const std::exception&) {
     // Best effort: whatever was declared or inferred before the failure is still used.
   }
@@ -761,6 +762,14 @@ StatusOr<onnx::ModelProto> LoadModel(const std::string& path, ExternalSources* s
   if (!model.has_graph()) {
     return ModelError("'" + path + "' is not an ONNX model: it has no graph");
   }
+  // The deferral marker is reinit's own: one in the input would be taken for a tensor of the
+  // store, with another tensor's bytes.
+  for (const TensorRef& ref : AllTensors(&model)) {
+    if (IsDeferred(*ref.tensor)) {
+      return ModelError("'" + path + "': " + ref.what +
+                        ": its external data is reinit's internal marker 'reinit.deferred'");
+    }
+  }
   REINIT_RETURN_IF_ERROR(DeferRaw(path, fd, raw, &model, store));
   ExternalSources local;
   REINIT_RETURN_IF_ERROR(ResolveExternalData(path, &model, sources ? sources : &local, store));
@@ -788,7 +797,7 @@ Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
   onnx::ModelProto light = ShapeOnlyCopy(model);
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/true, /*strict_mode=*/1);
-    onnx::shape_inference::InferShapes(light, onnx::OpSchemaRegistry::Instance(), options);
+    onnx::shape_inference::InferShapes(light, GuardedSchemaRegistry(), options);
   } catch (const std::exception& e) {
     return ModelError(what + " fails ONNX shape inference: " + e.what());
   }

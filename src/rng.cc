@@ -11,8 +11,8 @@
 #include <immintrin.h>
 #endif
 
-// The kernels pass 32- and 64-byte vectors between always-inlined helpers; GCC notes that
-// their calling convention differs without AVX, which matters only for real calls (none).
+// The kernels pass 32- and 64-byte vectors between always-inlined helpers; GCC and clang note
+// that their calling convention differs without AVX, which matters only for real calls (none).
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace reinit {
@@ -77,13 +77,36 @@ typedef Simd<8>::U32 U32x8;
 typedef Simd<8>::I32 I32x8;
 typedef Simd<8>::F32 F32x8;
 
+// GCC's __builtin_shuffle(a, mask) and (a, b, mask). clang has only __builtin_shufflevector,
+// whose indices must be literal constants, so under clang (the fuzzing build) the permutation is
+// written lane by lane: each lane is a copy, so the values are the same. GCC compiles the
+// builtin itself.
+#if defined(__clang__)
+template <typename V, typename M>
+REINIT_INLINE V ClangShuffle(const V& a, const V& b, const M& mask) {
+  constexpr int kLanes = sizeof(V) / sizeof(a[0]);
+  V r;
+  for (int l = 0; l < kLanes; ++l) r[l] = mask[l] < kLanes ? a[mask[l]] : b[mask[l] - kLanes];
+  return r;
+}
+template <typename V, typename M>
+REINIT_INLINE V ClangShuffle(const V& a, const M& mask) {
+  return ClangShuffle(a, a, mask);
+}
+#define REINIT_SHUFFLE ClangShuffle
+#else
+#define REINIT_SHUFFLE __builtin_shuffle
+#endif
+
 // (low 32 bits of a) * (low 32 bits of b) per 64-bit lane: one vpmuludq, which GCC does not
 // find in the masked generic form (it multiplies 64 x 64). The 64-byte form is only inlined
 // into AVX-512 code; it is written as asm because intrinsics refuse to inline into functions
-// compiled for other targets, even on the way to an AVX-512 one.
+// compiled for other targets, even on the way to an AVX-512 one. clang checks an asm operand's
+// size against the file's target, not the function's, and refuses it: under clang the 64-byte
+// forms here and in SqrtVec and MoveMask are the generic code (the same values).
 template <typename U64>
 REINIT_INLINE U64 MulLow32(const U64& a, const U64& b) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__clang__)
   if constexpr (sizeof(U64) == 64) {
     U64 r;
     asm("vpmuludq %2, %1, %0" : "=v"(r) : "v"(a), "v"(b));
@@ -101,17 +124,17 @@ REINIT_INLINE U64 MulLow32(const U64& a, const U64& b) {
 template <typename U64>
 REINIT_INLINE U64 High(const U64& p) {
   if constexpr (sizeof(U64) == 32) {
-    return (U64)__builtin_shuffle((Simd<8>::U32)p, Simd<8>::I32{1, 1, 3, 3, 5, 5, 7, 7});
+    return (U64)REINIT_SHUFFLE((Simd<8>::U32)p, Simd<8>::I32{1, 1, 3, 3, 5, 5, 7, 7});
   } else {
-    return (U64)__builtin_shuffle(
-        (Simd<16>::U32)p, Simd<16>::I32{1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15});
+    return (U64)REINIT_SHUFFLE((Simd<16>::U32)p,
+                               Simd<16>::I32{1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15});
   }
 }
 
 // Correctly rounded, as IEEE 754 requires of every square root instruction.
 template <typename F>
 REINIT_INLINE F SqrtVec(const F& x) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__clang__)
   if constexpr (sizeof(F) == 64) {
     F r;
     asm("vsqrtps %1, %0" : "=v"(r) : "v"(x));
@@ -200,7 +223,7 @@ REINIT_INLINE BatchWords<W> PhiloxBatch(typename Simd<W>::U64 (&c)[4][4], Stream
   for (int word = 0; word < 4; ++word) {
     for (int h = 0; h < 2; ++h) {
       out.w[word][h] =
-          __builtin_shuffle((U32)c[word][2 * h], (U32)c[word][2 * h + 1], Simd<W>::kLowWords);
+          REINIT_SHUFFLE((U32)c[word][2 * h], (U32)c[word][2 * h + 1], Simd<W>::kLowWords);
     }
   }
   return out;
@@ -241,14 +264,13 @@ REINIT_INLINE BatchWords<W> PhiloxConsecutive(StreamKey key, uint64_t first_bloc
 // order (a, b, c, d of block 0, then of block 1, ...), stored at out.
 template <int W, typename V, typename E>
 REINIT_INLINE void Interleave4(const V& a, const V& b, const V& c, const V& d, E* out) {
-  const V t0 = __builtin_shuffle(a, b, Simd<W>::kUnpackLo32);
-  const V t1 = __builtin_shuffle(a, b, Simd<W>::kUnpackHi32);
-  const V t2 = __builtin_shuffle(c, d, Simd<W>::kUnpackLo32);
-  const V t3 = __builtin_shuffle(c, d, Simd<W>::kUnpackHi32);
-  const V u[4] = {__builtin_shuffle(t0, t2, Simd<W>::kUnpackLo64),
-                  __builtin_shuffle(t0, t2, Simd<W>::kUnpackHi64),
-                  __builtin_shuffle(t1, t3, Simd<W>::kUnpackLo64),
-                  __builtin_shuffle(t1, t3, Simd<W>::kUnpackHi64)};
+  const V t0 = REINIT_SHUFFLE(a, b, Simd<W>::kUnpackLo32);
+  const V t1 = REINIT_SHUFFLE(a, b, Simd<W>::kUnpackHi32);
+  const V t2 = REINIT_SHUFFLE(c, d, Simd<W>::kUnpackLo32);
+  const V t3 = REINIT_SHUFFLE(c, d, Simd<W>::kUnpackHi32);
+  const V u[4] = {
+      REINIT_SHUFFLE(t0, t2, Simd<W>::kUnpackLo64), REINIT_SHUFFLE(t0, t2, Simd<W>::kUnpackHi64),
+      REINIT_SHUFFLE(t1, t3, Simd<W>::kUnpackLo64), REINIT_SHUFFLE(t1, t3, Simd<W>::kUnpackHi64)};
   std::memcpy(out, u, sizeof(u));
 }
 
@@ -566,7 +588,7 @@ REINIT_INLINE void NormalF32Impl(StreamKey key, double std, uint64_t first_index
 // Bit l set where lane l of the mask is -1.
 template <typename I>
 REINIT_INLINE uint32_t MoveMask(const I& m) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__clang__)
   if constexpr (sizeof(I) == 64) {  // AVX-512 code only, see MulLow32
     uint16_t bits;
     asm("vpmovd2m %1, %0" : "=k"(bits) : "v"(m));
@@ -678,8 +700,7 @@ class TruncatedF32 {
     // The elements' low words in the same order as the words.
     Pack<U32, 2> low;
     for (int h = 0; h < 2; ++h) {
-      low.v[h] =
-          __builtin_shuffle((U32)element[2 * h], (U32)element[2 * h + 1], Simd<W>::kLowWords);
+      low.v[h] = REINIT_SHUFFLE((U32)element[2 * h], (U32)element[2 * h + 1], Simd<W>::kLowWords);
     }
     const auto pair = (low & 2u) != 0u;
     const auto side = (low & 1u) != 0u;

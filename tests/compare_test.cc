@@ -95,7 +95,7 @@ TEST(Compare, TheChartIsSelfContainedWithOneLinePerScheme) {
   EXPECT_EQ(lines, c.schemes.size());
   EXPECT_EQ(svg.find("<script"), std::string::npos);
   EXPECT_EQ(svg.find("href"), std::string::npos);
-  EXPECT_EQ(svg.find("http", 20), std::string::npos);  // only the namespace
+  EXPECT_EQ(svg.find("http", 20), std::string::npos);                   // only the namespace
   EXPECT_NE(svg.find("mlp &lt;tanh&gt; &amp; co"), std::string::npos);  // escaped
   EXPECT_NE(svg.find("zero (0: dead)"), std::string::npos);
   EXPECT_NE(svg.find("auto (chosen)"), std::string::npos);

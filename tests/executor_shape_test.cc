@@ -859,7 +859,7 @@ TEST(ShapeOps, FeedsThatDisagreeWithTheirShapeAreRefused) {
   auto m = Model(R"(g (float[2, 3] x) => (float[3, 2] y) { y = Transpose (x) })");
   Tensor lying = Tensor::Float({2, 3});
   lying.f.resize(4);
-  EXPECT_CONTAINS(RunError(m, {{"x", lying}}), "holds 4 values for shape [2, 3]");
+  EXPECT_CONTAINS(RunError(m, {{"x", lying}}), "holds 4 values for the shape [2, 3]");
   // Empty, but with dims whose product would overflow: refused before anything multiplies
   // them.
   Tensor absurd;

@@ -174,6 +174,32 @@ TEST(TensorStore, ARawLengthThatDisagreesWithTheDimsIsReadAndReportedAsBefore) {
   EXPECT_NE(streamed.status().message().find("w1"), std::string::npos);
 }
 
+// An input tensor carrying the deferral marker itself would be taken for a deferred tensor,
+// with the bytes of the store's payload it names (another tensor's: found by fuzzing, a model
+// written with w2 holding w1's values). Refused, streamed or not.
+TEST(TensorStore, ADeferralMarkerInTheInputIsRefused) {
+  TempDir dir;
+  onnx::ModelProto m = Zoo();
+  for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+    if (t.name() != "w2") continue;
+    t.clear_raw_data();
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* entry = t.add_external_data();
+    entry->set_key("reinit.deferred");
+    entry->set_value("0");
+  }
+  reinit_cli_test::SaveModelFile(m, dir / "model.onnx");
+  for (const uint64_t stream_min : {uint64_t{0}, uint64_t{1024}, UINT64_MAX}) {
+    auto r = ReinitFile(Options(dir / "model.onnx", dir / "out.onnx", stream_min));
+    ASSERT_FALSE(r.ok()) << stream_min;
+    EXPECT_NE(r.status().message().find("tensor 'w2': its external data is reinit's internal "
+                                        "marker 'reinit.deferred'"),
+              std::string::npos)
+        << r.status().message();
+    EXPECT_FALSE(fs::exists(dir / "out.onnx"));
+  }
+}
+
 class Streamed : public ::testing::TestWithParam<ExternalDataMode> {};
 
 // The model written from deferred tensors is the one written from tensors in memory: the same

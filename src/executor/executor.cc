@@ -241,9 +241,22 @@ StatusOr<std::map<std::string, Tensor>> Executor::Run(const std::map<std::string
       return UsageError("no value given for the graph input '" + in.name + "'");
     const Tensor& t = it->second;
     const size_t held = t.is_float() ? t.f.size() : t.i.size();
-    bool valid = true;
-    for (int64_t d : t.shape) valid &= d >= 0;
-    if (!valid || static_cast<int64_t>(held) != t.size()) {
+    // The product of the dims without overflowing: a zero dim wins, past 2^31 is refused.
+    bool valid = true, empty = false;
+    for (int64_t d : t.shape) {
+      valid &= d >= 0;
+      empty |= d == 0;
+    }
+    int64_t count = 1;
+    for (size_t k = 0; valid && !empty && k < t.shape.size(); ++k) {
+      if (t.shape[k] > (int64_t{1} << 31) / count) {
+        return UsageError("the value given for the graph input '" + in.name + "' has " +
+                          "more than 2^31 elements: " + ShapeString(t.shape));
+      }
+      count *= t.shape[k];
+    }
+    if (empty) count = 0;
+    if (!valid || static_cast<int64_t>(held) != count) {
       return UsageError("the value given for the graph input '" + in.name + "' holds " +
                         std::to_string(held) + " values for the shape " + ShapeString(t.shape));
     }

@@ -1,6 +1,6 @@
 // The NN family: convolution (Conv, ConvTranspose), pooling (MaxPool, AveragePool, LpPool and
-// their Global forms) and normalization (BatchNormalization for inference, Instance-, Layer-,
-// Group-, Lp- and MeanVarianceNormalization).
+// their Global forms) and normalization (BatchNormalization, in inference or training mode,
+// Instance-, Layer-, Group-, Lp- and MeanVarianceNormalization).
 //
 // Conv is im2col + GEMM. For each group, the columns (every output position of every image,
 // in that order) are cut into blocks whose width depends only on the layer; a ParallelFor
@@ -927,12 +927,11 @@ Status BatchNormalization(OpContext& ctx) {
   if (!x_or.ok()) return x_or.status();
   const Tensor& x = **x_or;
   if (x.rank() < 1) return ctx.Error("X is a scalar");
-  for (int k = 1; k < ctx.output_count(); ++k) {
-    if (!ctx.node().output(k).empty()) {
-      return ctx.Error("output " + Str(k) + " '" + ctx.node().output(k) +
-                       "' (running statistics, training only) is not computed: the executor "
-                       "runs BatchNormalization for inference");
-    }
+  // Training mode (training_mode = 1 from opset 14; before, asking for the statistics
+  // outputs): the batch's own statistics normalize, and the running ones are updated.
+  bool training = ctx.Attr("training_mode", int64_t{0}) != 0;
+  for (int k = 1; k < ctx.output_count() && ctx.opset() < 14; ++k) {
+    training |= !ctx.node().output(k).empty();
   }
   if (ctx.Attr("spatial", int64_t{1}) == 0) {
     return ctx.Error("spatial = 0 (per-activation statistics) is not supported");
@@ -946,15 +945,47 @@ Status BatchNormalization(OpContext& ctx) {
     v[k] = *c;
   }
   const float epsilon = ctx.Attr("epsilon", 1e-5f);
-  std::vector<float> a(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
-  for (int64_t c = 0; c < channels; ++c) {
-    const double s = v[0][c] / std::sqrt(static_cast<double>(v[3][c]) + epsilon);
-    a[c] = static_cast<float>(s);
-    shift[c] = static_cast<float>(v[1][c] - v[2][c] * s);
-  }
-  Tensor y = Tensor::Float(x.shape);
   const int64_t planes = x.rank() == 1 ? 1 : x.shape[0] * channels;
   const int64_t size = planes == 0 ? 0 : x.size() / planes;
+  // Per channel: the mean and (population) variance over the batch and spatial positions.
+  std::vector<double> mean(static_cast<size_t>(channels)), var(static_cast<size_t>(channels));
+  if (training) {
+    const double count = static_cast<double>(planes / channels * size);
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const float* xp = x.f.data() + plane * size;
+      for (int64_t i = 0; i < size; ++i) mean[plane % channels] += xp[i];
+    }
+    for (double& m : mean) m = count > 0 ? m / count : 0;
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const float* xp = x.f.data() + plane * size;
+      const double m = mean[plane % channels];
+      for (int64_t i = 0; i < size; ++i) var[plane % channels] += (xp[i] - m) * (xp[i] - m);
+    }
+    for (double& s : var) s = count > 0 ? s / count : 0;
+  } else {
+    for (int64_t c = 0; c < channels; ++c) mean[c] = v[2][c], var[c] = v[3][c];
+  }
+  std::vector<float> a(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) {
+    const double s = v[0][c] / std::sqrt(var[c] + epsilon);
+    a[c] = static_cast<float>(s);
+    shift[c] = static_cast<float>(v[1][c] - mean[c] * s);
+  }
+  if (training) {
+    // running = input * momentum + current * (1 - momentum); opset < 14 also had saved_mean
+    // and saved_var, given the batch's statistics here.
+    const double momentum = ctx.Attr("momentum", 0.9f);
+    for (int k = 1; k < ctx.output_count() && k < 5; ++k) {
+      Tensor t = Tensor::Float({channels});
+      for (int64_t c = 0; c < channels; ++c) {
+        const double current = k == 1 || k == 3 ? mean[c] : var[c];
+        const double input = k == 1 ? v[2][c] : v[3][c];
+        t.f[c] = static_cast<float>(k <= 2 ? input * momentum + current * (1 - momentum) : current);
+      }
+      ctx.output(k) = std::move(t);
+    }
+  }
+  Tensor y = Tensor::Float(x.shape);
   ParallelRanges(planes, ItemsPerPiece(static_cast<double>(size)), [&](int64_t first, int64_t end) {
     for (int64_t plane = first; plane < end; ++plane) {
       const int64_t c = plane % channels;
