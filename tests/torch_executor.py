@@ -11,9 +11,9 @@ in the corpus's two variants:
   train  model.train() with every dropout probability set to 0 (a deterministic forward),
          exported with training=TRAINING, do_constant_folding=False: the corpus's training
          graphs (weights under their torch names, Linear as MatMul(x, Transpose(W)), RNN weights
-         through Slice/Concat). Not compared for models with BatchNorm: in training mode it
-         normalizes with the batch's statistics and has running-statistics outputs, which the
-         executor refuses (it runs BatchNormalization for inference); the table lists them.
+         through Slice/Concat), BatchNormalization in training mode (the batch's statistics;
+         only the graph output is compared, not the running statistics). Models with BatchNorm
+         run at batch 4 here (see TRAIN_BATCHNORM_BATCH).
 
 Random weights: torch's and torchvision's own initialization, except that every float
 parameter or buffer that it sets to a constant — biases, norm scales and shifts, BatchNorm's
@@ -66,9 +66,11 @@ RTOL = 1e-4
 # two random inputs must differ by at least this fraction of max|output|.
 MIN_DEPENDENCE = 0.05
 CALIBRATION_BATCHES, CALIBRATION_BATCH = 1, 8
-TRAIN_BATCHNORM = ("not compared: BatchNormalization in training mode (batch statistics, "
-                   "running-statistics outputs), which the executor refuses: it runs "
-                   "BatchNormalization for inference")
+# The batch of a training export with BatchNorm (unless --batch): at batch 1 its last layers
+# normalize over the 2x2 positions of one image, which leaves the output almost independent of
+# the input (mobilenet_v3_small) and so ill-conditioned that torch's own float32 output is
+# 4e-4 from float64 (regnet_y_400mf).
+TRAIN_BATCHNORM_BATCH = 4
 
 
 def load_corpus():
@@ -148,11 +150,12 @@ def run_one(corpus, name, variant, seed, run_model, tmp, batch, f64):
     if variant == "eval":
         calibrate_batchnorm(model, name, make_inputs)
         model.eval()
-    elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return {"name": f"{name}.{variant}", "skipped": TRAIN_BATCHNORM}
     else:
         zero_dropout(model)
         model.train()
+        if batch is None and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                 for m in model.modules()):
+            batch = TRAIN_BATCHNORM_BATCH
         kwargs = dict(training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
     inputs = with_batch(name, make_inputs(), batch)
     other = with_batch(name, make_inputs(), batch)
@@ -228,8 +231,6 @@ def main():
                     continue
                 r = run_one(corpus, name, variant, k, args.run_model, tmp, args.batch, args.f64)
                 rows.append(r)
-                if "skipped" in r:
-                    continue
                 print(f"{r['name']}: "
                       f"{'ERROR' if 'error' in r else 'ok' if r['ok'] else 'FAIL'} "
                       f"(export {r['export_s']:.1f}s, run_model {r['run_s']:.1f}s)",
@@ -245,8 +246,6 @@ def main():
           f"| error / max abs(ref) {f64}| result |")
     print("|---|---:|---|---:|---:|---:|---:|" + ("---:|" if args.f64 else "") + "---|")
     failed = []
-    skipped = [r for r in rows if "skipped" in r]
-    rows = [r for r in rows if "skipped" not in r]
     for r in rows:
         shape = "x".join(map(str, r["shape"]))
         head = (f"| {r['name']} | {r['nodes']} | {shape} | {r['scale']:.3g} "
@@ -264,8 +263,6 @@ def main():
         f64 = f"{r['torch_f32']:.2e} | " if args.f64 else ""
         print(f"{head} {r['max_abs']:.2e} | {r['rel']:.2e} | {f64}"
               f"{'pass' if r['ok'] else 'FAIL'} |")
-    if skipped:
-        print(f"\n{', '.join(r['name'] for r in skipped)}: {TRAIN_BATCHNORM}.")
     ops = sorted({op for r in rows for op in r["ops"]})
     print(f"\nops covered ({len(ops)}): {' '.join(ops)}")
     print(f"total {time.time() - t_start:.0f}s")
