@@ -919,9 +919,8 @@ void Moments(const float* x, int64_t count, int64_t stride, float epsilon, doubl
   *inv_std = 1.0 / std::sqrt((count > 0 ? sq / static_cast<double>(count) : 0.0) + epsilon);
 }
 
-// Inference: Y = (X - mean) / sqrt(var + epsilon) * scale + B per channel (axis 1; a 1-D X
-// is one channel). training_mode is not run: Y always uses the given statistics, and the
-// running-statistics outputs training would produce are refused.
+// Y = (X - mean) / sqrt(var + epsilon) * scale + B per channel (axis 1; a 1-D X is one
+// channel), with the given statistics (inference) or the batch's own (training, see below).
 Status BatchNormalization(OpContext& ctx) {
   auto x_or = FloatInput(ctx, 0);
   if (!x_or.ok()) return x_or.status();
