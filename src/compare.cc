@@ -181,10 +181,15 @@ std::string ComparisonSvg(const Comparison& c, const std::string& title) {
   add("<text transform=\"translate(18," + Num(kTop + kH / 2, 6) +
       ") rotate(-90)\" text-anchor=\"middle\">std of the layer's output after its "
       "activation (log)</text>");
-  // One line per scheme.
-  for (size_t s = 0; s < c.schemes.size(); ++s) {
+  // One line per scheme. The chosen one is a wide translucent band drawn first, so that a
+  // reference scheme it coincides with stays visible on top of it.
+  std::vector<size_t> order(c.schemes.size());
+  for (size_t s = 0; s < order.size(); ++s) order[s] = s;
+  std::stable_partition(order.begin(), order.end(), [&](size_t s) { return c.schemes[s].chosen; });
+  for (size_t s : order) {
     const auto& scheme = c.schemes[s];
     const char* color = scheme.chosen ? "#000000" : kColors[s % 6];
+    const std::string width = scheme.chosen ? "7\" stroke-opacity=\"0.3" : "1.6";
     std::string points;
     bool dead = true;
     for (size_t k = 0; k < scheme.signal.layers.size(); ++k) {
@@ -192,21 +197,23 @@ std::string ComparisonSvg(const Comparison& c, const std::string& title) {
       dead &= !(v > 0);
       points += Num(x_of(k), 6) + "," + Num(y_of(v), 6) + " ";
     }
-    add("<polyline fill=\"none\" stroke=\"" + std::string(color) + "\" stroke-width=\"" +
-        (scheme.chosen ? "3" : "1.6") + "\"" +
+    add("<polyline fill=\"none\" stroke=\"" + std::string(color) + "\" stroke-width=\"" + width +
+        "\"" +
         (scheme.chosen ? "" : " stroke-dasharray=\"" + std::string(dead ? "2,3" : "none") + "\"") +
         " points=\"" + points + "\"/>");
     const double ly = kTop + 14 + 20 * static_cast<double>(s);
     const double lx = kLeft + kW + 16;
     add("<line x1=\"" + Num(lx, 6) + "\" y1=\"" + Num(ly - 4, 6) + "\" x2=\"" + Num(lx + 24, 6) +
-        "\" y2=\"" + Num(ly - 4, 6) + "\" stroke=\"" + color + "\" stroke-width=\"" +
-        (scheme.chosen ? "3" : "1.6") + "\"/>");
+        "\" y2=\"" + Num(ly - 4, 6) + "\" stroke=\"" + color + "\" stroke-width=\"" + width +
+        "\"/>");
     add("<text x=\"" + Num(lx + 30, 6) + "\" y=\"" + Num(ly, 6) + "\">" +
         Escape(Label(scheme) + (dead ? " (0: dead)" : "")) + "</text>");
   }
-  add("<text x=\"" + Num(kLeft + kW + 16, 6) + "\" y=\"" +
-      Num(kTop + 30 + 20 * static_cast<double>(c.schemes.size()), 6) +
-      "\" font-size=\"10\" fill=\"#555\">zero std is drawn on the bottom edge</text>");
+  const double note_y = kTop + 30 + 20 * static_cast<double>(c.schemes.size());
+  add("<text x=\"" + Num(kLeft + kW + 16, 6) + "\" y=\"" + Num(note_y, 6) +
+      "\" font-size=\"10\" fill=\"#555\">a zero std is drawn</text>");
+  add("<text x=\"" + Num(kLeft + kW + 16, 6) + "\" y=\"" + Num(note_y + 13, 6) +
+      "\" font-size=\"10\" fill=\"#555\">on the bottom edge</text>");
   add("</svg>");
   return svg;
 }
