@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "init/rng.h"
+#include "init/schemes/orthogonal.h"
 #include "parallel.h"
-#include "rng.h"
-#include "schemes/orthogonal.h"
 
 namespace {
 

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "init/rng.h"
+#include "io/tensor_codec.h"
 #include "parallel.h"
-#include "rng.h"
-#include "tensor_codec.h"
 
 namespace reinit {
 namespace {

@@ -31,14 +31,14 @@
 #include <string>
 #include <vector>
 
-#include "apply.h"
-#include "external_data.h"
-#include "model_io.h"
+#include "init/apply.h"
+#include "init/schemes/registry.h"
+#include "io/external_data.h"
+#include "io/model_io.h"
+#include "io/tensor_store.h"
 #include "parallel.h"
 #include "plan.h"
 #include "report.h"
-#include "schemes/registry.h"
-#include "tensor_store.h"
 
 namespace {
 

@@ -8,17 +8,17 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "activation.h"
-#include "gains.h"
-#include "graph_index.h"
-#include "layers.h"
-#include "model_io.h"
-#include "quantize.h"
-#include "recurrent.h"
-#include "schemes/auto_policy.h"
-#include "schemes/framework_defaults.h"
-#include "tensor_codec.h"
-#include "tensor_store.h"
+#include "graph/activation.h"
+#include "graph/graph_index.h"
+#include "graph/layers.h"
+#include "graph/recurrent.h"
+#include "init/gains.h"
+#include "init/schemes/auto_policy.h"
+#include "init/schemes/framework_defaults.h"
+#include "io/model_io.h"
+#include "io/quantize.h"
+#include "io/tensor_codec.h"
+#include "io/tensor_store.h"
 
 namespace reinit {
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "fans.h"
+#include "graph/fans.h"
+#include "init/schemes/registry.h"
 #include "plan.pb.h"
-#include "schemes/registry.h"
 #include "status.h"
 
 namespace reinit {

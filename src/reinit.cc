@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "apply.h"
-#include "model_io.h"
+#include "init/apply.h"
+#include "io/model_io.h"
 #include "parallel.h"
 
 namespace reinit {

@@ -9,14 +9,14 @@
 #include <string>
 #include <vector>
 
-#include "compare.h"
-#include "external_data.h"
-#include "lsuv.h"
+#include "io/external_data.h"
+#include "io/tensor_store.h"
 #include "plan.h"
 #include "plan.pb.h"
-#include "propagate.h"
+#include "signal/compare.h"
+#include "signal/lsuv.h"
+#include "signal/propagate.h"
 #include "status.h"
-#include "tensor_store.h"
 
 namespace reinit {
 

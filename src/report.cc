@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "gains.h"
-#include "schemes/registry.h"
+#include "init/gains.h"
+#include "init/schemes/registry.h"
 
 namespace reinit {
 

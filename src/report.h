@@ -5,7 +5,7 @@
 #include <string>
 
 #include "plan.pb.h"
-#include "propagate.h"
+#include "signal/propagate.h"
 
 namespace reinit {
 

@@ -1,4 +1,4 @@
-#include "activation.h"
+#include "graph/activation.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "layers.h"
+#include "graph/layers.h"
 #include "test_util.h"
 
 namespace reinit {

@@ -1,14 +1,14 @@
 // The apply stage: only planned tensors change, each keeps its type and storage, values are a
 // function of (seed, tensor name) only, and the metadata records the run.
-#include "apply.h"
+#include "init/apply.h"
 
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
 
+#include "io/tensor_codec.h"
 #include "model_builder.h"
 #include "plan.h"
 #include "stats.h"
-#include "tensor_codec.h"
 
 namespace reinit {
 namespace {

@@ -2,14 +2,14 @@
 // (a deep tanh MLP collapses under naive N(0, 0.01) and holds under Xavier; a plain ReLU CNN
 // vanishes under naive init and holds under He; zero init is dead everywhere), the table, and
 // the SVG's self-containedness.
-#include "compare.h"
+#include "signal/compare.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "cli_util.h"
-#include "model_io.h"
+#include "io/model_io.h"
 
 namespace reinit {
 namespace {

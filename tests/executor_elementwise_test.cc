@@ -8,9 +8,9 @@
 #include <functional>
 #include <map>
 
-#include "executor/executor.h"
 #include "model_builder.h"
 #include "parallel.h"
+#include "signal/executor/executor.h"
 #include "test_util.h"
 
 namespace reinit::exec {

@@ -10,10 +10,10 @@
 #include <map>
 #include <random>
 
-#include "executor/executor.h"
-#include "executor/ops.h"
 #include "model_builder.h"
 #include "parallel.h"
+#include "signal/executor/executor.h"
+#include "signal/executor/ops.h"
 
 namespace reinit::exec {
 namespace {

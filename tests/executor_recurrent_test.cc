@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "executor/executor.h"
-#include "executor/ops.h"
+#include "signal/executor/executor.h"
+#include "signal/executor/ops.h"
 
 namespace reinit::exec {
 namespace {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "executor/executor.h"
-#include "executor/ops.h"
 #include "model_builder.h"
+#include "signal/executor/executor.h"
+#include "signal/executor/ops.h"
 
 namespace reinit::exec {
 namespace {

@@ -1,15 +1,15 @@
 // The reference executor: the graph runner (order, feeds, outputs, observers, freed values,
 // refusals) and each op against values computed by hand in the test. Models are written in
 // ONNX text syntax; constants go in as initializers with the values spelled out.
-#include "executor/executor.h"
+#include "signal/executor/executor.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
 
-#include "executor/ops.h"
 #include "model_builder.h"
+#include "signal/executor/ops.h"
 
 namespace reinit::exec {
 namespace {

@@ -4,7 +4,7 @@
 // untouched, no temporaries after success or failure), the 2 GiB limits with a lowered
 // threshold, and once for real behind REINIT_TEST_OVER_2GIB=1 (about 7.5 GB of disk and 5 GB of
 // memory; see the test).
-#include "external_data.h"
+#include "io/external_data.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -16,8 +16,8 @@
 #include <optional>
 
 #include "cli_util.h"
+#include "io/model_io.h"
 #include "model_builder.h"
-#include "model_io.h"
 #include "reinit.h"
 
 namespace reinit {

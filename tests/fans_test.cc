@@ -1,4 +1,4 @@
-#include "fans.h"
+#include "graph/fans.h"
 
 #include <gtest/gtest.h>
 #include <onnx/defs/parser.h>

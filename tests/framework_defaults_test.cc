@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "apply.h"
+#include "init/apply.h"
 #include "model_builder.h"
 #include "plan.h"
 #include "stats.h"

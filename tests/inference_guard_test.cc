@@ -1,11 +1,11 @@
 // The guarded schema registry: onnx's shape inference fed models that Debian's onnx 1.12 would
 // crash on (found by fuzz/) fails with an error instead; consistent models infer as before.
-#include "inference_guard.h"
+#include "io/inference_guard.h"
 
 #include <gtest/gtest.h>
 #include <onnx/shape_inference/implementation.h>
 
-#include "model_io.h"
+#include "io/model_io.h"
 #include "test_util.h"
 
 namespace reinit {

@@ -8,9 +8,9 @@
 #include <onnx/checker.h>
 
 #include "cli_util.h"
-#include "external_data.h"
+#include "io/external_data.h"
+#include "io/model_io.h"
 #include "model_builder.h"
-#include "model_io.h"
 #include "reinit.h"
 
 namespace reinit {

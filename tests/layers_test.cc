@@ -1,4 +1,4 @@
-#include "layers.h"
+#include "graph/layers.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // 1 ± tolerance, measured again independently on the written model; the options bound the
 // iterations; the same seed gives the same bytes; real samples from a .npy file are used as
 // given. The .npy files are written byte by byte in the tests.
-#include "lsuv.h"
+#include "signal/lsuv.h"
 
 #include <gtest/gtest.h>
 
@@ -10,10 +10,10 @@
 #include <cstring>
 
 #include "cli_util.h"
-#include "model_io.h"
-#include "npy.h"
-#include "propagate.h"
+#include "io/model_io.h"
+#include "io/npy.h"
 #include "reinit.h"
+#include "signal/propagate.h"
 
 namespace reinit {
 namespace {

@@ -1,6 +1,6 @@
 // Model IO: loading refuses what is not a model with a message naming the file; validation runs
 // the checker and warns (not fails) on models newer than the library; saving is atomic.
-#include "model_io.h"
+#include "io/model_io.h"
 
 #include <dirent.h>
 #include <gtest/gtest.h>

@@ -8,10 +8,10 @@
 #include <cmath>
 #include <map>
 
-#include "apply.h"
+#include "init/apply.h"
+#include "init/schemes/auto_policy.h"
+#include "io/tensor_codec.h"
 #include "model_builder.h"
-#include "schemes/auto_policy.h"
-#include "tensor_codec.h"
 
 namespace reinit {
 namespace {

@@ -1,6 +1,6 @@
 // Signal propagation: the random inputs (shapes, ids, determinism, their distribution) and the
 // per-layer moments, checked against moments computed in the test from the same feeds.
-#include "propagate.h"
+#include "signal/propagate.h"
 
 #include <gtest/gtest.h>
 

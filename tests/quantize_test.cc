@@ -1,15 +1,15 @@
 // QDQ weights: drawn in float, requantized with new scales, zero points kept.
-#include "quantize.h"
+#include "io/quantize.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "apply.h"
+#include "init/apply.h"
+#include "io/tensor_codec.h"
 #include "model_builder.h"
 #include "plan.h"
 #include "stats.h"
-#include "tensor_codec.h"
 
 namespace reinit {
 namespace {

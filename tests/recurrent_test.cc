@@ -6,7 +6,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 
-#include "apply.h"
+#include "init/apply.h"
 #include "model_builder.h"
 #include "plan.h"
 #include "stats.h"

@@ -1,4 +1,4 @@
-#include "rng.h"
+#include "init/rng.h"
 
 #include <gtest/gtest.h>
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "executor/executor.h"
-#include "model_io.h"
-#include "npy.h"
+#include "io/model_io.h"
+#include "io/npy.h"
+#include "signal/executor/executor.h"
 
 namespace {
 

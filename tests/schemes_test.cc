@@ -8,10 +8,10 @@
 #include <cmath>
 #include <numeric>
 
-#include "apply.h"
+#include "init/apply.h"
+#include "init/schemes/registry.h"
 #include "model_builder.h"
 #include "plan.h"
-#include "schemes/registry.h"
 #include "stats.h"
 
 namespace reinit {

@@ -1,4 +1,4 @@
-#include "tensor_codec.h"
+#include "io/tensor_codec.h"
 
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>

@@ -3,15 +3,15 @@
 // the model an in-memory run writes, in every external-data mode, for every kind of weight
 // (plain, float16, bfloat16, double, orthogonal, seen through a view, gate blocks, kept); the
 // bytes do not depend on the number of threads; the input is never changed.
-#include "tensor_store.h"
+#include "io/tensor_store.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
 #include "cli_util.h"
+#include "io/model_io.h"
 #include "model_builder.h"
-#include "model_io.h"
 #include "reinit.h"
 
 namespace reinit {

@@ -9,7 +9,7 @@
 #include <memory>
 #include <optional>
 
-#include "model_io.h"
+#include "io/model_io.h"
 #include "options.h"
 #include "plan.h"
 #include "progress.h"

@@ -1,0 +1,424 @@
+#include "graph/activation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+
+namespace reinit {
+
+namespace {
+
+enum class Role {
+  kPass,        // the next nonlinearity is found after it: keep walking its outputs
+  kStatistic,   // computes a statistic of the tensor: the path ends with no verdict
+  kLinearStop,  // Softmax and friends: the layer's output is used linearly
+};
+
+// Ops that do not change which nonlinearity comes next, or that end a path without one.
+const std::unordered_map<std::string_view, Role>& OpRoles() {
+  static const std::unordered_map<std::string_view, Role> kRoles = {
+      // elementwise arithmetic: bias Add, residual Add, scaling
+      {"Add", Role::kPass},
+      {"Sub", Role::kPass},
+      {"Mul", Role::kPass},
+      {"Div", Role::kPass},
+      {"Neg", Role::kPass},
+      {"Sum", Role::kPass},
+      {"Mean", Role::kPass},
+      // normalization layers rescale per channel; the nonlinearity after them still decides
+      {"BatchNormalization", Role::kPass},
+      {"InstanceNormalization", Role::kPass},
+      {"LayerNormalization", Role::kPass},
+      {"GroupNormalization", Role::kPass},
+      {"LpNormalization", Role::kPass},
+      {"MeanVarianceNormalization", Role::kPass},
+      // layout and data movement
+      {"Reshape", Role::kPass},
+      {"Flatten", Role::kPass},
+      {"Transpose", Role::kPass},
+      {"Squeeze", Role::kPass},
+      {"Unsqueeze", Role::kPass},
+      {"Identity", Role::kPass},
+      {"Dropout", Role::kPass},
+      {"Cast", Role::kPass},
+      {"CastLike", Role::kPass},
+      {"Concat", Role::kPass},
+      {"Split", Role::kPass},
+      {"Slice", Role::kPass},
+      {"Pad", Role::kPass},
+      {"Resize", Role::kPass},
+      {"Upsample", Role::kPass},
+      {"Expand", Role::kPass},
+      {"Tile", Role::kPass},
+      {"Gather", Role::kPass},
+      {"DepthToSpace", Role::kPass},
+      {"SpaceToDepth", Role::kPass},
+      // pooling
+      {"MaxPool", Role::kPass},
+      {"AveragePool", Role::kPass},
+      {"GlobalAveragePool", Role::kPass},
+      {"GlobalMaxPool", Role::kPass},
+      {"LpPool", Role::kPass},
+      {"GlobalLpPool", Role::kPass},
+      // a MatMul of two activations (attention): its result carries the layer's output on
+      {"MatMul", Role::kPass},
+      // statistics of the tensor (the LayerNorm decomposition's mean and variance, shapes)
+      {"ReduceMean", Role::kStatistic},
+      {"ReduceSum", Role::kStatistic},
+      {"ReduceMax", Role::kStatistic},
+      {"ReduceMin", Role::kStatistic},
+      {"ReduceL2", Role::kStatistic},
+      {"ReduceSumSquare", Role::kStatistic},
+      {"Pow", Role::kStatistic},
+      {"Sqrt", Role::kStatistic},
+      {"Shape", Role::kStatistic},
+      {"Size", Role::kStatistic},
+      {"ArgMax", Role::kStatistic},
+      {"ArgMin", Role::kStatistic},
+      {"Equal", Role::kStatistic},
+      {"Less", Role::kStatistic},
+      {"Greater", Role::kStatistic},
+      {"NonZero", Role::kStatistic},
+      // the layer's output is used linearly
+      {"Softmax", Role::kLinearStop},
+      {"LogSoftmax", Role::kLinearStop},
+  };
+  return kRoles;
+}
+
+struct Verdict {
+  std::string kind;
+  double param = 0;
+};
+
+double ConstantScalar(const GraphIndex& index, const onnx::NodeProto& node, int input,
+                      double fallback) {
+  if (input >= node.input_size() || node.input(input).empty()) return fallback;
+  auto values = index.ConstantValues(node.input(input));
+  return values && values->size() == 1 ? (*values)[0] : std::nan("");
+}
+
+// The activation op table: op type -> verdict (reading attributes and constant inputs).
+// nullopt: not an activation op.
+std::optional<Verdict> ActivationOp(const GraphIndex& index, const onnx::NodeProto& node) {
+  const std::string& op = node.op_type();
+  if (op == "Relu") return Verdict{"relu"};
+  if (op == "LeakyRelu") return Verdict{"leaky_relu", FloatAttribute(node, "alpha", 0.01f)};
+  if (op == "PRelu") {
+    // The learned slope's mean, when it is a constant; PyTorch's default 0.25 otherwise.
+    double slope = 0.25;
+    if (auto v = index.ConstantValues(node.input_size() > 1 ? node.input(1) : "")) {
+      if (!v->empty()) {
+        double sum = 0;
+        for (double x : *v) sum += x;
+        slope = sum / static_cast<double>(v->size());
+      }
+    }
+    return Verdict{"prelu", slope};
+  }
+  if (op == "Elu") return Verdict{"elu", FloatAttribute(node, "alpha", 1.0f)};
+  if (op == "Celu") return Verdict{"celu", FloatAttribute(node, "alpha", 1.0f)};
+  if (op == "Selu") return Verdict{"selu"};
+  if (op == "ThresholdedRelu")
+    return Verdict{"thresholded_relu", FloatAttribute(node, "alpha", 1.0f)};
+  if (op == "Sigmoid") return Verdict{"sigmoid"};
+  if (op == "HardSigmoid") return Verdict{"hard_sigmoid"};
+  if (op == "Tanh") return Verdict{"tanh"};
+  if (op == "Softplus") return Verdict{"softplus"};
+  if (op == "Softsign") return Verdict{"softsign"};
+  if (op == "HardSwish") return Verdict{"hard_swish"};
+  if (op == "Mish") return Verdict{"mish"};
+  if (op == "Gelu") {
+    const auto* a = FindAttribute(node, "approximate");
+    return Verdict{a && a->s() == "tanh" ? "gelu_tanh" : "gelu"};
+  }
+  if (op == "Clip") {
+    // Opset < 11 keeps the bounds in attributes, later opsets in inputs 1 and 2.
+    double lo, hi;
+    if (FindAttribute(node, "min") || FindAttribute(node, "max")) {
+      lo = FloatAttribute(node, "min", -INFINITY);
+      hi = FloatAttribute(node, "max", INFINITY);
+    } else {
+      lo = ConstantScalar(index, node, 1, -INFINITY);
+      hi = ConstantScalar(index, node, 2, INFINITY);
+    }
+    if (lo == 0 && hi == 6) return Verdict{"relu6"};
+    if (lo == 0 && std::isinf(hi)) return Verdict{"relu"};
+    return std::nullopt;  // another clamp: judged by the table (unknown -> linear)
+  }
+  return std::nullopt;
+}
+
+// An exporter's decomposition recognised at a tensor: its verdict, the Mul that completes it,
+// and every node it consists of (so that the tensor's other consumers are still walked).
+struct DecompositionMatch {
+  Verdict verdict;
+  int mul = -1;
+  std::unordered_set<int> nodes;
+};
+
+// Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
+// `t` (or of `t` scaled by constants, as in 0.5·x·(1 + Erf(x/√2))) with a value computed from
+// `t` alone (through constants) by a few ops. The nonlinear ops on that side name the
+// activation.
+std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const std::string& t) {
+  static const std::unordered_map<std::string_view, bool> kInner = {
+      // op -> whether it is a nonlinearity that names the decomposition
+      {"Sigmoid", true}, {"HardSigmoid", true}, {"Tanh", true}, {"Softplus", true}, {"Erf", true},
+      {"Pow", true},     {"Mul", false},        {"Div", false}, {"Add", false},     {"Sub", false},
+  };
+  // Nodes derived from t alone, up to a few steps out.
+  std::unordered_map<std::string, int> derived;  // tensor -> producing node
+  std::deque<std::pair<std::string, int>> queue{{t, 0}};
+  std::vector<int> muls;
+  std::unordered_set<int> seen;
+  while (!queue.empty()) {
+    auto [tensor, depth] = queue.front();
+    queue.pop_front();
+    if (depth >= 8) continue;
+    for (int c : index.Consumers(tensor)) {
+      if (seen.count(c)) continue;
+      const auto& node = index.node(c);
+      if (!kInner.count(node.op_type())) continue;
+      bool from_t = true;
+      for (const auto& in : node.input()) {
+        if (in != t && !derived.count(in) && !index.IsConstant(in)) from_t = false;
+      }
+      if (!from_t) continue;
+      seen.insert(c);
+      if (node.op_type() == "Mul") muls.push_back(c);
+      for (const auto& out : node.output()) {
+        derived.emplace(out, c);
+        queue.emplace_back(out, depth + 1);
+      }
+    }
+  }
+  // Whether `s` is t times constants: t itself, or a Mul by a constant or a Div by a constant
+  // of such a tensor. Collects the nodes on the way.
+  auto scaled_t = [&](std::string s, std::unordered_set<int>* nodes) {
+    while (s != t) {
+      auto it = derived.find(s);
+      if (it == derived.end()) return false;
+      const auto& node = index.node(it->second);
+      if ((node.op_type() != "Mul" && node.op_type() != "Div") || node.input_size() != 2) {
+        return false;
+      }
+      const bool const0 = index.IsConstant(node.input(0));
+      const bool const1 = index.IsConstant(node.input(1));
+      if (const0 == const1 || (node.op_type() == "Div" && const0)) return false;
+      nodes->insert(it->second);
+      s = const0 ? node.input(1) : node.input(0);
+    }
+    return true;
+  };
+  for (int m : muls) {
+    const auto& mul = index.node(m);
+    if (mul.input_size() != 2) continue;
+    for (int t_side = 0; t_side < 2; ++t_side) {
+      DecompositionMatch match;
+      const std::string& other = mul.input(1 - t_side);
+      std::unordered_set<int> ignored;
+      if (!derived.count(other) || !scaled_t(mul.input(t_side), &match.nodes) ||
+          scaled_t(other, &ignored)) {
+        continue;
+      }
+      // Collect the nonlinear ops among the other side's ancestors within the derived set.
+      std::map<std::string, int> ops;
+      std::vector<std::string> stack{other};
+      std::unordered_set<std::string> visited;
+      bool squares_t = false;
+      while (!stack.empty()) {
+        std::string cur = stack.back();
+        stack.pop_back();
+        if (!visited.insert(cur).second) continue;
+        auto it = derived.find(cur);
+        if (it == derived.end()) continue;
+        match.nodes.insert(it->second);
+        const auto& node = index.node(it->second);
+        if (kInner.at(node.op_type())) ops[node.op_type()]++;
+        if (node.op_type() == "Mul" && node.input_size() == 2 && !index.IsConstant(node.input(0)) &&
+            !index.IsConstant(node.input(1))) {
+          squares_t = true;  // x·x, as in x³ written without Pow
+        }
+        for (const auto& in : node.input()) stack.push_back(in);
+      }
+      auto only = [&](std::initializer_list<const char*> names) {
+        if (ops.size() != names.size()) return false;
+        for (const char* n : names) {
+          if (!ops.count(n)) return false;
+        }
+        return true;
+      };
+      if (only({"Sigmoid"})) {
+        match.verdict = Verdict{"silu"};
+      } else if (only({"HardSigmoid"})) {
+        match.verdict = Verdict{"hard_swish"};
+      } else if (only({"Softplus", "Tanh"})) {
+        match.verdict = Verdict{"mish"};
+      } else if (only({"Erf"})) {
+        match.verdict = Verdict{"gelu"};
+      } else if (only({"Tanh", "Pow"}) || (only({"Tanh"}) && squares_t)) {
+        match.verdict = Verdict{"gelu_tanh"};
+      } else {
+        continue;
+      }
+      match.mul = m;
+      match.nodes.insert(m);
+      return match;
+    }
+  }
+  return std::nullopt;
+}
+
+// The tensor after `tensor` and any scalings by constants that alone read it (the 0.5 that
+// torch.onnx applies after x·(1 + Erf(x/√2))): the decomposition's true output.
+std::string AfterConstantScaling(const GraphIndex& index, std::string tensor) {
+  for (int guard = 0; guard < 8; ++guard) {
+    const auto& consumers = index.Consumers(tensor);
+    if (consumers.size() != 1 || index.IsGraphOutput(tensor)) break;
+    const auto& node = index.node(consumers[0]);
+    const bool mul = node.op_type() == "Mul" && node.input_size() == 2;
+    const bool div = node.op_type() == "Div" && node.input_size() == 2 && node.input(0) == tensor;
+    if (!(mul || div) || node.output_size() != 1) break;
+    const std::string& other = node.input(0) == tensor ? node.input(1) : node.input(0);
+    if (!index.IsConstant(other)) break;
+    tensor = node.output(0);
+  }
+  return tensor;
+}
+
+std::string DecompositionText(const std::string& kind) {
+  if (kind == "silu") return "x·Sigmoid(x) = SiLU";
+  if (kind == "hard_swish") return "x·HardSigmoid(x) = HardSwish";
+  if (kind == "mish") return "x·Tanh(Softplus(x)) = Mish";
+  if (kind == "gelu") return "0.5·x·(1 + Erf(x/√2)) = GELU";
+  return "0.5·x·(1 + Tanh(√(2/π)(x + 0.044715x³))) = GELU (tanh)";
+}
+
+}  // namespace
+
+proto::Activation DetectActivation(const GraphIndex& index,
+                                   const std::unordered_set<int>& layer_nodes,
+                                   const std::string& output, const std::vector<int>& prefix) {
+  struct Found {
+    Verdict verdict;
+    std::vector<std::string> path;
+    std::string tensor = {};  // what the nonlinearity produces; empty for linear
+  };
+  std::vector<Found> found;
+  // Reaching a graph output means linear only when nothing else is reached: a pre-activation
+  // also exported as an output still feeds its nonlinearity inside the network.
+  std::vector<Found> exported;
+  std::vector<std::string> start;
+  for (int p : prefix) start.push_back(index.Describe(p));
+
+  struct Item {
+    std::string tensor;
+    std::vector<std::string> path;
+  };
+  std::deque<Item> queue{{output, start}};
+  std::unordered_set<std::string> visited{output};
+  constexpr size_t kMaxSteps = 4096;  // a bound for pathological graphs
+  size_t steps = 0;
+  while (!queue.empty() && steps++ < kMaxSteps) {
+    Item item = std::move(queue.front());
+    queue.pop_front();
+    const std::string& t = item.tensor;
+    if (index.IsGraphOutput(t)) {
+      auto path = item.path;
+      path.push_back("graph output '" + t + "'");
+      exported.push_back({{"linear"}, std::move(path)});
+    }
+    // The decomposition's own nodes are not walked; the tensor's other consumers are.
+    std::unordered_set<int> decomposition_nodes;
+    if (auto d = Decomposition(index, t)) {
+      auto path = item.path;
+      path.push_back(index.Describe(d->mul) + " (" + DecompositionText(d->verdict.kind) + ")");
+      found.push_back(
+          {d->verdict, std::move(path), AfterConstantScaling(index, index.node(d->mul).output(0))});
+      decomposition_nodes = std::move(d->nodes);
+    }
+    for (int c : index.Consumers(t)) {
+      if (decomposition_nodes.count(c)) continue;
+      const auto& node = index.node(c);
+      auto path = item.path;
+      path.push_back(index.Describe(c));
+      if (layer_nodes.count(c)) {
+        found.push_back({{"linear"}, std::move(path)});
+        continue;
+      }
+      if (auto v = ActivationOp(index, node)) {
+        found.push_back({*v, std::move(path), node.output_size() ? node.output(0) : ""});
+        continue;
+      }
+      auto role = OpRoles().find(node.op_type());
+      if (role == OpRoles().end()) {
+        path.back() += " (not a known activation or pass-through op: taken as linear)";
+        found.push_back({{"linear"}, std::move(path)});
+        continue;
+      }
+      if (role->second == Role::kStatistic) continue;
+      if (role->second == Role::kLinearStop) {
+        found.push_back({{"linear"}, std::move(path)});
+        continue;
+      }
+      for (const auto& out : node.output()) {
+        if (!out.empty() && visited.insert(out).second) queue.push_back({out, path});
+      }
+    }
+  }
+
+  proto::Activation result;
+  if (found.empty()) found = std::move(exported);
+  if (found.empty()) {
+    result.set_kind("linear");
+    auto path = start;
+    path.push_back("no nonlinearity reached");
+    for (auto& p : path) result.add_path(p);
+    return result;
+  }
+  // The verdict reached on most paths; ties go to the first found.
+  std::vector<std::pair<std::string, int>> counts;  // key -> count, in order found
+  auto key = [](const Verdict& v) { return v.kind + "/" + std::to_string(v.param); };
+  for (const auto& f : found) {
+    auto it = std::find_if(counts.begin(), counts.end(),
+                           [&](const auto& c) { return c.first == key(f.verdict); });
+    if (it == counts.end())
+      counts.emplace_back(key(f.verdict), 1);
+    else
+      it->second++;
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < counts.size(); ++i) {
+    if (counts[i].second > counts[best].second) best = i;
+  }
+  const Found* chosen = nullptr;
+  for (const auto& f : found) {
+    if (key(f.verdict) == counts[best].first) {
+      chosen = &f;
+      break;
+    }
+  }
+  result.set_kind(chosen->verdict.kind);
+  result.set_param(chosen->verdict.param);
+  for (const auto& p : chosen->path) result.add_path(p);
+  result.set_output(chosen->tensor);
+  if (counts.size() > 1) {
+    result.set_ambiguous(true);
+    std::unordered_set<std::string> listed{counts[best].first};
+    for (const auto& f : found) {
+      if (!listed.insert(key(f.verdict)).second) continue;
+      std::string alt = f.verdict.kind;
+      if (!f.path.empty()) alt += " via " + f.path.back();
+      result.add_alternatives(alt);
+    }
+  }
+  return result;
+}
+
+}  // namespace reinit

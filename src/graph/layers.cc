@@ -1,0 +1,508 @@
+#include "graph/layers.h"
+
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "io/quantize.h"
+#include "io/tensor_codec.h"
+#include "io/tensor_store.h"
+
+namespace reinit {
+
+LayerKind KindOf(WeightLayout layout) {
+  switch (layout) {
+    case WeightLayout::kGemm:
+    case WeightLayout::kMatMulA:
+    case WeightLayout::kMatMulB:
+      return LayerKind::kDense;
+    case WeightLayout::kConv:
+    case WeightLayout::kConvTranspose:
+      return LayerKind::kConv;
+    case WeightLayout::kNorm:
+      return LayerKind::kNorm;
+    case WeightLayout::kEmbedding:
+      return LayerKind::kEmbedding;
+    case WeightLayout::kLstm:
+    case WeightLayout::kGru:
+    case WeightLayout::kRnn:
+      return LayerKind::kRecurrent;
+  }
+  return LayerKind::kDense;
+}
+
+const char* KindName(LayerKind kind) {
+  switch (kind) {
+    case LayerKind::kDense:
+      return "dense";
+    case LayerKind::kConv:
+      return "conv";
+    case LayerKind::kNorm:
+      return "norm";
+    case LayerKind::kEmbedding:
+      return "embedding";
+    case LayerKind::kRecurrent:
+      return "recurrent";
+  }
+  return "";
+}
+
+const std::vector<LayerRule>& LayerRules() {
+  using L = WeightLayout;
+  static const std::vector<LayerRule> kRules = {
+      {"Gemm", 1, 2, L::kGemm},
+      {"MatMul", 1, -1, L::kMatMulB},
+      {"MatMul", 0, -1, L::kMatMulA},
+      {"Conv", 1, 2, L::kConv},
+      {"ConvTranspose", 1, 2, L::kConvTranspose},
+      {"BatchNormalization", 1, 2, L::kNorm, {{3, "running_mean"}, {4, "running_var"}}},
+      {"InstanceNormalization", 1, 2, L::kNorm},
+      {"LayerNormalization", 1, 2, L::kNorm},
+      {"GroupNormalization", 1, 2, L::kNorm},
+      {"Gather", 0, -1, L::kEmbedding},
+      {"LSTM", 1, 3, L::kLstm, {{2, "recurrence"}, {7, "peephole"}}},
+      {"GRU", 1, 3, L::kGru, {{2, "recurrence"}}},
+      {"RNN", 1, 3, L::kRnn, {{2, "recurrence"}}},
+  };
+  return kRules;
+}
+
+const LayerRule& DecomposedNormRule() {
+  static const LayerRule kRule = {"", -1, -1, WeightLayout::kNorm};
+  return kRule;
+}
+
+const std::vector<SkippedOpRule>& SkippedOpRules() {
+  static const std::vector<SkippedOpRule> kSkipped = {
+      {"PRelu", "PRelu slopes are kept"},
+      {"Einsum", "Einsum weights are not supported yet"},
+      {"ConvInteger", "integer layers are not supported"},
+      {"MatMulInteger", "integer layers are not supported"},
+      {"QLinearConv", "quantized layers are not supported yet"},
+      {"QLinearMatMul", "quantized layers are not supported yet"},
+  };
+  return kSkipped;
+}
+
+std::unordered_set<int> WalkBoundaries(const std::vector<Layer>& layers) {
+  std::unordered_set<int> nodes;
+  for (const auto& l : layers) {
+    if (l.node < 0 || !l.rule) continue;
+    const LayerKind kind = KindOf(l.rule->layout);
+    if (kind != LayerKind::kNorm && kind != LayerKind::kEmbedding) nodes.insert(l.node);
+  }
+  return nodes;
+}
+
+std::vector<int64_t> ShapeOf(const onnx::TensorProto& tensor) {
+  return {tensor.dims().begin(), tensor.dims().end()};
+}
+
+namespace {
+
+std::string InputOrEmpty(const onnx::NodeProto& node, int i) {
+  return i >= 0 && i < node.input_size() ? node.input(i) : std::string();
+}
+
+// Why `tensor` cannot serve as a weight, or "" if it can: it must be a floating-point constant
+// (an initializer or a Constant node's value), possibly seen through layout ops.
+std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
+  std::string why;
+  auto view = ResolveConstant(index, tensor, &why);
+  if (!view) {
+    if (why.empty()) return "weight '" + tensor + "': its layout steps cannot be followed";
+    if (why.rfind("'" + tensor + "' ", 0) == 0) return "weight " + why;
+    return "weight '" + tensor + "': " + why;
+  }
+  const onnx::TensorProto* init = StoredTensor(index, *view);
+  // LoadModel reads external data into the model or defers it to a TensorStore; a tensor still
+  // marked EXTERNAL otherwise was not loaded.
+  if (init->data_location() == onnx::TensorProto::EXTERNAL && !IsDeferred(*init)) {
+    return "weight '" + view->source + "' is in external data that was not loaded";
+  }
+  if (view->dequantize) {
+    if (!IsQuantizedType(init->data_type())) {
+      return "weight '" + view->source + "' dequantized from " + DataTypeName(init->data_type()) +
+             "; only INT8 and UINT8 can be requantized";
+    }
+    return "";
+  }
+  if (!IsSupportedFloatType(init->data_type())) {
+    return "weight '" + view->source + "' has data type " + DataTypeName(init->data_type()) +
+           "; only FLOAT, FLOAT16, BFLOAT16 and DOUBLE can be initialized" +
+           (IsQuantizedType(init->data_type()) ? " (INT8/UINT8 only through DequantizeLinear)"
+                                               : "");
+  }
+  return "";
+}
+
+// The stored constant behind a layer input (itself when it is one).
+std::string SourceOf(const GraphIndex& index, const std::string& tensor) {
+  auto view = ResolveConstant(index, tensor);
+  return view ? view->source : tensor;
+}
+
+// The bias Add folded into a MatMul: the MatMul's only consumer is an Add whose other operand
+// is a constant of N elements (N = the MatMul's output width).
+int FindBiasAdd(const GraphIndex& index, const onnx::NodeProto& matmul, int64_t n,
+                std::string* bias) {
+  const auto& consumers = index.Consumers(matmul.output(0));
+  if (consumers.size() != 1 || index.IsGraphOutput(matmul.output(0))) return -1;
+  const auto& add = index.node(consumers[0]);
+  if (add.op_type() != "Add" || add.input_size() != 2) return -1;
+  const std::string& other = add.input(0) == matmul.output(0) ? add.input(1) : add.input(0);
+  auto view = ResolveConstant(index, other);
+  const onnx::TensorProto* init = view ? StoredTensor(index, *view) : nullptr;
+  if (init == nullptr || !IsSupportedFloatType(init->data_type())) return -1;
+  auto count = ElementCount(*init);
+  if (!count.ok() || *count != n) return -1;
+  for (int d = 0; d + 1 < init->dims_size(); ++d) {
+    if (init->dims(d) != 1) return -1;
+  }
+  *bias = view->source;
+  return consumers[0];
+}
+
+}  // namespace
+
+namespace {
+
+// The producer of `tensor` if it is a node of type `op`, else -1.
+int ProducerOf(const GraphIndex& index, const std::string& tensor, std::string_view op) {
+  int p = tensor.empty() ? -1 : index.Producer(tensor);
+  return p >= 0 && index.node(p).op_type() == op ? p : -1;
+}
+
+// The only consumer of `tensor` if it is a node of type `op` (the tensor no graph output).
+int SoleConsumer(const GraphIndex& index, const std::string& tensor, std::string_view op) {
+  const auto& consumers = index.Consumers(tensor);
+  if (consumers.size() != 1 || index.IsGraphOutput(tensor)) return -1;
+  return index.node(consumers[0]).op_type() == op ? consumers[0] : -1;
+}
+
+// For a binary node with one constant float operand: that operand, else "".
+std::string ConstantOperand(const GraphIndex& index, const onnx::NodeProto& node,
+                            const std::string& from) {
+  if (node.input_size() != 2) return "";
+  const std::string& other = node.input(0) == from ? node.input(1) : node.input(0);
+  auto view = ResolveConstant(index, other);
+  const auto* init = view ? StoredTensor(index, *view) : nullptr;
+  return init && IsSupportedFloatType(init->data_type()) ? view->source : "";
+}
+
+// If node `i` divides a tensor by its root mean square — a LayerNorm (mean-centred) or RMSNorm
+// written out as elementwise ops — the layer made of it and the constant scale Mul (and shift
+// Add) after it.
+std::optional<Layer> DecomposedNorm(const GraphIndex& index, int i) {
+  const auto& node = index.node(i);
+  std::string num, den;
+  if (node.op_type() == "Div" && node.input_size() == 2) {
+    num = node.input(0);
+    den = node.input(1);
+  } else if (node.op_type() == "Mul" && node.input_size() == 2) {
+    for (int k = 0; k < 2; ++k) {
+      if (int r = ProducerOf(index, node.input(k), "Reciprocal"); r >= 0) {
+        den = index.node(r).input(0);
+        num = node.input(1 - k);
+      }
+    }
+  }
+  if (num.empty() || den.empty()) return std::nullopt;
+  // The denominator: Sqrt and Add-epsilon in either order, over ReduceMean of num squared.
+  std::string t = den;
+  for (int steps = 0; steps < 3; ++steps) {
+    int p = index.Producer(t);
+    if (p < 0) return std::nullopt;
+    const auto& pn = index.node(p);
+    if (pn.op_type() == "Sqrt") {
+      t = pn.input(0);
+    } else if (pn.op_type() == "Add" && pn.input_size() == 2 &&
+               (index.IsConstant(pn.input(0)) || index.IsConstant(pn.input(1)))) {
+      t = index.IsConstant(pn.input(0)) ? pn.input(1) : pn.input(0);
+    } else {
+      break;
+    }
+  }
+  int mean = ProducerOf(index, t, "ReduceMean");
+  if (mean < 0) return std::nullopt;
+  const std::string& squared = index.node(mean).input(0);
+  int sq = index.Producer(squared);
+  if (sq < 0) return std::nullopt;
+  const auto& sqn = index.node(sq);
+  const bool is_square = (sqn.op_type() == "Pow" && sqn.input_size() == 2 && sqn.input(0) == num) ||
+                         (sqn.op_type() == "Mul" && sqn.input_size() == 2 && sqn.input(0) == num &&
+                          sqn.input(1) == num);
+  if (!is_square) return std::nullopt;
+  bool centred = false;
+  if (int sub = ProducerOf(index, num, "Sub"); sub >= 0) {
+    int m = ProducerOf(index, index.node(sub).input(1), "ReduceMean");
+    centred = m >= 0 && index.node(m).input(0) == index.node(sub).input(0);
+  }
+  // The scale: a Mul by a constant right after (through a Cast, as mixed-precision exports do).
+  std::string out = node.output(0);
+  Layer layer;
+  if (int cast = SoleConsumer(index, out, "Cast"); cast >= 0) {
+    layer.path.push_back(cast);
+    out = index.node(cast).output(0);
+  }
+  int scale = SoleConsumer(index, out, "Mul");
+  if (scale < 0) return std::nullopt;
+  layer.weight = ConstantOperand(index, index.node(scale), out);
+  if (layer.weight.empty()) return std::nullopt;
+  layer.node = scale;
+  layer.name = index.NodeName(scale);
+  layer.op = centred ? "LayerNormalization (decomposed)" : "RMSNormalization (decomposed)";
+  layer.rule = &DecomposedNormRule();
+  layer.output = index.node(scale).output(0);
+  if (int shift = SoleConsumer(index, layer.output, "Add"); shift >= 0) {
+    layer.bias = ConstantOperand(index, index.node(shift), layer.output);
+    if (!layer.bias.empty()) {
+      layer.path.push_back(shift);
+      layer.output = index.node(shift).output(0);
+    }
+  }
+  return layer;
+}
+
+// A recurrent W or R written as Concat(axis 0) of one [1, G·H, C] view per direction, each of
+// a tensor of its own; empty if it is not that.
+std::vector<ConstantView> DirectionParts(const GraphIndex& index, const std::string& tensor) {
+  int p = tensor.empty() ? -1 : index.Producer(tensor);
+  if (p < 0 || index.node(p).op_type() != "Concat" || IntAttribute(index.node(p), "axis", 0) != 0) {
+    return {};
+  }
+  std::vector<ConstantView> parts;
+  for (const auto& in : index.node(p).input()) {
+    auto view = ResolveConstant(index, in);
+    if (!view || view->generated || view->dequantize || view->shape.size() != 3 ||
+        view->shape[0] != 1 || (!parts.empty() && view->shape != parts[0].shape)) {
+      return {};
+    }
+    parts.push_back(std::move(*view));
+  }
+  return parts;
+}
+
+// The problem with any of the layer's tensors, or "".
+std::string TensorProblems(const GraphIndex& index, const Layer& layer) {
+  if (std::string p = WeightProblem(index, layer.weight); !p.empty()) return p;
+  if (!layer.bias.empty()) {
+    if (std::string p = WeightProblem(index, layer.bias); !p.empty()) {
+      return "bias" + p.substr(6);  // "weight '...'..." -> "bias '...'..."
+    }
+  }
+  for (const auto& name : layer.params) {
+    if (std::string p = WeightProblem(index, name); !p.empty()) return "parameter" + p.substr(6);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<Layer> FindLayers(const GraphIndex& index,
+                              std::unordered_map<std::string, std::string>* owners) {
+  std::vector<Layer> layers;
+  std::unordered_map<std::string, std::string> local;
+  auto& owner = owners ? *owners : local;   // weight tensor -> layer name
+  std::unordered_set<std::string> claimed;  // every tensor some entry names
+
+  // The input `input` reaches stored tensor `source` only through Identity nodes.
+  auto identity_only = [&](const std::string& input, const std::string& source) {
+    auto view = ResolveConstant(index, input);
+    if (!view || view->source != source || view->nodes.empty()) return false;
+    for (int n : view->nodes) {
+      if (index.node(n).op_type() != "Identity") return false;
+    }
+    return true;
+  };
+  // `checked`: the problems were judged on the node's own input names already.
+  auto add = [&](Layer layer, bool checked) {
+    if (!checked && layer.skipped.empty()) layer.skipped = TensorProblems(index, layer);
+    // (Copies are made in the main graph only.)
+    if (layer.skipped.empty() && layer.node >= 0 && layer.rule && !index.is_subgraph()) {
+      const auto& node = index.node(layer.node);
+      const std::string w_in = InputOrEmpty(node, layer.rule->weight_input);
+      if (owner.count(layer.weight) && identity_only(w_in, layer.weight)) {
+        layer.weight_copy_of = layer.weight;
+        layer.weight = w_in;
+        layer.weight_view.source = w_in;
+        layer.weight_view.nodes.clear();
+      }
+      const std::string b_in = InputOrEmpty(node, layer.rule->bias_input);
+      if (!layer.bias.empty() && claimed.count(layer.bias) && identity_only(b_in, layer.bias)) {
+        layer.bias_copy_of = layer.bias;
+        layer.bias = b_in;
+      }
+    }
+    if (layer.skipped.empty()) {
+      if (auto it = owner.find(layer.weight); it != owner.end()) {
+        layer.skipped = "weight '" + layer.weight + "' is shared with layer '" + it->second +
+                        "' and initialized there";
+        layer.shared_owner = it->second;
+      } else {
+        owner.emplace(layer.weight, layer.name);
+      }
+    }
+    claimed.insert(layer.weight);
+    if (!layer.bias.empty()) claimed.insert(layer.bias);
+    for (const auto& p : layer.params) claimed.insert(p);
+    layers.push_back(std::move(layer));
+  };
+
+  for (int i = 0; i < index.node_count(); ++i) {
+    const auto& node = index.node(i);
+    if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
+    if (auto norm = DecomposedNorm(index, i)) {
+      add(std::move(*norm), false);
+      continue;
+    }
+    Layer layer;
+    layer.node = i;
+    layer.name = index.NodeName(i);
+    layer.op = node.op_type();
+    layer.output = node.output_size() > 0 ? node.output(0) : "";
+
+    // Pick the first rule whose weight input is a constant (for MatMul: B, then A).
+    const LayerRule* match = nullptr;
+    const LayerRule* first_for_op = nullptr;
+    for (const auto& rule : LayerRules()) {
+      if (rule.op != node.op_type()) continue;
+      if (!first_for_op) first_for_op = &rule;
+      if (ResolveConstant(index, InputOrEmpty(node, rule.weight_input))) {
+        match = &rule;
+        break;
+      }
+    }
+    if (first_for_op && !match) {
+      // A MatMul of two activations (attention scores) or a Gather from a computed tensor owns
+      // no weight: not a layer.
+      if (node.op_type() == "MatMul" || node.op_type() == "Gather") continue;
+      match = first_for_op;  // report why its weight cannot be used
+    }
+    if (match && match->layout == WeightLayout::kEmbedding) {
+      // A table is a float constant [V, D]; a Gather from a constant shape vector is not.
+      auto view = ResolveConstant(index, InputOrEmpty(node, 0));
+      const auto* table = view ? StoredTensor(index, *view) : nullptr;
+      if (table && (!IsSupportedFloatType(table->data_type()) || view->shape.size() != 2)) continue;
+    }
+    if (match) {
+      layer.rule = match;
+      layer.weight = InputOrEmpty(node, match->weight_input);
+      layer.bias = InputOrEmpty(node, match->bias_input);
+      for (const auto& slot : match->params) {
+        std::string in = InputOrEmpty(node, slot.input);
+        if (in.empty()) continue;
+        layer.params.push_back(in);
+        layer.param_roles.emplace_back(slot.role);
+      }
+      // A recurrent bias an exporter assembles from several tensors (PyTorch's training-mode
+      // export concatenates slices of bias_ih and bias_hh): no single view describes it, so its
+      // parts are listed on their own; they can be zeroed or kept.
+      if (KindOf(match->layout) == LayerKind::kRecurrent && !layer.bias.empty() &&
+          !ResolveConstant(index, layer.bias)) {
+        if (auto parts = ConstantSources(index, layer.bias); parts && parts->size() > 1) {
+          layer.bias.clear();
+          for (const auto& part : *parts) {
+            layer.params.push_back(part);
+            layer.param_roles.emplace_back("bias_part");
+          }
+        }
+      }
+      // A recurrent W or R joined from one tensor per direction: each part is its own view.
+      if (KindOf(match->layout) == LayerKind::kRecurrent) {
+        auto split = [&](std::string* name, std::vector<ConstantView>* parts, const char* role) {
+          if (ResolveConstant(index, *name)) return;
+          auto found_parts = DirectionParts(index, *name);
+          if (found_parts.size() < 2) return;
+          *name = found_parts[0].source;
+          for (size_t k = 1; k < found_parts.size(); ++k) {
+            layer.params.push_back(found_parts[k].source);
+            layer.param_roles.emplace_back(role);
+          }
+          *parts = std::move(found_parts);
+        };
+        split(&layer.weight, &layer.weight_parts, "weight_part");
+        for (size_t k = 0; k < layer.params.size(); ++k) {
+          if (layer.param_roles[k] == "recurrence") {
+            std::string name = layer.params[k];
+            split(&name, &layer.recurrence_parts, "recurrence_part");
+            layer.params[k] = name;
+            break;
+          }
+        }
+      }
+      // Problems are judged on the inputs as the node names them; the layer then refers to the
+      // stored constants behind them, and keeps the weight's view for its fans.
+      layer.skipped = TensorProblems(index, layer);
+      if (layer.skipped.empty()) {
+        layer.weight_view = layer.weight_parts.empty() ? *ResolveConstant(index, layer.weight)
+                                                       : layer.weight_parts[0];
+        layer.weight = layer.weight_view.source;
+        if (!layer.bias.empty()) layer.bias = SourceOf(index, layer.bias);
+        for (auto& p : layer.params) {
+          auto view = ResolveConstant(index, p);
+          layer.param_views.push_back(view ? *view : ConstantView{});
+          if (view) p = view->source;
+        }
+        // Tensors split by direction: each part's own view stands for it.
+        size_t w_part = 0, r_part = 0;
+        for (size_t k = 0; k < layer.params.size(); ++k) {
+          const std::string& role = layer.param_roles[k];
+          if (role == "recurrence" && !layer.recurrence_parts.empty()) {
+            layer.param_views[k] = layer.recurrence_parts[0];
+          } else if (role == "recurrence_part" && ++r_part < layer.recurrence_parts.size()) {
+            layer.param_views[k] = layer.recurrence_parts[r_part];
+          } else if (role == "weight_part" && ++w_part < layer.weight_parts.size()) {
+            layer.param_views[k] = layer.weight_parts[w_part];
+          }
+        }
+      }
+      if (match->layout == WeightLayout::kMatMulB && layer.skipped.empty()) {
+        const auto shape = layer.weight_view.shape;
+        int64_t n = shape.empty() ? 0 : (shape.size() == 1 ? 1 : shape.back());
+        int add_node = shape.size() >= 2 ? FindBiasAdd(index, node, n, &layer.bias) : -1;
+        if (add_node >= 0) {
+          layer.output = index.node(add_node).output(0);
+          layer.path.push_back(add_node);
+        }
+      }
+      add(std::move(layer), true);
+      continue;
+    }
+    for (const auto& rule : SkippedOpRules()) {
+      if (rule.op != node.op_type()) continue;
+      // Listed only if it really holds parameters: a floating-point constant input.
+      for (const auto& in : node.input()) {
+        const auto* init = index.Initializer(in);
+        if (init && IsSupportedFloatType(init->data_type())) {
+          layer.params.push_back(in);
+          layer.param_roles.emplace_back("parameter");
+          claimed.insert(in);
+        }
+      }
+      if (layer.params.empty()) break;
+      layer.skipped = std::string(rule.reason);
+      layers.push_back(std::move(layer));
+      break;
+    }
+  }
+
+  // Loose parameters: floating-point initializers of 2+ elements that no entry names.
+  for (const auto& init : index.graph().initializer()) {
+    if (claimed.count(init.name()) || !IsSupportedFloatType(init.data_type())) continue;
+    auto count = ElementCount(init);
+    if (!count.ok() || *count < 2) continue;
+    const auto& consumers = index.Consumers(init.name());
+    if (consumers.empty()) continue;
+    Layer loose;
+    loose.name = init.name();
+    loose.op = index.node(consumers[0]).op_type();
+    loose.weight = init.name();
+    loose.skipped =
+        "not the weight of a supported layer (used by " + index.Describe(consumers[0]) + ")";
+    layers.push_back(std::move(loose));
+  }
+  return layers;
+}
+
+}  // namespace reinit

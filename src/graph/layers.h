@@ -1,0 +1,110 @@
+// Layers: which nodes own weights, and which of their inputs are the weight and the bias.
+//
+// Op knowledge lives in one table (LayerRules): one row per supported op saying which input is
+// the weight, which the bias, and how the weight is laid out (which fans.cc turns into fan_in
+// and fan_out). Adding an op is one row here, one case in fans.cc, and one test.
+// FindLayers walks the graph and returns every weight-owning node it sees: the ones it can
+// plan, and the ones it cannot yet, each of those with the reason.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "graph/graph_index.h"
+
+namespace reinit {
+
+enum class WeightLayout {
+  kGemm,           // B: [K, N], or [N, K] when transB = 1
+  kMatMulB,        // constant right operand B: [..., K, N]
+  kMatMulA,        // constant left operand A: [..., M, K]
+  kConv,           // W: [M, C/group, k...]
+  kConvTranspose,  // W: [C, M/group, k...]
+  kNorm,           // a normalization's per-channel scale (and shift, running statistics)
+  kEmbedding,      // Gather's table: [V, D]
+  kLstm,           // W [D, 4H, I], R [D, 4H, H], B [D, 8H], P [D, 3H]
+  kGru,            // W [D, 3H, I], R [D, 3H, H], B [D, 6H]
+  kRnn,            // W [D, H, I], R [D, H, H], B [D, 2H]
+};
+
+enum class LayerKind { kDense, kConv, kNorm, kEmbedding, kRecurrent };
+LayerKind KindOf(WeightLayout layout);
+const char* KindName(LayerKind kind);
+
+// A parameter input other than the weight and the bias, and what it is to the layer.
+struct ParamSlot {
+  int input;
+  std::string_view role;  // "recurrence", "running_mean", "running_var", "peephole"
+};
+
+struct LayerRule {
+  std::string_view op;
+  int weight_input;  // the main tensor: weight, scale, table or W
+  int bias_input;    // -1: the op has no bias input (MatMul's bias is a following Add)
+  WeightLayout layout;
+  std::vector<ParamSlot> params = {};
+};
+
+// The table. A MatMul appears twice (constant B, then constant A).
+const std::vector<LayerRule>& LayerRules();
+
+// The rule for a normalization written out as elementwise ops (LayerNorm as
+// ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div, RMSNorm as Pow/ReduceMean/Add/Sqrt/Div or
+// Reciprocal/Mul), whose scale and shift are the constant Mul and Add after it.
+const LayerRule& DecomposedNormRule();
+
+// Ops that own parameters this version does not initialize; FindLayers lists their nodes as
+// skipped with this reason.
+struct SkippedOpRule {
+  std::string_view op;
+  std::string_view reason;
+};
+const std::vector<SkippedOpRule>& SkippedOpRules();
+
+struct Layer {
+  int node = -1;     // the layer's node (for a decomposed norm, the Mul by the scale); -1: loose
+  std::string name;  // GraphIndex::NodeName, or the tensor's name for a loose one
+  std::string op;    // the node's op type
+  const LayerRule* rule = nullptr;       // null when skipped for want of a rule
+  std::vector<std::string> param_roles;  // role of each entry of params (rule's ParamSlot)
+  std::string weight;                    // weight tensor name ("" if none)
+  std::string bias;                      // bias tensor name ("" if none)
+  std::vector<std::string> params;       // the node's other parameter tensors, in input order
+  std::string output;        // the tensor whose consumers decide the activation: the layer's
+                             // output, or the output of the bias Add folded into it
+  std::vector<int> path;     // nodes folded into the layer (the bias Add), for paths
+  std::string skipped;       // why the layer cannot be planned; empty if it can
+  std::string shared_owner;  // the layer that initializes this layer's shared weight
+  ConstantView weight_view;  // how the layer sees its weight (steps from the stored tensor)
+  // A recurrent W (R) concatenated from one tensor per direction (a bidirectional layer in
+  // PyTorch's training-mode export): each direction's view, [1, G·H, C]; weight_view and the
+  // "recurrence" param are then the first direction's, and the others follow as params with
+  // role "weight_part" ("recurrence_part").
+  std::vector<ConstantView> weight_parts, recurrence_parts;
+  std::vector<ConstantView> param_views;  // how the layer sees each of params
+  // Set when the weight (bias) reaches the layer only through Identity from a tensor another
+  // layer already owns — an exporter's merging of equal-valued tensors, not a tie: the layer
+  // gets its own copy, named after the Identity's output, and this is the tensor copied.
+  std::string weight_copy_of;
+  std::string bias_copy_of;
+};
+
+// Every weight layer of the graph in node order, then loose floating-point parameter tensors
+// (initializers of two or more elements that no layer owns), skipped. A weight used by several
+// layers is planned at its first layer; the others are skipped as sharing it.
+// `owners` (weight -> owning layer name) carries ownership across calls, so a weight used both
+// in a graph and in a subgraph of it is planned once; may be null.
+std::vector<Layer> FindLayers(const GraphIndex& index,
+                              std::unordered_map<std::string, std::string>* owners = nullptr);
+
+// The nodes where an activation walk stops as "linear": the dense, conv and recurrent layers
+// (normalizations and embedding lookups are walked through).
+std::unordered_set<int> WalkBoundaries(const std::vector<Layer>& layers);
+
+// The shape of an initializer as a vector.
+std::vector<int64_t> ShapeOf(const onnx::TensorProto& tensor);
+
+}  // namespace reinit

@@ -1,0 +1,221 @@
+#include "signal/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "init/apply.h"
+#include "signal/executor/executor.h"
+
+namespace reinit {
+
+namespace {
+
+std::string Num(double v, int precision = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+  return buf;
+}
+
+// XML text: &, <, > and quotes escaped.
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string Label(const SchemeSignal& s) { return s.chosen ? s.scheme + " (chosen)" : s.scheme; }
+
+}  // namespace
+
+const std::vector<std::string>& ComparedSchemes() {
+  static const std::vector<std::string> schemes = {"zero",      "normal",       "xavier-normal",
+                                                   "he-normal", "lecun-normal", "orthogonal"};
+  return schemes;
+}
+
+StatusOr<Comparison> CompareSchemes(const onnx::ModelProto& model, const PlanOptions& chosen,
+                                    const PropagateOptions& options) {
+  auto original = exec::Executor::Create(model);
+  if (!original.ok()) return original.status();
+  auto feeds = RandomInputs(**original, options);
+  if (!feeds.ok()) return feeds.status();
+  original->reset();
+
+  std::vector<std::string> schemes = ComparedSchemes();
+  schemes.erase(std::remove(schemes.begin(), schemes.end(), chosen.scheme), schemes.end());
+  schemes.push_back(chosen.scheme);
+  Comparison comparison;
+  for (const std::string& scheme : schemes) {
+    const bool is_chosen = scheme == chosen.scheme;
+    PlanOptions p = chosen;
+    p.scheme = scheme;
+    if (!is_chosen) p.overrides.clear();
+    auto plan = MakePlan(model, p);
+    if (!plan.ok()) return plan.status().WithContext("scheme " + scheme);
+    onnx::ModelProto copy = model;
+    REINIT_RETURN_IF_ERROR(ApplyPlan(*plan, &copy).WithContext("scheme " + scheme));
+    auto executor = exec::Executor::Create(copy);
+    if (!executor.ok()) return executor.status();
+    auto signal = Propagate(**executor, *plan, *feeds);
+    if (!signal.ok()) return signal.status().WithContext("scheme " + scheme);
+    comparison.schemes.push_back({scheme, is_chosen, std::move(*signal)});
+  }
+  return comparison;
+}
+
+std::string FormatComparison(const Comparison& c) {
+  if (c.schemes.empty()) return "";
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> head = {"layer", "activation"};
+  for (const auto& s : c.schemes) head.push_back(Label(s));
+  rows.push_back(head);
+  const auto& layers = c.schemes.front().signal.layers;
+  for (size_t k = 0; k < layers.size(); ++k) {
+    std::vector<std::string> row = {layers[k].name, layers[k].activation};
+    for (const auto& s : c.schemes) {
+      row.push_back(k < s.signal.layers.size() ? Num(s.signal.layers[k].after.std) : "-");
+    }
+    rows.push_back(row);
+  }
+  std::vector<size_t> width(head.size(), 0);
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  std::string out = "std after each layer's activation, by scheme (same random inputs):\n";
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      out += r[i];
+      if (i + 1 < r.size()) out += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    out += "\n";
+  }
+  out += "last/first:";
+  for (const auto& s : c.schemes) out += "  " + Label(s) + " " + Num(s.signal.ratio);
+  return out + "\n";
+}
+
+std::string ComparisonSvg(const Comparison& c, const std::string& title) {
+  // Layout: plot area [left, left + w] x [top, top + h]; legend to the right.
+  constexpr double kLeft = 70, kTop = 50, kW = 620, kH = 360, kLegend = 200;
+  constexpr double kWidth = kLeft + kW + kLegend + 20, kHeight = kTop + kH + 90;
+  // Tableau-like palette, distinguishable in print; the chosen scheme is drawn thick.
+  static const char* kColors[] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c",
+                                  "#9467bd", "#ff7f0e", "#000000"};
+  size_t layers = 0;
+  double lo = INFINITY, hi = 0;
+  for (const auto& s : c.schemes) {
+    layers = std::max(layers, s.signal.layers.size());
+    for (const auto& l : s.signal.layers) {
+      if (l.after.std > 0 && std::isfinite(l.after.std)) {
+        lo = std::min(lo, l.after.std);
+        hi = std::max(hi, l.after.std);
+      }
+    }
+  }
+  if (!(hi > 0)) lo = hi = 1;
+  int d_lo = static_cast<int>(std::floor(std::log10(lo)));
+  int d_hi = static_cast<int>(std::ceil(std::log10(hi)));
+  if (d_hi <= d_lo) d_hi = d_lo + 1;
+  d_lo = std::max(d_lo, d_hi - 40);  // at most 40 decades
+  const double decades = d_hi - d_lo;
+  auto x_of = [&](size_t k) {
+    return kLeft + (layers <= 1 ? kW / 2 : kW * static_cast<double>(k) / (layers - 1));
+  };
+  // A zero (or underflowing) std is drawn on the bottom edge.
+  auto y_of = [&](double v) {
+    const double d = v > 0 ? std::clamp(std::log10(v), double(d_lo), double(d_hi)) : d_lo;
+    return kTop + kH * (d_hi - d) / decades;
+  };
+
+  std::string svg;
+  auto add = [&svg](const std::string& s) { svg += s + "\n"; };
+  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Num(kWidth, 6) + "\" height=\"" +
+      Num(kHeight, 6) + "\" viewBox=\"0 0 " + Num(kWidth, 6) + " " + Num(kHeight, 6) +
+      "\" font-family=\"sans-serif\" font-size=\"12\">");
+  add("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+  add("<text x=\"" + Num(kLeft, 6) + "\" y=\"24\" font-size=\"15\">" + Escape(title) + "</text>");
+  // Decade grid lines and labels.
+  for (int d = d_lo; d <= d_hi; ++d) {
+    const double y = kTop + kH * (d_hi - d) / decades;
+    if (decades <= 12 || d % ((static_cast<int>(decades) + 11) / 12) == 0) {
+      add("<line x1=\"" + Num(kLeft, 6) + "\" y1=\"" + Num(y, 6) + "\" x2=\"" + Num(kLeft + kW, 6) +
+          "\" y2=\"" + Num(y, 6) + "\" stroke=\"#e0e0e0\"/>");
+      add("<text x=\"" + Num(kLeft - 8, 6) + "\" y=\"" + Num(y + 4, 6) +
+          "\" text-anchor=\"end\">1e" + std::to_string(d) + "</text>");
+    }
+  }
+  add("<rect x=\"" + Num(kLeft, 6) + "\" y=\"" + Num(kTop, 6) + "\" width=\"" + Num(kW, 6) +
+      "\" height=\"" + Num(kH, 6) + "\" fill=\"none\" stroke=\"#333\"/>");
+  // Layer ticks: names when few, indices otherwise.
+  const auto& names = c.schemes.empty() ? std::vector<LayerSignal>{} : c.schemes[0].signal.layers;
+  const size_t every = std::max<size_t>(1, (layers + 19) / 20);
+  for (size_t k = 0; k < layers; k += every) {
+    const double x = x_of(k);
+    add("<line x1=\"" + Num(x, 6) + "\" y1=\"" + Num(kTop + kH, 6) + "\" x2=\"" + Num(x, 6) +
+        "\" y2=\"" + Num(kTop + kH + 5, 6) + "\" stroke=\"#333\"/>");
+    const std::string label =
+        layers <= 20 && k < names.size() ? names[k].name : std::to_string(k + 1);
+    add("<text transform=\"translate(" + Num(x + 4, 6) + "," + Num(kTop + kH + 10, 6) +
+        ") rotate(45)\" font-size=\"10\">" + Escape(label) + "</text>");
+  }
+  add("<text x=\"" + Num(kLeft + kW / 2, 6) + "\" y=\"" + Num(kHeight - 8, 6) +
+      "\" text-anchor=\"middle\">layer, in the order they run (depth)</text>");
+  add("<text transform=\"translate(18," + Num(kTop + kH / 2, 6) +
+      ") rotate(-90)\" text-anchor=\"middle\">std of the layer's output after its "
+      "activation (log)</text>");
+  // One line per scheme. The chosen one is a wide translucent band drawn first, so that a
+  // reference scheme it coincides with stays visible on top of it.
+  std::vector<size_t> order(c.schemes.size());
+  for (size_t s = 0; s < order.size(); ++s) order[s] = s;
+  std::stable_partition(order.begin(), order.end(), [&](size_t s) { return c.schemes[s].chosen; });
+  for (size_t s : order) {
+    const auto& scheme = c.schemes[s];
+    const char* color = scheme.chosen ? "#000000" : kColors[s % 6];
+    const std::string width = scheme.chosen ? "7\" stroke-opacity=\"0.3" : "1.6";
+    std::string points;
+    bool dead = true;
+    for (size_t k = 0; k < scheme.signal.layers.size(); ++k) {
+      const double v = scheme.signal.layers[k].after.std;
+      dead &= !(v > 0);
+      points += Num(x_of(k), 6) + "," + Num(y_of(v), 6) + " ";
+    }
+    add("<polyline fill=\"none\" stroke=\"" + std::string(color) + "\" stroke-width=\"" + width +
+        "\"" +
+        (scheme.chosen ? "" : " stroke-dasharray=\"" + std::string(dead ? "2,3" : "none") + "\"") +
+        " points=\"" + points + "\"/>");
+    const double ly = kTop + 14 + 20 * static_cast<double>(s);
+    const double lx = kLeft + kW + 16;
+    add("<line x1=\"" + Num(lx, 6) + "\" y1=\"" + Num(ly - 4, 6) + "\" x2=\"" + Num(lx + 24, 6) +
+        "\" y2=\"" + Num(ly - 4, 6) + "\" stroke=\"" + color + "\" stroke-width=\"" + width +
+        "\"/>");
+    add("<text x=\"" + Num(lx + 30, 6) + "\" y=\"" + Num(ly, 6) + "\">" +
+        Escape(Label(scheme) + (dead ? " (0: dead)" : "")) + "</text>");
+  }
+  const double note_y = kTop + 30 + 20 * static_cast<double>(c.schemes.size());
+  add("<text x=\"" + Num(kLeft + kW + 16, 6) + "\" y=\"" + Num(note_y, 6) +
+      "\" font-size=\"10\" fill=\"#555\">a zero std is drawn</text>");
+  add("<text x=\"" + Num(kLeft + kW + 16, 6) + "\" y=\"" + Num(note_y + 13, 6) +
+      "\" font-size=\"10\" fill=\"#555\">on the bottom edge</text>");
+  add("</svg>");
+  return svg;
+}
+
+}  // namespace reinit
