@@ -12,9 +12,11 @@
 #include "graph/graph_index.h"
 #include "graph/layers.h"
 #include "graph/recurrent.h"
+#include "graph/structure.h"
 #include "init/gains.h"
 #include "init/schemes/auto_policy.h"
 #include "init/schemes/framework_defaults.h"
+#include "init/schemes/residual.h"
 #include "io/model_io.h"
 #include "io/quantize.h"
 #include "io/tensor_codec.h"
@@ -67,14 +69,19 @@ Status Resolve(const std::string& name, const proto::Layer& layer, double gain,
   in.fan_out = init->fan_out() > 0 ? init->fan_out() : layer.fan_out();
   in.gain = gain;
   in.he_mode = plan.mode() == "fan_out" ? FanMode::kFanOut : FanMode::kFanIn;
-  in.naive_std = init->std() > 0 && name == "normal" ? init->std() : plan.std();
+  // A naive draw's std or bound in the tensor is its final one (set by hand, or by the residual
+  // rule); otherwise the residual rule's factor multiplies what the scheme computes.
+  const bool normal = name == "normal" || name == "truncated-normal";
+  const bool given = (normal && init->std() > 0) || (name == "uniform" && init->bound() > 0);
+  in.naive_std = normal && init->std() > 0 ? init->std() : plan.std();
   in.naive_range = init->bound() > 0 && name == "uniform" ? init->bound() : plan.range();
   auto params = ComputeParameters(**scheme, in);
   if (!params.ok()) return params.status();
+  const double scale = init->scale() > 0 && !given ? init->scale() : 1;
   init->set_scheme(name);
   init->set_gain(params->gain);
-  init->set_std(params->std);
-  init->set_bound(params->bound);
+  init->set_std(params->std * scale);
+  init->set_bound(params->bound * scale);
   return Status::Ok();
 }
 
@@ -107,8 +114,20 @@ bool Matches(const std::string& glob, const std::string& name) {
 
 }  // namespace
 
+double EffectiveStd(const PlanOptions& options) {
+  if (options.naive_std > 0) return options.naive_std;
+  const std::string& s = options.scheme;
+  return s == "gpt2" || s == "bert" || s == "bert-truncated" ? 0.02 : 0.01;
+}
+
 Status CheckPlanOptions(const PlanOptions& options) {
-  if (!(options.naive_std > 0)) return UsageError("--std must be positive");
+  if (!(options.naive_std >= 0)) return UsageError("--std must be positive");
+  REINIT_RETURN_IF_ERROR(CheckResidual(options.residual));
+  if (options.scheme == "lsuv" && !options.residual.empty() && options.residual != "none") {
+    return UsageError(
+        "--scheme lsuv scales every layer to unit output variance itself; it takes "
+        "no --residual rule (only none)");
+  }
   if (!(options.naive_range > 0)) return UsageError("--range must be positive");
   if (auto s = FindScheme(options.scheme); !s.ok()) return s.status();
   for (const auto& o : options.overrides) {
@@ -158,6 +177,8 @@ class Planner {
     std::vector<Layer> layers = FindLayers(index, &owners_);
     layer_nodes_ = WalkBoundaries(layers);
     depths_ = LayerDepths(index, *order, layer_nodes_);
+    const Structure structure = FindStructure(index, layers, *order);
+    std::unordered_map<int, int> entry_of;  // layer node -> its index in the plan
     Status status;
     std::vector<Layer> loose;  // planned last: a subgraph or function body may own them
     for (Layer& found : layers) {
@@ -174,7 +195,9 @@ class Planner {
       if (found.skipped.empty()) prefixed_owner_[found.name.substr(prefix.size())] = found.name;
       status = PlanLayer(found);
       if (!status.ok()) break;
+      entry_of[found.node] = plan_->layers_size() - 1;
     }
+    if (status.ok()) ApplyStructure(index, structure, entry_of, prefix);
     for (int i = 0; status.ok() && i < graph.node_size(); ++i) {
       for (const auto& attr : graph.node(i).attribute()) {
         if (!attr.has_g()) continue;
@@ -201,6 +224,22 @@ class Planner {
   }
 
  private:
+  // The residual streams of this graph into the plan, each planned layer's place, and the
+  // depth rule applied to the layers' draws.
+  void ApplyStructure(const GraphIndex& index, const Structure& structure,
+                      const std::unordered_map<int, int>& entry_of, const std::string& prefix) {
+    ResidualInputs in;
+    in.index = &index;
+    in.structure = &structure;
+    in.prefix = prefix;
+    for (const auto& [node, entry] : entry_of) in.layer_of[node] = plan_->mutable_layers(entry);
+    in.requested = options_.residual;
+    in.scheme = options_.scheme;
+    in.zero_init_residual = options_.zero_init_residual;
+    if (options_.scheme == "lsuv") in.requested = "none";
+    ApplyResidual(in, plan_);
+  }
+
   Status PlanLayer(const Layer& found) {
     proto::Layer* layer = plan_->add_layers();
     layer->set_name(found.name);
@@ -501,6 +540,10 @@ class Planner {
       weight_gain = 1;
       reason = "lsuv: orthogonal (gain 1), then scaled to unit output variance on the batch";
       layer->mutable_lsuv();
+    } else if (auto recipe = ChooseRecipe(scheme, act.kind(), kind, layer->depth())) {
+      reason = recipe->reason;
+      scheme = std::string(recipe->scheme);
+      if (recipe->unit_gain) weight_gain = 1;
     } else if (scheme == "auto" || scheme == "lsuv") {
       AutoChoice choice = ChooseAuto(act.kind(), kind, layer->depth());
       reason = (scheme == "lsuv" ? "lsuv leaves this kind of layer to auto: " : "") +
@@ -586,7 +629,7 @@ class Planner {
       draws = FrameworkRecurrent(*framework, input, hidden, per_dir);
     } else {
       draws.grain = RecurrentGrain::kGate;
-      const bool is_auto = requested == "auto" || requested == "lsuv";
+      const bool is_auto = requested == "auto" || requested == "lsuv" || IsRecipe(requested);
       AutoChoice in = ChooseAutoRecurrent(false), rec = ChooseAutoRecurrent(true);
       draws.input = {is_auto ? std::string(in.scheme) : requested,
                      double(input),
@@ -741,7 +784,9 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
   plan.set_bias(options.keep_bias ? "keep" : "zero");
   plan.set_norms(options.keep_norms ? "keep" : "reset");
   plan.set_forget_bias(options.forget_bias);
-  plan.set_std(options.naive_std);
+  plan.set_std(EffectiveStd(options));
+  plan.set_residual(options.residual);
+  plan.set_zero_init_residual(options.zero_init_residual);
   plan.set_range(options.naive_range);
   plan.set_tool_version(REINIT_VERSION);
   if (!model.has_graph()) return ModelError("the model has no graph");
@@ -784,6 +829,11 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
   options.keep_bias = edited.bias() == "keep";
   options.keep_norms = edited.norms() == "keep";
   options.forget_bias = edited.forget_bias();
+  options.residual = edited.residual();
+  options.zero_init_residual = edited.zero_init_residual();
+  if (auto s = CheckResidual(options.residual); !s.ok()) {
+    return ModelError(where + ": " + std::string(s.message()));
+  }
   auto fresh_or = MakePlan(model, options);
   if (!fresh_or.ok()) return fresh_or.status();
   proto::Plan plan = std::move(fresh_or).value();
@@ -876,6 +926,7 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
       }
       t->set_std(w.std());
       t->set_bound(w.bound());
+      t->set_scale(w.scale());  // the plan's residual factor, as written
       const double gain = w.gain() > 0 ? w.gain() : t->gain();
       return Resolve(concrete, *layer, gain, plan, t);
     };

@@ -27,12 +27,19 @@ struct PlanOptions {
   FanConvention fan_convention = FanConvention::kOnnx;
   FanMode he_mode = FanMode::kFanIn;
   bool keep_bias = false;
-  double naive_std = 0.01;
+  double naive_std = 0;  // --std; 0: the scheme's default (0.02 for gpt2 and bert, else 0.01)
   double naive_range = 0.05;
   bool keep_norms = false;  // --norms keep: normalization scales, shifts and statistics kept
   double forget_bias = 0;   // --forget-bias: the LSTM forget gate's bias
   std::vector<LayerOverride> overrides;  // applied in order: a later match wins
+  // --residual: the depth rule for every residual stream (init/schemes/residual.h); "": the
+  // scheme's own (auto for auto, fixup for fixup, scaled for gpt2, none for the others).
+  std::string residual;
+  bool zero_init_residual = false;  // --zero-init-residual: γ = 0 on each branch's last norm
 };
+
+// The std the naive and recipe normal draws use: --std, or the scheme's default.
+double EffectiveStd(const PlanOptions& options);
 
 // Checks the options that need no model (scheme names, --std, --range): usage errors.
 Status CheckPlanOptions(const PlanOptions& options);

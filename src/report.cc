@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <vector>
 
 #include "init/gains.h"
@@ -116,12 +117,39 @@ std::string LsuvText(const proto::Layer& l, const std::string& parameter) {
          std::to_string(l.lsuv().iterations()) + " steps)";
 }
 
+// "stream0 3/32 last": the layer's place in the residual structure, or "-".
+std::string ResidualText(const proto::Layer& l) {
+  const auto& r = l.residual();
+  if (r.stream().empty()) return "-";
+  return r.stream() + " " + std::to_string(r.branch() + 1) + "/" + std::to_string(r.branches()) +
+         " " + r.position();
+}
+
+// One line per residual stream: its size, normalization and the rule it got.
+std::string StreamLines(const proto::Plan& plan) {
+  std::string out;
+  for (const auto& st : plan.streams()) {
+    int projected = 0;
+    for (const auto& j : st.joins()) projected += j.skip() == "projected";
+    out += "  " + st.name() + ": " + std::to_string(st.branches()) + " branches (" +
+           std::to_string(projected) + " with a projected skip), normalization " +
+           st.normalization() + ", rule " + st.rule();
+    if (st.rule() == "scaled" && st.input_std() != 1) {
+      out += ", stream starts at std " + Num(st.input_std());
+    }
+    out += "; joins " + st.joins(0).node();
+    if (st.joins_size() > 1) out += " ... " + st.joins(st.joins_size() - 1).node();
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string FormatPlan(const proto::Plan& plan, bool verbose) {
   std::vector<std::vector<std::string>> rows = {{"layer", "op", "weight", "shape", "fan_in",
                                                  "fan_out", "activation", "scheme", "gain",
-                                                 "parameter", "bias"}};
+                                                 "parameter", "bias", "residual"}};
   std::string details, skipped;
   int planned = 0;
   for (const auto& l : plan.layers()) {
@@ -145,7 +173,8 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
          has_activation ? ActivationText(l.activation()) : "-",
          w.blocks().empty() ? w.scheme() : BlockSchemes(w),
          w.blocks().empty() ? GainText(w) : "per gate", LsuvText(l, Parameter(w)),
-         l.has_bias() ? (l.bias().blocks().empty() ? l.bias().scheme() : "per gate") : "-"});
+         l.has_bias() ? (l.bias().blocks().empty() ? l.bias().scheme() : "per gate") : "-",
+         ResidualText(l)});
     if (verbose) {
       std::string path;
       for (const auto& p : l.activation().path()) {
@@ -172,12 +201,18 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
         }
       }
       if (!l.shared_note().empty()) details += "      shared: " + l.shared_note() + "\n";
+      if (const auto& r = l.residual(); !r.stream().empty()) {
+        details += "      residual: " + r.stream() + ", branch " + std::to_string(r.branch() + 1) +
+                   " of " + std::to_string(r.branches()) + ", " + r.position() +
+                   " (m = " + std::to_string(r.layers_in_branch()) + ")\n";
+      }
     }
   }
   std::string out = "scheme " + plan.scheme() + ", seed " + std::to_string(plan.seed()) +
                     ", fan convention " + plan.fan_convention() + ", " + std::to_string(planned) +
                     " layers planned\n";
   out += Table(rows);
+  if (plan.streams_size() > 0) out += "\nresidual streams:\n" + StreamLines(plan);
   if (verbose && !details.empty()) out += "\nwhy:\n" + details;
   if (!skipped.empty()) out += "\nnot re-initialized:\n" + skipped;
   return out;
@@ -225,6 +260,22 @@ std::string FormatSignal(const Signal& signal, uint64_t seed) {
     out += "no layer's output was computed\n";
   } else {
     out += "\nstd after activation, last layer / first layer: " + Num(signal.ratio) + "\n";
+  }
+  if (signal.joins.empty()) return out;
+  // The residual streams: what each branch leaves on the stream.
+  std::vector<std::vector<std::string>> joins = {{"stream", "after branch", "join", "std"}};
+  for (const auto& j : signal.joins) {
+    joins.push_back({j.stream, std::to_string(j.branch), j.node, Num(j.moments.std)});
+  }
+  out += "\nresidual streams, std after each join:\n" + Table(joins);
+  std::map<std::string, std::pair<double, double>> span;  // stream -> first, last std
+  for (const auto& j : signal.joins) {
+    auto [it, fresh] = span.try_emplace(j.stream, j.moments.std, j.moments.std);
+    if (!fresh) it->second.second = j.moments.std;
+  }
+  for (const auto& [name, s] : span) {
+    out += name + ": std after the last join / after the first: " +
+           (s.first > 0 ? Num(s.second / s.first) : "-") + "\n";
   }
   return out;
 }

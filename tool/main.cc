@@ -39,6 +39,8 @@ reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
   p.forget_bias = o.forget_bias;
   p.naive_std = o.std;
   p.naive_range = o.range;
+  p.residual = o.residual;
+  p.zero_init_residual = o.zero_init_residual;
   for (const auto& spec : o.layers) {
     const size_t eq = spec.rfind('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {

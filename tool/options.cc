@@ -40,9 +40,19 @@ void AddPlanOptions(CLI::App* app, CliOptions* o) {
   app->add_option("--mode", o->mode, "Which fan the he-* schemes divide by")
       ->check(CLI::IsMember({"fan_in", "fan_out"}))
       ->capture_default_str();
-  app->add_option("--std", o->std, "Standard deviation of the naive `normal` scheme")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  app->add_option("--std", o->std,
+                  "Standard deviation of the naive `normal` scheme (default 0.01) and of the "
+                  "gpt2 and bert recipes (default 0.02)")
+      ->check(CLI::PositiveNumber);
+  app->add_option("--residual", o->residual,
+                  "The depth rule for residual streams: auto (by each stream's normalization: "
+                  "fixup without norms, scaled for pre-norm, none otherwise), none, scaled "
+                  "(branch outputs x 1/sqrt(L)), fixup, zero (default: auto for --scheme auto, "
+                  "the recipe's own for fixup/gpt2/deepnet, none for the other schemes)")
+      ->check(CLI::IsMember({"auto", "none", "scaled", "fixup", "zero"}));
+  app->add_flag("--zero-init-residual", o->zero_init_residual,
+                "Set the scale of the last norm of every residual branch to 0 (torchvision's "
+                "zero_init_residual, Goyal 2017)");
   app->add_option("--norms", o->norms,
                   "Normalization layers: reset (scale 1, shift 0, running mean 0, var 1) or keep")
       ->check(CLI::IsMember({"reset", "keep"}))
@@ -126,8 +136,9 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   // (Checked here rather than with Option::excludes, which clutters every line of --help.)
   app_.parse_complete_callback([this, plan] {
     if (plan->count() == 0) return;
-    for (const char* name : {"--scheme", "--seed", "--layer", "--bias", "--norms", "--forget-bias",
-                             "--fan-convention", "--mode", "--std", "--range"}) {
+    for (const char* name :
+         {"--scheme", "--seed", "--layer", "--bias", "--norms", "--forget-bias", "--fan-convention",
+          "--mode", "--std", "--range", "--residual", "--zero-init-residual"}) {
       if (app_.get_option(name)->count() > 0) {
         throw CLI::ValidationError("--plan", std::string("cannot be combined with ") + name +
                                                  ": the plan file sets it (edit the plan instead)");

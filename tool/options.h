@@ -31,7 +31,9 @@ struct CliOptions {
   double forget_bias = 0;
   std::string fan_convention = "onnx";
   std::string mode = "fan_in";
-  double std = 0.01;
+  double std = 0;        // 0: the scheme's default
+  std::string residual;  // "": the scheme's own
+  bool zero_init_residual = false;
   double range = 0.05;
   std::string report;  // --report FILE.svg
   // --scheme lsuv

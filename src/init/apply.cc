@@ -135,8 +135,11 @@ Status DrawTensor(const proto::TensorInit& init, uint64_t seed, int64_t count,
     }
   }
   if (init.blocks().empty()) {
-    DrawSpec spec{init.scheme(), init.gain(), init.std(),        init.bound(),
-                  init.value(),  shape,       init.output_axis()};
+    // An orthogonal draw takes the residual rule's depth factor as part of its gain; the other
+    // draws have it in std and bound already.
+    const double gain = init.gain() * (init.scale() > 0 ? init.scale() : 1);
+    DrawSpec spec{init.scheme(), gain,  init.std(),        init.bound(),
+                  init.value(),  shape, init.output_axis()};
     REINIT_RETURN_IF_ERROR(Draw<T>(spec, KeyFor(seed, init.name()), drawn));
   }
   for (const auto& b : init.blocks()) {

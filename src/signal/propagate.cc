@@ -198,6 +198,9 @@ StatusOr<Signal> Propagate(const exec::Executor& executor, const proto::Plan& pl
     wanted[layer.output()];
     if (!layer.activation().output().empty()) wanted[layer.activation().output()];
   }
+  for (const auto& stream : plan.streams()) {
+    for (const auto& join : stream.joins()) wanted[join.output()];
+  }
   std::map<std::string, size_t> produced_at;  // tensor -> order in which it was computed
   const auto& graph = executor.graph();
   auto measured = executor.Run(feeds, [&](int node, const std::vector<Tensor>& outputs) {
@@ -230,7 +233,27 @@ StatusOr<Signal> Propagate(const exec::Executor& executor, const proto::Plan& pl
   }
   std::stable_sort(ordered.begin(), ordered.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [position, s] : ordered) signal.layers.push_back(std::move(s));
+  std::vector<size_t> layer_at;  // when each measured layer's output was computed
+  for (auto& [position, s] : ordered) {
+    signal.layers.push_back(std::move(s));
+    layer_at.push_back(position);
+  }
+  for (const auto& stream : plan.streams()) {
+    for (int j = 0; j < stream.joins_size(); ++j) {
+      auto at = produced_at.find(stream.joins(j).output());
+      if (at == produced_at.end()) continue;
+      JoinSignal js;
+      js.stream = stream.name();
+      js.node = stream.joins(j).node();
+      js.branch = j + 1;
+      js.moments = wanted.at(stream.joins(j).output());
+      js.after = static_cast<double>(
+          std::lower_bound(layer_at.begin(), layer_at.end(), at->second) - layer_at.begin());
+      signal.joins.push_back(std::move(js));
+    }
+  }
+  std::stable_sort(signal.joins.begin(), signal.joins.end(),
+                   [](const JoinSignal& a, const JoinSignal& b) { return a.after < b.after; });
   if (!signal.layers.empty() && signal.layers.front().after.std > 0) {
     signal.ratio = signal.layers.back().after.std / signal.layers.front().after.std;
   }

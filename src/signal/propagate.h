@@ -53,15 +53,25 @@ struct LayerSignal {
   Moments after;           // after its activation (equal to `before` when linear)
 };
 
+// The residual stream after one join of the plan (the output of its Add).
+struct JoinSignal {
+  std::string stream;
+  std::string node;
+  int branch = 0;  // 1-based: the stream after this many branches
+  Moments moments;
+  double after = 0;  // how many of the measured layers ran before it: its place in depth
+};
+
 struct Signal {
   std::map<std::string, std::vector<int64_t>> inputs;  // the shapes fed
   std::vector<LayerSignal> layers;                     // in the order they ran
+  std::vector<JoinSignal> joins;                       // in the order they ran
   // The last layer's std after its activation over the first layer's; 0 if the first's is 0.
   double ratio = 0;
 };
 
 // Runs `feeds` through `executor` and measures every layer of `plan` that has an output
-// tensor (skipped layers are left out).
+// tensor (skipped layers are left out), and the stream after every residual join.
 StatusOr<Signal> Propagate(const exec::Executor& executor, const proto::Plan& plan,
                            const std::map<std::string, exec::Tensor>& feeds);
 

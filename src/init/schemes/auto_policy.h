@@ -23,6 +23,7 @@
 // Biases are set to zero; normalization layers are reset (scale 1, shift 0, mean 0, var 1).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,9 +36,18 @@ inline constexpr int kDeepChain = 8;
 struct AutoChoice {
   std::string_view scheme;
   std::string reason;
+  bool unit_gain = false;  // draw with gain 1 instead of the activation's
 };
 
 AutoChoice ChooseAuto(std::string_view activation, LayerKind kind, int depth);
+
+// The recipes' per-layer draws (fixup: He; gpt2, bert: normal at --std; bert-truncated:
+// truncated-normal at --std; deepnet: xavier-normal, gain 1); their depth rules are in
+// init/schemes/residual.h. Layers a recipe does not name (norms, recurrent layers, fixup's and
+// deepnet's embeddings) get auto's choice; nullopt when `scheme` is not a recipe.
+bool IsRecipe(std::string_view scheme);
+std::optional<AutoChoice> ChooseRecipe(std::string_view scheme, std::string_view activation,
+                                       LayerKind kind, int depth);
 
 // Recurrent layers: the scheme of an input-to-hidden (recurrence = false) or hidden-to-hidden
 // gate block.

@@ -31,6 +31,35 @@ const std::vector<Scheme>& Schemes() {
        "LSUV (Mishkin & Matas 2015): W = Q orthogonal, then per dense/conv layer in order "
        "W /= sqrt(Var(output on a batch)) until |Var - 1| < tol",
        K::kPolicy, D::kNone, M::kFanIn, false, false},
+      // Recipes: a per-layer draw and the residual rule that goes with it
+      // (init/schemes/residual.h; README: Residual streams).
+      // Zhang, Dauphin & Ma 2019: the last layer of each residual branch and the classifier 0,
+      // the branches' other layers He x L^(-1/(2m-2)), biases 0.
+      {"fixup",
+       "Fixup (Zhang 2019): last layer of each branch and the classifier 0, other branch layers "
+       "He * L^(-1/(2m-2)) (L branches, m layers each), biases 0",
+       K::kPolicy, D::kNone, M::kFanIn, false, true},
+      // Radford 2019 / nanoGPT: N(0, 0.02^2) everywhere, residual branch outputs 0.02/sqrt(L).
+      {"gpt2",
+       "GPT-2 (Radford 2019): Linear and Embedding N(0, s^2), s = --std (default 0.02); each "
+       "branch's output projection s/sqrt(2*n_layer); biases 0, LayerNorm 1/0",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      // Devlin 2019 / Hugging Face: N(0, 0.02^2) everywhere, no depth scaling (post-LN).
+      {"bert",
+       "BERT (Devlin 2019): Linear and Embedding N(0, s^2), s = --std (default 0.02); biases 0, "
+       "LayerNorm 1/0",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {"bert-truncated",
+       "BERT as TF's truncated_normal_initializer(s): N(0, s^2) cut at +-2s (std 0.88 s), "
+       "s = --std (default 0.02)",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      // Wang 2022: xavier-normal, with gain beta = (8N)^(-1/4) on the value, output and
+      // feed-forward projections of N post-LN blocks; alpha = (2N)^(1/4) on the skip is the
+      // graph's (a change reinit does not make).
+      {"deepnet",
+       "DeepNet (Wang 2022): xavier-normal; value, output and FFN projections gain "
+       "(8N)^(-1/4); the skip's alpha = (2N)^(1/4) must already be in the graph",
+       K::kPolicy, D::kNone, M::kFanIn, false, false},
       // W = 0: every unit computes the same thing and receives the same gradient.
       {"zero", "W = 0", K::kZero, D::kNone, M::kFanIn, false, false},
       // Normalization scales and running variances are reset to 1; a plan may set any value.
@@ -41,6 +70,9 @@ const std::vector<Scheme>& Schemes() {
        D::kUniform, M::kFanIn, false, false},
       {"normal", "W ~ N(0, s^2), s = --std (default 0.01)", K::kNaive, D::kNormal, M::kFanIn, false,
        false},
+      // TF's truncated_normal_initializer: s is the std before the cut, not after.
+      {"truncated-normal", "W ~ N(0, s^2) cut at +-2s, s = --std (the values' std is 0.88 s)",
+       K::kNaive, D::kTruncatedNormal, M::kFanIn, false, false},
       // Glorot & Bengio 2010: var = g^2 * 2 / (fan_in + fan_out).
       {"xavier-uniform", "W ~ U(-b, b), b = g * sqrt(6 / (fan_in + fan_out))", K::kVarianceScaling,
        D::kUniform, M::kFanAvg, false, true},
@@ -97,10 +129,12 @@ StatusOr<DrawParameters> ComputeParameters(const Scheme& scheme, const SchemeInp
     case SchemeKind::kConstant:
       return p;
     case SchemeKind::kNaive:
-      if (scheme.distribution == Distribution::kNormal)
-        p.std = in.naive_std;
-      else
+      if (scheme.distribution == Distribution::kUniform) {
         p.bound = in.naive_range;
+      } else {
+        p.std = in.naive_std;
+        if (scheme.distribution == Distribution::kTruncatedNormal) p.bound = 2 * p.std;
+      }
       return p;
     case SchemeKind::kOrthogonal:
       return p;
