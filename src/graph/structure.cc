@@ -111,8 +111,9 @@ class Analyzer {
     return (*v)[0];
   }
 
-  // Walks back from a join operand along what a skip may pass through.
-  Trace TraceSkip(std::string t) const {
+  // Walks back from a join operand along what a skip may pass through; through one weight
+  // layer (and the norm after it) only when `projected`.
+  Trace TraceSkip(std::string t, bool projected) const {
     Trace tr;
     std::string before_norm;
     for (int steps = 0; steps < 64; ++steps) {
@@ -129,11 +130,11 @@ class Analyzer {
         if (!v || *v == 0) break;  // a per-channel scaling (layer scale) is part of a branch
         tr.scale *= op == "Mul" ? *v : (c == 1 ? 1 / *v : *v);
         t = node.input(1 - c);
-      } else if (role_[p] == Role::kNorm && IsNormOp(op) && tr.projection.empty()) {
+      } else if (projected && role_[p] == Role::kNorm && IsNormOp(op) && tr.projection.empty()) {
         tr.projection.push_back(p);  // a projection's norm, if a layer comes next
         before_norm = t;
         t = node.input(0);
-      } else if (role_[p] == Role::kWeight && !tr.has_weight) {
+      } else if (projected && role_[p] == Role::kWeight && !tr.has_weight) {
         tr.projection.push_back(p);
         tr.has_weight = true;
         t = node.input(data_input_.at(p));
@@ -239,9 +240,15 @@ class Analyzer {
     std::optional<Join> best;
     std::optional<Branch> best_branch;
     for (int o = 0; o < 2; ++o) {
-      Trace tr = TraceSkip(n.input(o));
-      if (Constant(tr.source)) continue;
-      auto branch = BranchBetween(tr.source, n.input(1 - o), node);
+      // A direct skip if the operand's own stream reaches the branch, else a projected one.
+      Trace tr = TraceSkip(n.input(o), false);
+      std::optional<Branch> branch;
+      if (!Constant(tr.source)) branch = BranchBetween(tr.source, n.input(1 - o), node);
+      if (!branch) {
+        tr = TraceSkip(n.input(o), true);
+        if (!tr.has_weight || Constant(tr.source)) continue;
+        branch = BranchBetween(tr.source, n.input(1 - o), node);
+      }
       if (!branch) continue;
       const bool better = !best || (best->projected && !tr.has_weight) ||
                           (best->projected == tr.has_weight && branch->depth > best_branch->depth);

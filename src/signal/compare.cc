@@ -107,6 +107,17 @@ std::string FormatComparison(const Comparison& c) {
     }
     out += "\n";
   }
+  const auto& joins = c.schemes.front().signal.joins;
+  if (!joins.empty()) {
+    out += "residual stream std after each join, by scheme:\n";
+    for (size_t k = 0; k < joins.size(); ++k) {
+      out += "  " + joins[k].stream + " after branch " + std::to_string(joins[k].branch) + ":";
+      for (const auto& s : c.schemes) {
+        out += "  " + (k < s.signal.joins.size() ? Num(s.signal.joins[k].moments.std) : "-");
+      }
+      out += "\n";
+    }
+  }
   out += "last/first:";
   for (const auto& s : c.schemes) out += "  " + Label(s) + " " + Num(s.signal.ratio);
   return out + "\n";
@@ -123,10 +134,13 @@ std::string ComparisonSvg(const Comparison& c, const std::string& title) {
   double lo = INFINITY, hi = 0;
   for (const auto& s : c.schemes) {
     layers = std::max(layers, s.signal.layers.size());
-    for (const auto& l : s.signal.layers) {
-      if (l.after.std > 0 && std::isfinite(l.after.std)) {
-        lo = std::min(lo, l.after.std);
-        hi = std::max(hi, l.after.std);
+    std::vector<double> stds;
+    for (const auto& l : s.signal.layers) stds.push_back(l.after.std);
+    for (const auto& j : s.signal.joins) stds.push_back(j.moments.std);
+    for (double v : stds) {
+      if (v > 0 && std::isfinite(v)) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
       }
     }
   }
@@ -136,8 +150,8 @@ std::string ComparisonSvg(const Comparison& c, const std::string& title) {
   if (d_hi <= d_lo) d_hi = d_lo + 1;
   d_lo = std::max(d_lo, d_hi - 40);  // at most 40 decades
   const double decades = d_hi - d_lo;
-  auto x_of = [&](size_t k) {
-    return kLeft + (layers <= 1 ? kW / 2 : kW * static_cast<double>(k) / (layers - 1));
+  auto x_of = [&](double k) {
+    return kLeft + (layers <= 1 ? kW / 2 : kW * std::clamp(k, 0.0, layers - 1.0) / (layers - 1));
   };
   // A zero (or underflowing) std is drawn on the bottom edge.
   auto y_of = [&](double v) {
@@ -197,6 +211,12 @@ std::string ComparisonSvg(const Comparison& c, const std::string& title) {
       dead &= !(v > 0);
       points += Num(x_of(k), 6) + "," + Num(y_of(v), 6) + " ";
     }
+    // The residual stream after each join: one dot per branch, between the layers around it.
+    for (const auto& j : scheme.signal.joins) {
+      add("<circle cx=\"" + Num(x_of(j.after - 0.5), 6) + "\" cy=\"" + Num(y_of(j.moments.std), 6) +
+          "\" r=\"" + (scheme.chosen ? "4" : "2.5") + "\" fill=\"" + color + "\"" +
+          (scheme.chosen ? " fill-opacity=\"0.4\"" : "") + "/>");
+    }
     add("<polyline fill=\"none\" stroke=\"" + std::string(color) + "\" stroke-width=\"" + width +
         "\"" +
         (scheme.chosen ? "" : " stroke-dasharray=\"" + std::string(dead ? "2,3" : "none") + "\"") +
@@ -214,6 +234,16 @@ std::string ComparisonSvg(const Comparison& c, const std::string& title) {
       "\" font-size=\"10\" fill=\"#555\">a zero std is drawn</text>");
   add("<text x=\"" + Num(kLeft + kW + 16, 6) + "\" y=\"" + Num(note_y + 13, 6) +
       "\" font-size=\"10\" fill=\"#555\">on the bottom edge</text>");
+  const bool has_joins = std::any_of(c.schemes.begin(), c.schemes.end(),
+                                     [](const SchemeSignal& s) { return !s.signal.joins.empty(); });
+  if (has_joins) {
+    add("<circle cx=\"" + Num(kLeft + kW + 20, 6) + "\" cy=\"" + Num(note_y + 26, 6) +
+        "\" r=\"2.5\" fill=\"#555\"/>");
+    add("<text x=\"" + Num(kLeft + kW + 28, 6) + "\" y=\"" + Num(note_y + 30, 6) +
+        "\" font-size=\"10\" fill=\"#555\">residual stream after</text>");
+    add("<text x=\"" + Num(kLeft + kW + 28, 6) + "\" y=\"" + Num(note_y + 43, 6) +
+        "\" font-size=\"10\" fill=\"#555\">each join (std)</text>");
+  }
   add("</svg>");
   return svg;
 }
