@@ -81,6 +81,28 @@ StatusOr<Comparison> CompareSchemes(const onnx::ModelProto& model, const PlanOpt
   return comparison;
 }
 
+namespace {
+
+// Rows as left-aligned columns two spaces apart.
+std::string Columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows) {
+    width.resize(std::max(width.size(), r.size()), 0);
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      out += r[i];
+      if (i + 1 < r.size()) out += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string FormatComparison(const Comparison& c) {
   if (c.schemes.empty()) return "";
   std::vector<std::vector<std::string>> rows;
@@ -95,28 +117,22 @@ std::string FormatComparison(const Comparison& c) {
     }
     rows.push_back(row);
   }
-  std::vector<size_t> width(head.size(), 0);
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
-  std::string out = "std after each layer's activation, by scheme (same random inputs):\n";
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) {
-      out += r[i];
-      if (i + 1 < r.size()) out += std::string(width[i] - r[i].size() + 2, ' ');
-    }
-    out += "\n";
-  }
+  std::string out =
+      "std after each layer's activation, by scheme (same random inputs):\n" + Columns(rows);
   const auto& joins = c.schemes.front().signal.joins;
   if (!joins.empty()) {
-    out += "residual stream std after each join, by scheme:\n";
+    std::vector<std::vector<std::string>> stream_rows;
+    std::vector<std::string> stream_head = {"stream", "after branch"};
+    for (const auto& s : c.schemes) stream_head.push_back(Label(s));
+    stream_rows.push_back(stream_head);
     for (size_t k = 0; k < joins.size(); ++k) {
-      out += "  " + joins[k].stream + " after branch " + std::to_string(joins[k].branch) + ":";
+      std::vector<std::string> row = {joins[k].stream, std::to_string(joins[k].branch)};
       for (const auto& s : c.schemes) {
-        out += "  " + (k < s.signal.joins.size() ? Num(s.signal.joins[k].moments.std) : "-");
+        row.push_back(k < s.signal.joins.size() ? Num(s.signal.joins[k].moments.std) : "-");
       }
-      out += "\n";
+      stream_rows.push_back(row);
     }
+    out += "residual stream std after each join, by scheme:\n" + Columns(stream_rows);
   }
   out += "last/first:";
   for (const auto& s : c.schemes) out += "  " + Label(s) + " " + Num(s.signal.ratio);
