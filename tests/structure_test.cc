@@ -311,6 +311,32 @@ TEST(Structure, Gpt2AndBertRecipes) {
   EXPECT_DOUBLE_EQ(ByWeight(plan, "w1_1").weight().bound(), 0.04);
 }
 
+// The drawn values of the recipes: their std, from the sample (5 standard errors: the std of
+// a sample std of n normal values is about std/sqrt(2n)), and the truncation.
+TEST(Structure, RecipesDrawWhatTheySay) {
+  for (const char* scheme : {"gpt2", "bert-truncated"}) {
+    PlanOptions o;
+    o.scheme = scheme;
+    auto model = PreNormNet(2, 64, 512);
+    const auto plan = PlanOf(model, o);
+    ASSERT_TRUE(ApplyPlan(plan, &model).ok());
+    const bool truncated = scheme == std::string("bert-truncated");
+    // N(0, 0.02^2) cut at +-2 sigma has std 0.02 * 0.8796 (TF's truncated_normal_initializer).
+    const double want = truncated ? 0.02 * 0.87962566103423978 : 0.02;
+    for (const char* name : {"table", "w1_1"}) {
+      const auto v = reinit_test::RawFloats(*reinit_test::FindInitializer(model, name));
+      double sum2 = 0, peak = 0;
+      for (float x : v) {
+        sum2 += double(x) * x;
+        peak = std::max(peak, std::abs(double(x)));
+      }
+      const double n = static_cast<double>(v.size()), got = std::sqrt(sum2 / n);
+      EXPECT_NEAR(got, want, 5 * want / std::sqrt(2 * n)) << scheme << " " << name;
+      if (truncated) EXPECT_LE(peak, 0.04 * (1 + 1e-6)) << name;
+    }
+  }
+}
+
 TEST(Structure, PostNormStreamIsLeftAlone) {
   const auto plan = PlanOf(PostNormNet(3, 1));
   ASSERT_EQ(plan.streams_size(), 1);
