@@ -1,7 +1,15 @@
 #!/usr/bin/python3
 """Generate the small sample ONNX models that reinit is developed and tested against.
 
-Usage:  /usr/bin/python3 models/generate.py [--out DIR]      (default DIR: this folder)
+Usage:  /usr/bin/python3 models/generate.py [--out DIR] [--only NAME]... [--blocks N]
+
+  --out DIR     where to write (default: this folder)
+  --only NAME   write only this model (file name without .onnx; repeatable);
+                expected_activations.tsv is then not written
+  --blocks N    the depth of residual_mlp (default 32 blocks), gpt_decoder (12) and
+                bert_encoder (4); tests write deeper variants into a temporary folder with
+                e.g. `--only gpt_decoder --blocks 48 --out DIR`. Only the defaults are
+                committed.
 
 Needs only numpy and onnx (Debian's python3-onnx 1.12 works); no torch, no network.
 The output is deterministic: every model draws its weights from its own numpy Generator
@@ -61,9 +69,38 @@ The models, and why each exists:
                          He/Kaiming matters most: nothing rescales the signal between layers
                          (the signal-propagation chart's ReLU CNN).
 
+  residual_mlp.onnx      x[N,64] (sklearn's digits: 64 features, 10 classes) -> stem Gemm
+                         64->64 -> 32 blocks x = x + fc2(relu(fc1(x))) (blocks.{i}.fc1/fc2,
+                         Gemm 64->64 transB=1 with biases, Add blocks.{i}.add), no
+                         normalization -> head Gemm 64->10 -> logits. Initializer names are a
+                         torch state_dict's (stem.weight, blocks.0.fc1.weight, ..., head.bias),
+                         so tests load them into an nn.Module. The net where per-layer He
+                         fails: 32 un-normalized residual branches add up (Fixup territory).
+
+  gpt_decoder.onnx       ids int64[1,16] -> wte [96,32] (Gather) + wpe [16,32] (Gather of a
+                         constant positions tensor) -> 12 pre-LN GPT-2 blocks (d_model 32, 4
+                         heads, nanoGPT names): h.{i}.ln_1 -> attn.c_q/c_k/c_v (MatMul [32,32] +
+                         bias), heads by Reshape/Transpose, MatMul(q, k^T) / sqrt(8) + a
+                         constant causal mask (0, -1e9 above the diagonal) -> Softmax -> MatMul
+                         v, heads merged, attn.c_proj, x = x + o; h.{i}.ln_2 -> mlp.c_fc 32->128
+                         -> Erf GELU -> mlp.c_proj 128->32, x = x + m; ln_f; the head tied to
+                         the token table: lm_head = MatMul(x, Transpose(wte.weight)) -> logits
+                         [1,16,96]. Two residual branches per block, each ending in a c_proj
+                         (GPT-2's 1/sqrt(2 n_layer) scaling), and a tied embedding.
+
+  bert_encoder.onnx      ids int64[1,16] -> word [96,32] + position [16,32] tables (Gather),
+                         added -> embeddings.LayerNorm -> 4 post-LN BERT layers (Hugging Face
+                         names, encoder.layer.{i}.*): attention.self.query/key/value (MatMul +
+                         bias), scores / sqrt(8), Softmax (no mask), attention.output.dense,
+                         x = attention.output.LayerNorm(x + a); intermediate.dense 32->128 ->
+                         Erf GELU -> output.dense 128->32, x = output.LayerNorm(x + f) ->
+                         last_hidden_state [1,16,32]. A residual stream normalized after each
+                         join (post-LN), where no depth scaling is wanted.
+
 It also writes expected_activations.tsv: one line per weight layer (model file, layer node name,
 op type, canonical activation name), derived from the same builder calls that create the
-models, for tests to compare reinit's activation detection against.
+models, for tests to compare reinit's activation detection against. gpt_decoder's lm_head has no
+row: it shares wte's weight, which reinit plans at the Gather and lists lm_head as sharing.
 """
 
 import argparse
@@ -202,9 +239,11 @@ class Builder:
 
     # ---- finish ----------------------------------------------------------------------------
     def model(self, graph_name, inputs, outputs, doc):
+        """inputs: (name, shape) pairs, float; or (name, shape, TensorProto type) triples."""
         graph = helper.make_graph(
             self.nodes, graph_name,
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+            [helper.make_tensor_value_info(i[0], i[2] if len(i) > 2 else TensorProto.FLOAT,
+                                           i[1]) for i in inputs],
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
             initializer=self.inits)
         m = helper.make_model(graph, producer_name=PRODUCER, producer_version="1",
@@ -352,29 +391,166 @@ def plain_cnn():
                       "Plain ReLU CNN without normalization: 8 convs, Gemm head")
 
 
+def residual_mlp(blocks=32):
+    b = Builder("residual_mlp.onnx", seed=1008)
+    # A BN-free residual MLP on sklearn's digits (64 features, 10 classes), as PyTorch would
+    # export nn.Linear layers (Gemm, transB=1, weight [out, in], names as in a state_dict):
+    # stem, then `blocks` blocks x = x + fc2(relu(fc1(x))) with no normalization, then head.
+    D = 64
+    x = b.gemm("stem", "x", D, D, "linear", trans_b=1)
+    for i in range(blocks):
+        p = f"blocks.{i}"
+        h = b.gemm(p + ".fc1", x, D, D, "relu", trans_b=1)
+        h = b.gemm(p + ".fc2", h, D, D, "linear", trans_b=1)
+        x = b.node("Add", p + ".add", [x, h])
+    y = b.gemm("head", x, D, 10, "linear", trans_b=1, out="logits")
+    return b, b.model("residual_mlp", [("x", ["N", D])], [(y, ["N", 10])],
+                      f"BN-free residual MLP, width {D}, {blocks} blocks x + fc2(relu(fc1(x))), "
+                      "Gemm transB=1")
+
+
+def _attention(b, p, x, S, D, H, causal):
+    """Multi-head self-attention on x[1,S,D] (MatMul weights [D,D] + bias); returns the
+    projected output [1,S,D] before the residual Add. Names: p.c_q/c_k/c_v/c_proj (GPT-2) or
+    the BERT names given by `p` being a dict."""
+    Dh = D // H
+    heads = "attn.heads_shape"
+    if heads not in b.init_names:
+        b.const(heads, [1, S, H, Dh], np.int64)
+        b.const("attn.merged_shape", [1, S, D], np.int64)
+        b.const("attn.scale", np.sqrt(Dh))
+    if causal and "attn.causal_mask" not in b.init_names:
+        b.const("attn.causal_mask", np.triu(np.full((S, S), -1e9), k=1))
+
+    def split(t, name, perm):
+        r = b.node("Reshape", name + ".reshape", [t, heads])
+        return b.node("Transpose", name + ".transpose", [r], perm=perm)
+
+    q = split(b.matmul(p["q"], x, D, D, "linear"), p["q"], [0, 2, 1, 3])  # [1,H,S,Dh]
+    k = split(b.matmul(p["k"], x, D, D, "linear"), p["k"], [0, 2, 3, 1])  # [1,H,Dh,S] (k^T)
+    v = split(b.matmul(p["v"], x, D, D, "linear"), p["v"], [0, 2, 1, 3])  # [1,H,S,Dh]
+    a = p["attn"]
+    s = b.node("MatMul", a + ".scores", [q, k])                           # [1,H,S,S]
+    s = b.node("Div", a + ".scale_div", [s, "attn.scale"])
+    if causal:
+        s = b.node("Add", a + ".mask", [s, "attn.causal_mask"])
+    s = b.node("Softmax", a + ".softmax", [s], axis=-1)
+    c = b.node("MatMul", a + ".context", [s, v])                          # [1,H,S,Dh]
+    c = b.node("Transpose", a + ".merge.transpose", [c], perm=[0, 2, 1, 3])
+    c = b.node("Reshape", a + ".merge.reshape", [c, "attn.merged_shape"])  # [1,S,D]
+    return b.matmul(p["o"], c, D, D, "linear")
+
+
+def _embeddings(b, tok, pos, S, V, D):
+    """Token table [V,D] and position table [S,D], each read by a Gather, added."""
+    t = b.node("Gather", tok, [b.weight(tok + ".weight", (V, D)), "ids"], axis=0)  # [1,S,D]
+    positions = b.const(pos + ".positions", np.arange(S), np.int64)
+    e = b.node("Gather", pos, [b.weight(pos + ".weight", (S, D)), positions], axis=0)  # [S,D]
+    return b.node("Add", "embeddings.add", [t, e])
+
+
+def gpt_decoder(blocks=12):
+    b = Builder("gpt_decoder.onnx", seed=1009)
+    # Pre-LN GPT-2 / nanoGPT decoder: x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)); ln_f; the
+    # head tied to the token table: logits = x @ wte^T.
+    S, D, H, V = 16, 32, 4, 96
+    x = _embeddings(b, "wte", "wpe", S, V, D)
+    for i in range(blocks):
+        p = f"h.{i}"
+        h = b.layer_norm(p + ".ln_1", x, D)
+        a = _attention(b, {"q": p + ".attn.c_q", "k": p + ".attn.c_k", "v": p + ".attn.c_v",
+                           "o": p + ".attn.c_proj", "attn": p + ".attn"}, h, S, D, H, True)
+        x = b.node("Add", p + ".attn.residual", [x, a])
+        h = b.layer_norm(p + ".ln_2", x, D)
+        h = b.matmul(p + ".mlp.c_fc", h, D, 4 * D, "gelu")
+        h = b.activation("gelu", h, p + ".mlp.c_fc")
+        h = b.matmul(p + ".mlp.c_proj", h, 4 * D, D, "linear")
+        x = b.node("Add", p + ".mlp.residual", [x, h])
+    x = b.layer_norm("ln_f", x, D)
+    wte_t = b.node("Transpose", "lm_head.transpose", ["wte.weight"], perm=[1, 0])  # [D,V]
+    # Not a row of expected_activations.tsv: the layer shares wte's weight, which reinit plans
+    # (once) at the Gather, so the plan lists lm_head as skipped (shared), with no activation
+    # of its own to check (its verdict would be linear: the graph output).
+    y = b.node("MatMul", "lm_head", [x, wte_t], out="logits")
+    return b, b.model("gpt_decoder", [("ids", [1, S], TensorProto.INT64)], [(y, [1, S, V])],
+                      f"Pre-LN GPT-2-style decoder, {blocks} blocks, d_model {D}, {H} heads, "
+                      f"vocab {V}, causal mask, Erf GELU MLP, head tied to wte")
+
+
+def bert_encoder(blocks=4):
+    b = Builder("bert_encoder.onnx", seed=1010)
+    # Post-LN BERT encoder (Hugging Face names): x = LN(x + attn(x)); x = LN(x + ffn(x)).
+    S, D, H, V = 16, 32, 4, 96
+    x = _embeddings(b, "embeddings.word_embeddings", "embeddings.position_embeddings", S, V, D)
+    x = b.layer_norm("embeddings.LayerNorm", x, D)
+    for i in range(blocks):
+        p = f"encoder.layer.{i}"
+        a = _attention(b, {"q": p + ".attention.self.query", "k": p + ".attention.self.key",
+                           "v": p + ".attention.self.value", "o": p + ".attention.output.dense",
+                           "attn": p + ".attention.self"}, x, S, D, H, False)
+        x = b.node("Add", p + ".attention.output.residual", [x, a])
+        x = b.layer_norm(p + ".attention.output.LayerNorm", x, D)
+        h = b.matmul(p + ".intermediate.dense", x, D, 4 * D, "gelu")
+        h = b.activation("gelu", h, p + ".intermediate.dense")
+        h = b.matmul(p + ".output.dense", h, 4 * D, D, "linear")
+        x = b.node("Add", p + ".output.residual", [x, h])
+        last = i == blocks - 1
+        x = b.layer_norm(p + ".output.LayerNorm", x, D, out="last_hidden_state" if last else None)
+    return b, b.model("bert_encoder", [("ids", [1, S], TensorProto.INT64)], [(x, [1, S, D])],
+                      f"Post-LN BERT-style encoder, {blocks} layers, d_model {D}, {H} heads, "
+                      f"vocab {V}, Erf GELU FFN")
+
+
 MODELS = [mlp_tanh, resnet_cnn, transformer_block, mlp_selu, grouped_convnet, dcgan_generator,
-          plain_cnn]
+          plain_cnn, residual_mlp, gpt_decoder, bert_encoder]
+# The models whose depth --blocks sets (each has its own default).
+DEPTH_MODELS = {residual_mlp, gpt_decoder, bert_encoder}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)),
                     help="output folder (default: the folder this script is in)")
+    names = [m.__name__ for m in MODELS]
+    ap.add_argument("--only", action="append", metavar="NAME",
+                    help="write only this model (repeatable; " + ", ".join(names) + "); "
+                    "expected_activations.tsv is then not written")
+    ap.add_argument("--blocks", type=int, metavar="N",
+                    help="number of blocks of " + ", ".join(
+                        m.__name__ for m in MODELS if m in DEPTH_MODELS) +
+                    " (default: 32, 12, 4)")
     args = ap.parse_args(argv)
+    chosen = MODELS
+    if args.only:
+        wanted = [n[:-5] if n.endswith(".onnx") else n for n in args.only]
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            ap.error(f"unknown model {', '.join(unknown)} (models: {', '.join(names)})")
+        chosen = [m for m in MODELS if m.__name__ in wanted]
+    if args.blocks is not None:
+        if args.blocks < 1:
+            ap.error("--blocks must be at least 1")
+        if not any(m in DEPTH_MODELS for m in chosen):
+            ap.error("--blocks applies to " + ", ".join(
+                m.__name__ for m in MODELS if m in DEPTH_MODELS) + " only")
     os.makedirs(args.out, exist_ok=True)
 
     rows = ["model\tlayer\top\tactivation"]
-    for make in MODELS:
-        b, m = make()
+    for make in chosen:
+        if make in DEPTH_MODELS and args.blocks is not None:
+            b, m = make(blocks=args.blocks)
+        else:
+            b, m = make()
         data = m.SerializeToString()
         path = os.path.join(args.out, b.file_name)
         with open(path, "wb") as f:
             f.write(data)
         rows += [f"{b.file_name}\t{n}\t{op}\t{act}" for n, op, act in b.layers]
-        print(f"{b.file_name:24s} {len(data):8d} bytes  {len(b.layers):2d} layers  "
+        print(f"{b.file_name:24s} {len(data):8d} bytes  {len(b.layers):3d} layers  "
               f"sha256 {hashlib.sha256(data).hexdigest()[:16]}")
-    with open(os.path.join(args.out, "expected_activations.tsv"), "w", newline="\n") as f:
-        f.write("\n".join(rows) + "\n")
+    if not args.only:
+        with open(os.path.join(args.out, "expected_activations.tsv"), "w", newline="\n") as f:
+            f.write("\n".join(rows) + "\n")
     return 0
 
 

@@ -84,7 +84,7 @@ std::string TensorBytes(const onnx::ModelProto& model, const std::string& name) 
 // ---------------------------------------------------------------------------------------------
 // 1. Every sample model through `--scheme auto --seed 5`.
 
-TEST(SampleModels, ThereAreSeven) { EXPECT_EQ(SampleModels().size(), 7u); }
+TEST(SampleModels, ThereAreTen) { EXPECT_EQ(SampleModels().size(), 10u); }
 
 class EveryModel : public ::testing::TestWithParam<std::string> {};
 
