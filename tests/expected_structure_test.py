@@ -17,7 +17,7 @@ Every mismatch is printed with the model, what was expected and what the plan sa
 collected before the test fails. Exit 0 when every row holds, 1 otherwise, 77 (skipped) without
 python3-onnx.
 
-Usage: structure_test.py REINIT_BINARY SOURCE_DIR
+Usage: expected_structure_test.py REINIT_BINARY SOURCE_DIR
 """
 
 import fnmatch
