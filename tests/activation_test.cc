@@ -340,6 +340,118 @@ TEST(Decomposition, AfterAPassThroughOp) {
   EXPECT_EQ(PathOf(a), (Path{"BatchNormalization 'bn'", "Mul 'y' (x·Sigmoid(x) = SiLU)"}));
 }
 
+// --- Other exporters' spellings (tf2onnx, paddle2onnx, hand-written Keras), identified by the
+// values they compute. Each: the body after fc, its scalar constants, and the verdict.
+struct Spelling {
+  const char* name;
+  const char* body;
+  std::vector<std::pair<const char*, float>> constants;
+  const char* kind;
+  double param;
+};
+
+void PrintTo(const Spelling& c, std::ostream* os) { *os << c.name; }
+
+class ExporterSpelling : public ::testing::TestWithParam<Spelling> {};
+
+TEST_P(ExporterSpelling, IsRecognised) {
+  const Spelling& c = GetParam();
+  auto model = GemmThen(c.body);
+  for (const auto& [name, value] : c.constants) AddFloatValues(&model, name, {}, {value});
+  const auto a = Detect(model);
+  EXPECT_EQ(a.kind(), c.kind);
+  EXPECT_NEAR(a.param(), c.param, 1e-6);
+  EXPECT_FALSE(a.ambiguous()) << a.alternatives(0);
+  // The nonlinearity's output is the last constant scaling's: where --propagate measures.
+  EXPECT_EQ(a.output(), "y");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Activation, ExporterSpelling,
+    ::testing::Values(
+        // x·Clip(x + 3, 0, 6)/6 (tf2onnx's hard-swish, paddle2onnx's hardswish before opset 14)
+        Spelling{"HardSwishClipThenDiv",
+                 "a = Add (fc, three)\n c = Clip (a, zero, six)\n m = Mul (fc, c)\n"
+                 " y = Div (m, six)",
+                 {{"three", 3}, {"zero", 0}, {"six", 6}},
+                 "hard_swish",
+                 0},
+        Spelling{"HardSwishDivInside",
+                 "a = Add (fc, three)\n c = Clip (a, zero, six)\n d = Div (c, six)\n"
+                 " y = Mul (fc, d)",
+                 {{"three", 3}, {"zero", 0}, {"six", 6}},
+                 "hard_swish",
+                 0},
+        // x·Relu6(x + 3)/6 with Relu6 as Min(Relu(.), 6), times 1/6
+        Spelling{"HardSwishReluMin",
+                 "a = Add (fc, three)\n r = Relu (a)\n c = Min (r, six)\n m = Mul (c, fc)\n"
+                 " y = Mul (m, sixth)",
+                 {{"three", 3}, {"six", 6}, {"sixth", 1.0f / 6}},
+                 "hard_swish",
+                 0},
+        // hard-sigmoid as Clip(x/6 + 0.5, 0, 1) and as Clip(x + 3, 0, 6)/6
+        Spelling{"HardSigmoidClip01",
+                 "d = Div (fc, six)\n a = Add (d, half)\n y = Clip (a, zero, one)",
+                 {{"six", 6}, {"half", 0.5f}, {"zero", 0}, {"one", 1}},
+                 "hard_sigmoid",
+                 0},
+        Spelling{"HardSigmoidRelu6Form",
+                 "a = Add (fc, three)\n c = Clip (a, zero, six)\n y = Div (c, six)",
+                 {{"three", 3}, {"zero", 0}, {"six", 6}},
+                 "hard_sigmoid",
+                 0},
+        // LeakyReLU as Max(x, αx) (tf.maximum) and as Where(x > 0, x, αx)
+        Spelling{"LeakyReluMax",
+                 "s = Mul (fc, alpha)\n y = Max (fc, s)",
+                 {{"alpha", 0.2f}},
+                 "leaky_relu",
+                 0.2},
+        Spelling{"LeakyReluWhere",
+                 "g = Greater (fc, zero)\n s = Mul (fc, alpha)\n y = Where (g, fc, s)",
+                 {{"zero", 0}, {"alpha", 0.1f}},
+                 "leaky_relu",
+                 0.1},
+        // SiLU as x / (1 + Exp(-x)) (swish written out)
+        Spelling{"SiluDivExp",
+                 "n = Neg (fc)\n e = Exp (n)\n a = Add (e, one)\n y = Div (fc, a)",
+                 {{"one", 1}},
+                 "silu",
+                 0},
+        // Mish with Softplus written as Log(1 + Exp(x)) (paddle2onnx)
+        Spelling{"MishLogExp",
+                 "e = Exp (fc)\n a = Add (e, one)\n l = Log (a)\n t = Tanh (l)\n y = Mul (fc, t)",
+                 {{"one", 1}},
+                 "mish",
+                 0},
+        // GELU as tf2onnx writes Keras' exact gelu: x·0.5·(1 + Erf(x·0.70710677))
+        Spelling{"GeluErfTimesRsqrt2",
+                 "h = Mul (fc, half)\n s = Mul (fc, rsqrt2)\n e = Erf (s)\n a = Add (e, one)\n"
+                 " y = Mul (h, a)",
+                 {{"half", 0.5f}, {"rsqrt2", 0.70710677f}, {"one", 1}},
+                 "gelu",
+                 0},
+        // GELU with the tanh approximation and x³ as x·x·x (paddle2onnx), 0.5 last
+        Spelling{"GeluTanhCubeProducts",
+                 "x2 = Mul (fc, fc)\n x3 = Mul (x2, fc)\n c = Mul (x3, k)\n i = Add (fc, c)\n"
+                 " s = Mul (i, r)\n t = Tanh (s)\n a = Add (t, one)\n m = Mul (fc, a)\n"
+                 " y = Mul (m, half)",
+                 {{"k", 0.044715f}, {"r", 0.7978846f}, {"one", 1}, {"half", 0.5f}},
+                 "gelu_tanh",
+                 0}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// A clamp that is no activation's, and a product with an unrelated gate, stay unidentified.
+TEST(ExporterSpelling, OtherFunctionsAreNotTakenForActivations) {
+  auto model = GemmThen(
+      "a = Add (fc, two)\n c = Clip (a, zero, six)\n m = Mul (fc, c)\n"
+      " y = Div (m, six)");
+  for (const auto& [n, v] :
+       std::vector<std::pair<const char*, float>>{{"two", 2}, {"zero", 0}, {"six", 6}}) {
+    AddFloatValues(&model, n, {}, {v});
+  }
+  EXPECT_NE(Detect(model).kind(), "hard_swish");
+}
+
 TEST(Decomposition, OtherConsumersAreStillWalked) {
   const auto a = Detect(GemmThen(R"(s = Sigmoid (fc)
     y = Mul (fc, s)

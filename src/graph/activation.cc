@@ -1,13 +1,16 @@
 #include "graph/activation.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace reinit {
 
@@ -148,6 +151,8 @@ std::optional<Verdict> ActivationOp(const GraphIndex& index, const onnx::NodePro
       hi = ConstantScalar(index, node, 2, INFINITY);
     }
     if (lo == 0 && hi == 6) return Verdict{"relu6"};
+    // A clamp to [0, 1] after the walk's affine ops: a hard sigmoid (Clip(x/6 + 0.5, 0, 1)).
+    if (lo == 0 && hi == 1) return Verdict{"hard_sigmoid"};
     if (lo == 0 && std::isinf(hi)) return Verdict{"relu"};
     return std::nullopt;  // another clamp: judged by the table (unknown -> linear)
   }
@@ -158,8 +163,9 @@ std::optional<Verdict> ActivationOp(const GraphIndex& index, const onnx::NodePro
 // and every node it consists of (so that the tensor's other consumers are still walked).
 struct DecompositionMatch {
   Verdict verdict;
-  int mul = -1;
+  int mul = -1;  // the node that completes it (a Mul, or what combines the two sides)
   std::unordered_set<int> nodes;
+  bool by_value = false;  // identified by NumericDecomposition
 };
 
 // Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
@@ -292,6 +298,268 @@ std::string AfterConstantScaling(const GraphIndex& index, std::string tensor) {
   return tensor;
 }
 
+// --- Decompositions identified by their values.
+//
+// Other exporters spell activations in ops the table above does not name: hard-swish as
+// x·Clip(x + 3, 0, 6)/6 or x·Min(Relu(x + 3), 6)/6 (tf2onnx, paddle2onnx), Mish with Softplus
+// written as Log(1 + Exp(x)), LeakyReLU as Max(x, αx) or Where(x > 0, x, αx). Where a node
+// combines two values computed from t alone (through scalar constants), the function it
+// computes — with the constant scalings after it — is evaluated at sample points and compared
+// with the activations' definitions.
+
+// Ops an elementwise function of t may be spelled in.
+bool IsElementwiseStep(std::string_view op) {
+  static const std::unordered_set<std::string_view> kOps = {"Add",
+                                                            "Sub",
+                                                            "Mul",
+                                                            "Div",
+                                                            "Neg",
+                                                            "Relu",
+                                                            "Clip",
+                                                            "Min",
+                                                            "Max",
+                                                            "Abs",
+                                                            "Sigmoid",
+                                                            "HardSigmoid",
+                                                            "Tanh",
+                                                            "Softplus",
+                                                            "Erf",
+                                                            "Pow",
+                                                            "Exp",
+                                                            "Log",
+                                                            "Sqrt",
+                                                            "Where",
+                                                            "Greater",
+                                                            "Less",
+                                                            "GreaterOrEqual",
+                                                            "LessOrEqual",
+                                                            "Cast",
+                                                            "Identity"};
+  return kOps.count(op) > 0;
+}
+
+constexpr double kSamples[] = {-6,   -4,  -3, -2.5, -1.5, -1, -0.5, -0.25, 0,
+                               0.25, 0.5, 1,  1.5,  2.5,  3,  4,    6};
+constexpr size_t kSampleCount = std::size(kSamples);
+using Values = std::array<double, kSampleCount>;
+
+// One node of the function applied to its inputs' values; nullopt when it cannot be
+// evaluated (a non-scalar constant, an attribute form not handled).
+std::optional<Values> Evaluate(const GraphIndex& index, const onnx::NodeProto& node,
+                               const std::unordered_map<std::string, Values>& known) {
+  std::vector<Values> in;
+  for (int k = 0; k < node.input_size(); ++k) {
+    const std::string& name = node.input(k);
+    if (name.empty()) {
+      in.push_back(Values{});
+      continue;
+    }
+    if (auto it = known.find(name); it != known.end()) {
+      in.push_back(it->second);
+      continue;
+    }
+    auto v = index.ConstantValues(name);
+    if (!v || v->size() != 1) return std::nullopt;
+    Values c;
+    c.fill((*v)[0]);
+    in.push_back(c);
+  }
+  const std::string& op = node.op_type();
+  auto arg = [&](size_t k, double fallback) {
+    return k < in.size() && !node.input(static_cast<int>(k)).empty() ? in[k] : [&] {
+      Values f;
+      f.fill(fallback);
+      return f;
+    }();
+  };
+  Values out;
+  for (size_t i = 0; i < kSampleCount; ++i) {
+    const double a = in.empty() ? 0 : in[0][i], b = in.size() > 1 ? in[1][i] : 0;
+    double y;
+    if (op == "Add")
+      y = a + b;
+    else if (op == "Sub")
+      y = a - b;
+    else if (op == "Mul")
+      y = a * b;
+    else if (op == "Div")
+      y = a / b;
+    else if (op == "Neg")
+      y = -a;
+    else if (op == "Relu")
+      y = std::max(a, 0.0);
+    else if (op == "Abs")
+      y = std::abs(a);
+    else if (op == "Min")
+      y = std::min(a, b);
+    else if (op == "Max")
+      y = std::max(a, b);
+    else if (op == "Sigmoid")
+      y = 1 / (1 + std::exp(-a));
+    else if (op == "Tanh")
+      y = std::tanh(a);
+    else if (op == "Softplus")
+      y = std::log1p(std::exp(a));
+    else if (op == "Erf")
+      y = std::erf(a);
+    else if (op == "Pow")
+      y = std::pow(a, b);
+    else if (op == "Exp")
+      y = std::exp(a);
+    else if (op == "Log")
+      y = std::log(a);
+    else if (op == "Sqrt")
+      y = std::sqrt(a);
+    else if (op == "Greater")
+      y = a > b;
+    else if (op == "Less")
+      y = a < b;
+    else if (op == "GreaterOrEqual")
+      y = a >= b;
+    else if (op == "LessOrEqual")
+      y = a <= b;
+    else if (op == "Cast" || op == "Identity")
+      y = a;
+    else if (op == "Where")
+      y = a != 0 ? b : (in.size() > 2 ? in[2][i] : 0);
+    else if (op == "HardSigmoid") {
+      y = std::clamp(FloatAttribute(node, "alpha", 0.2f) * a + FloatAttribute(node, "beta", 0.5f),
+                     0.0, 1.0);
+    } else if (op == "Clip") {
+      double lo, hi;
+      if (FindAttribute(node, "min") || FindAttribute(node, "max")) {
+        lo = FloatAttribute(node, "min", -INFINITY);
+        hi = FloatAttribute(node, "max", INFINITY);
+      } else {
+        lo = arg(1, -INFINITY)[i];
+        hi = arg(2, INFINITY)[i];
+      }
+      y = std::clamp(a, lo, hi);
+    } else {
+      return std::nullopt;
+    }
+    out[i] = y;
+  }
+  return out;
+}
+
+struct Reference {
+  const char* kind;
+  double (*f)(double);
+};
+
+// The activations a decomposition may compute, by definition.
+const std::vector<Reference>& References() {
+  static const std::vector<Reference> kRefs = {
+      {"silu", [](double x) { return x / (1 + std::exp(-x)); }},
+      {"hard_swish", [](double x) { return x * std::clamp(x + 3, 0.0, 6.0) / 6; }},
+      {"mish", [](double x) { return x * std::tanh(std::log1p(std::exp(x))); }},
+      {"gelu", [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }},
+      {"gelu_tanh",
+       [](double x) {
+         return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+       }},
+      {"hard_sigmoid", [](double x) { return std::clamp(x / 6 + 0.5, 0.0, 1.0); }},
+      {"relu", [](double x) { return std::max(x, 0.0); }},
+  };
+  return kRefs;
+}
+
+bool Close(const Values& got, double (*f)(double)) {
+  for (size_t i = 0; i < kSampleCount; ++i) {
+    const double want = f(kSamples[i]);
+    if (!(std::abs(got[i] - want) <= 1e-3 * (1 + std::abs(want)))) return false;
+  }
+  return true;
+}
+
+std::optional<Verdict> Identify(const Values& v) {
+  for (const auto& r : References()) {
+    if (Close(v, r.f)) return Verdict{r.kind};
+  }
+  // LeakyReLU with any slope in (0, 1): x for x >= 0, αx below.
+  const double alpha = -v[5];  // at x = -1
+  if (alpha > 0 && alpha < 1) {
+    bool leaky = true;
+    for (size_t i = 0; i < kSampleCount && leaky; ++i) {
+      const double x = kSamples[i], want = x >= 0 ? x : alpha * x;
+      leaky = std::abs(v[i] - want) <= 1e-4 * (1 + std::abs(want));
+    }
+    if (leaky) return Verdict{"leaky_relu", std::round(alpha * 1e6) / 1e6};
+  }
+  return std::nullopt;
+}
+
+std::optional<DecompositionMatch> NumericDecomposition(const GraphIndex& index,
+                                                       const std::string& t) {
+  std::unordered_map<std::string, Values> known;
+  Values x;
+  std::copy(std::begin(kSamples), std::end(kSamples), x.begin());
+  known[t] = x;
+  std::unordered_map<std::string, int> producer;  // derived tensor -> node
+  std::deque<std::pair<std::string, int>> queue{{t, 0}};
+  std::vector<int> joins;             // candidate ends, in the order found
+  std::unordered_set<int> combining;  // ... that combine two values derived from t
+  while (!queue.empty()) {
+    auto [tensor, depth] = queue.front();
+    queue.pop_front();
+    if (depth >= 8) continue;
+    for (int c : index.Consumers(tensor)) {
+      const auto& node = index.node(c);
+      if (!IsElementwiseStep(node.op_type()) || node.output_size() != 1 ||
+          known.count(node.output(0))) {
+        continue;
+      }
+      int from_t = 0;
+      bool ready = true;
+      for (const auto& in : node.input()) {
+        if (in.empty()) continue;
+        if (known.count(in)) {
+          ++from_t;
+        } else if (!index.IsConstant(in)) {
+          ready = false;
+        }
+      }
+      if (!ready) continue;
+      auto values = Evaluate(index, node, known);
+      if (!values) continue;
+      known[node.output(0)] = *values;
+      producer[node.output(0)] = c;
+      // What combines two values of t; or a clamp of an affine function of t (a hard sigmoid
+      // as Clip(x/6 + 0.5, 0, 1) or Clip(x + 3, 0, 6)/6), not of t itself (that is the op's).
+      const bool clamp = node.op_type() == "Clip" || node.op_type() == "Min" ||
+                         node.op_type() == "Max" || node.op_type() == "Relu";
+      if (from_t >= 2) combining.insert(c);
+      if (from_t >= 2 || (clamp && node.input(0) != t)) joins.push_back(c);
+      queue.emplace_back(node.output(0), depth + 1);
+    }
+  }
+  // What combines two values first: x·HardSigmoid(x) is hard-swish, not its hard sigmoid.
+  std::stable_partition(joins.begin(), joins.end(), [&](int j) { return combining.count(j); });
+  for (int j : joins) {
+    const std::string out = AfterConstantScaling(index, index.node(j).output(0));
+    auto it = known.find(out);
+    if (it == known.end()) continue;
+    auto verdict = Identify(it->second);
+    if (!verdict) continue;
+    if (!combining.count(j) && verdict->kind != "hard_sigmoid") continue;
+    DecompositionMatch match;
+    match.verdict = *verdict;
+    match.mul = j;
+    match.by_value = true;
+    // The nodes it consists of: every derived node the output depends on.
+    std::vector<std::string> stack{out};
+    while (!stack.empty()) {
+      auto p = producer.find(stack.back());
+      stack.pop_back();
+      if (p == producer.end() || !match.nodes.insert(p->second).second) continue;
+      for (const auto& in : index.node(p->second).input()) stack.push_back(in);
+    }
+    return match;
+  }
+  return std::nullopt;
+}
+
 std::string DecompositionText(const std::string& kind) {
   if (kind == "silu") return "x·Sigmoid(x) = SiLU";
   if (kind == "hard_swish") return "x·HardSigmoid(x) = HardSwish";
@@ -336,9 +604,15 @@ proto::Activation DetectActivation(const GraphIndex& index,
     }
     // The decomposition's own nodes are not walked; the tensor's other consumers are.
     std::unordered_set<int> decomposition_nodes;
-    if (auto d = Decomposition(index, t)) {
+    auto d = Decomposition(index, t);
+    if (!d) d = NumericDecomposition(index, t);
+    if (d) {
       auto path = item.path;
-      path.push_back(index.Describe(d->mul) + " (" + DecompositionText(d->verdict.kind) + ")");
+      path.push_back(index.Describe(d->mul) + " (" +
+                     (d->by_value ? "computes " + d->verdict.kind + ", checked at " +
+                                        std::to_string(kSampleCount) + " points"
+                                  : DecompositionText(d->verdict.kind)) +
+                     ")");
       found.push_back(
           {d->verdict, std::move(path), AfterConstantScaling(index, index.node(d->mul).output(0))});
       decomposition_nodes = std::move(d->nodes);
