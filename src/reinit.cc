@@ -89,6 +89,14 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   for (const auto& w : result.plan.warnings()) result.warnings.push_back(w);
   if (options.dry_run) return result;
 
+  // The input's own verdict, to tell its defects from reinit's (apply changes weight values,
+  // materializes stripped weights and unties merged copies; nothing the checker judges).
+  Status input_verdict;
+  if (!options.skip_check) {
+    std::vector<std::string> ignored;
+    input_verdict = ValidateModel(*model, "the model", &ignored);
+  }
+
   if (options.progress) {
     const uint64_t total = store.TotalBytes();
     store.SetProgress([done = uint64_t{0}, total, &options](uint64_t bytes) mutable {
@@ -117,11 +125,17 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
     // Apply changes only the values of float initializers, never a shape, a type or a node:
     // a model that fails here had the problem before reinit touched it.
     Status valid = ValidateModel(*model, "the model", &result.warnings);
-    if (!valid.ok()) {
-      return Status(valid.code(), valid.message() +
-                                      " (reinit changed only weight values, so the input has "
-                                      "this problem too; pass --skip-check to write anyway)")
-          .WithContext("'" + options.input + "'");
+    if (!valid.ok() && !input_verdict.ok() && valid.message() == input_verdict.message()) {
+      result.warnings.push_back("'" + options.input + "': " + valid.message() +
+                                " — the input has exactly this defect, so it is the input's "
+                                "own, not reinit's: written anyway");
+    } else if (!valid.ok()) {
+      const std::string why = input_verdict.ok()
+                                  ? " (the input passes: this is reinit's doing, please report it; "
+                                    "pass --skip-check to write anyway)"
+                                  : " (the input fails otherwise: " + input_verdict.message() +
+                                        "; pass --skip-check to write anyway)";
+      return Status(valid.code(), valid.message() + why).WithContext("'" + options.input + "'");
     }
   }
   REINIT_RETURN_IF_ERROR(

@@ -109,6 +109,34 @@ std::vector<std::string> InputNames(const onnx::ModelProto& m) {
   return names;
 }
 
+// An input that already fails the checker (IR 3 initializers missing from the graph inputs):
+// the output has exactly the same defect, which is the input's, not reinit's: written, with a
+// warning that says so. The plain CLI run exits 0 and prints it.
+TEST(IrVersions, TheInputsOwnCheckerDefectIsAWarning) {
+  TempDir tmp;
+  onnx::ModelProto m = Ir3Model();
+  m.mutable_graph()->mutable_input()->DeleteSubrange(1, 2);
+  std::vector<std::string> ignored;
+  const Status input_verdict = ValidateModel(m, "the model", &ignored);
+  ASSERT_FALSE(input_verdict.ok());
+  reinit_cli_test::SaveModelFile(m, tmp / "model.onnx");
+  RunOptions o;
+  o.input = tmp / "model.onnx";
+  o.output = tmp / "out.onnx";
+  auto r = ReinitFile(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find(input_verdict.message()), std::string::npos) << r->warnings[0];
+  EXPECT_NE(r->warnings[0].find("the input has exactly this defect"), std::string::npos);
+  auto out = LoadModel(o.output);
+  ASSERT_TRUE(out.ok());
+  EXPECT_NE(Get(*out, "w").raw_data(), Get(m, "w").raw_data()) << "w was not rewritten";
+  EXPECT_EQ(ValidateModel(*out, "the model", &ignored).message(), input_verdict.message());
+  const auto run = reinit_cli_test::RunReinit({o.input, "-o", tmp / "cli.onnx", "-q"});
+  EXPECT_EQ(run.exit_code, 0) << run;
+  EXPECT_NE(run.err.find("warning"), std::string::npos) << run;
+}
+
 TEST(IrVersions, Ir3InitializersStayGraphInputsAndPassTheChecker) {
   TempDir tmp;
   const onnx::ModelProto input = Ir3Model();
