@@ -110,8 +110,14 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   if (HasLsuvLayers(result.plan)) {
     auto executor = exec::Executor::Create(*model);
     if (!executor.ok()) return executor.status().WithContext("'" + options.input + "'");
-    auto feeds = options.data.empty() ? RandomInputs(**executor, options.inputs)
-                                      : DataInputs(**executor, options.data);
+    StatusOr<std::vector<Feeds>> feeds = std::vector<Feeds>{};
+    if (options.data.empty()) {
+      feeds = RandomBatches(**executor, options.inputs);
+    } else if (auto data = DataInputs(**executor, options.data); data.ok()) {
+      feeds = std::vector<Feeds>{std::move(*data)};
+    } else {
+      feeds = data.status();
+    }
     if (!feeds.ok()) return feeds.status().WithContext("'" + options.input + "'");
     executor->reset();
     const int before = result.plan.warnings_size();
@@ -178,7 +184,7 @@ StatusOr<Propagation> PropagateFile(const std::string& path, const PlanOptions& 
   result.plan.set_model(path);
   auto executor = exec::Executor::Create(*model, &store);
   if (!executor.ok()) return executor.status().WithContext("'" + path + "'");
-  auto feeds = RandomInputs(**executor, options);
+  auto feeds = RandomBatches(**executor, options);
   if (!feeds.ok()) return feeds.status().WithContext("'" + path + "'");
   auto signal = Propagate(**executor, result.plan, *feeds);
   if (!signal.ok()) return signal.status().WithContext("'" + path + "'");

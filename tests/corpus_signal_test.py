@@ -75,10 +75,10 @@ def main():
                 with open(train, "wb") as g:
                     g.write(f.read())
             try:
-                run([reinit, "inspect", train, "--propagate"])
-                run([reinit, "inspect", path, "--propagate"])
-                plan = run([reinit, path, "-o", out, "--scheme", "lsuv", "-q"])
-                measured = run([reinit, "inspect", out, "--propagate"])
+                run([reinit, "inspect", train, "--propagate", "--batch", "1"])
+                run([reinit, "inspect", path, "--propagate", "--batch", "1"])
+                plan = run([reinit, path, "-o", out, "--scheme", "lsuv", "--batch", "1", "-q"])
+                measured = run([reinit, "inspect", out, "--propagate", "--batch", "1"])
             except RuntimeError as e:
                 failures.append(f"{name}: {e}")
                 continue

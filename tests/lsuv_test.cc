@@ -155,6 +155,63 @@ INSTANTIATE_TEST_SUITE_P(Models, SampleModel,
                            return n.substr(0, n.find('.'));
                          });
 
+// An export with a static batch of 1 (most of them): LSUV measures on batches of it until
+// --batch samples, so its scales hold on fresh inputs. Measured on 2048 fresh samples (another
+// seed): every layer within LSUV's tolerance plus 5 standard errors of a variance estimated on
+// the 32 samples (sqrt(2/n) of n values), and closer to 1 than after measuring on one sample.
+TEST(Lsuv, AStaticBatchOfOneIsMeasuredOnEnoughSamplesToHoldOnFreshInputs) {
+  TempDir dir;
+  auto model = LoadModel(SourcePath("models/mlp_tanh.onnx"));
+  ASSERT_TRUE(model.ok());
+  for (auto* v :
+       {model->mutable_graph()->mutable_input(0), model->mutable_graph()->mutable_output(0)}) {
+    v->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(1);
+  }
+  const std::string in = dir / "static1.onnx";
+  reinit_cli_test::SaveModelFile(*model, in);
+  auto fresh_deviation = [&](int64_t samples, double* worst_excess) {
+    const std::string out = dir / ("out" + std::to_string(samples) + ".onnx");
+    RunOptions o = Lsuv(in, out);
+    o.inputs.batch = samples;
+    auto r = ReinitFile(o);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    auto written = LoadModel(out);
+    EXPECT_TRUE(written.ok());
+    auto executor = exec::Executor::Create(*written);
+    EXPECT_TRUE(executor.ok());
+    PropagateOptions fresh;
+    fresh.batch = 2048;
+    fresh.seed = 12345;
+    auto batches = RandomBatches(**executor, fresh);
+    EXPECT_TRUE(batches.ok());
+    EXPECT_EQ(batches->size(), 2048u);  // batches of the static 1
+    auto signal = Propagate(**executor, r->plan, *batches);
+    EXPECT_TRUE(signal.ok());
+    double sum2 = 0;
+    int n = 0;
+    *worst_excess = -1;
+    for (const auto& layer : r->plan.layers()) {
+      if (!layer.has_lsuv()) continue;
+      for (const auto& s : signal->layers) {
+        if (s.name != layer.name()) continue;
+        const double v = s.before.std * s.before.std;
+        const double values = static_cast<double>(samples * layer.weight().shape(0));
+        const double bound = 0.1 + 5 * std::sqrt(2 / values);
+        *worst_excess = std::max(*worst_excess, std::abs(v - 1) - bound);
+        sum2 += (v - 1) * (v - 1);
+        ++n;
+      }
+    }
+    EXPECT_EQ(n, 10);
+    return std::sqrt(sum2 / n);
+  };
+  double excess32 = 0, excess1 = 0;
+  const double rms32 = fresh_deviation(32, &excess32);
+  const double rms1 = fresh_deviation(1, &excess1);
+  EXPECT_LE(excess32, 0) << "a layer's fresh variance is off by more than the bound";
+  EXPECT_LT(rms32, rms1) << "32 samples: " << rms32 << ", one sample: " << rms1;
+}
+
 TEST(Lsuv, ToleranceAndIterationsBoundTheLoopAndTheSeedFixesTheBytes) {
   TempDir dir;
   const std::string in = SourcePath("models/mlp_tanh.onnx");

@@ -54,7 +54,9 @@ reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
 // --input NAME=D0,D1,... (repeatable), --batch, --seed.
 reinit::StatusOr<reinit::PropagateOptions> ToPropagateOptions(const CliOptions& o) {
   reinit::PropagateOptions p;
-  p.batch = o.batch;
+  // LSUV's scales must hold on fresh inputs: a variance measured on 32 samples or more.
+  const bool lsuv = o.scheme == "lsuv";
+  p.batch = o.batch > 0 ? o.batch : (lsuv ? 32 : 8);
   p.seed = o.seed;
   for (const auto& spec : o.inputs) {
     const size_t eq = spec.rfind('=');

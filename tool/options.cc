@@ -68,9 +68,10 @@ void AddPlanOptions(CLI::App* app, CliOptions* o) {
 // The random inputs of --propagate and --report.
 void AddPropagateOptions(CLI::App* app, CliOptions* o) {
   app->add_option("--batch", o->batch,
-                  "--propagate, --report: the size of a symbolic batch dim of the random inputs")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
-      ->capture_default_str();
+                  "--propagate, --report, --scheme lsuv: the random inputs' samples: the size of a "
+                  "symbolic batch dim, or, where the export fixed a smaller one, batches of it "
+                  "until this many (default 8; 32 for lsuv)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app->add_option("--input", o->inputs,
                   "--propagate, --report: NAME=D0,D1,... the shape of an input (for symbolic "
                   "dims)")

@@ -42,7 +42,7 @@ struct CliOptions {
   std::vector<std::string> data;  // FILE.npy or NAME=FILE.npy
   // inspect --propagate (and --report)
   bool propagate = false;
-  int64_t batch = 8;
+  int64_t batch = 0;                // 0: 8, or 32 for --scheme lsuv
   std::vector<std::string> inputs;  // NAME=SHAPE
 };
 

@@ -55,7 +55,7 @@ StatusOr<Comparison> CompareSchemes(const onnx::ModelProto& model, const PlanOpt
                                     const PropagateOptions& options) {
   auto original = exec::Executor::Create(model);
   if (!original.ok()) return original.status();
-  auto feeds = RandomInputs(**original, options);
+  auto feeds = RandomBatches(**original, options);
   if (!feeds.ok()) return feeds.status();
   original->reset();
 

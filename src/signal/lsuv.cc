@@ -23,8 +23,10 @@ bool UsesLsuv(const PlanOptions& options) {
   return false;
 }
 
-Status RunLsuv(const std::map<std::string, exec::Tensor>& feeds, const LsuvOptions& options,
-               onnx::ModelProto* model, proto::Plan* plan) {
+Status RunLsuv(const std::vector<std::map<std::string, exec::Tensor>>& batches,
+               const LsuvOptions& options, onnx::ModelProto* model, proto::Plan* plan) {
+  if (batches.empty()) return ModelError("lsuv needs at least one batch");
+  const auto& feeds = batches[0];
   if (!(options.tolerance > 0)) return UsageError("--lsuv-tolerance must be positive");
   if (options.max_iterations < 1) return UsageError("--lsuv-iterations must be at least 1");
   auto created = exec::Executor::Create(*model);
@@ -66,18 +68,23 @@ Status RunLsuv(const std::map<std::string, exec::Tensor>& feeds, const LsuvOptio
     double scale = 1, variance = 0;
     int iterations = 0;
     for (;;) {
-      Moments m;
-      auto run = executor.Run(
-          feeds,
-          [&](int node, const std::vector<exec::Tensor>& outputs) {
-            const auto& n = executor.graph().node(node);
-            for (size_t o = 0; o < outputs.size(); ++o) {
-              if (n.output(static_cast<int>(o)) == layer->output()) m = MomentsOf(outputs[o]);
-            }
-            return Status::Ok();
-          },
-          layer->output());
-      if (!run.ok()) return run.status().WithContext("lsuv, layer '" + layer->name() + "'");
+      std::vector<Moments> parts;
+      for (const auto& batch : batches) {
+        Moments m;
+        auto run = executor.Run(
+            batch,
+            [&](int node, const std::vector<exec::Tensor>& outputs) {
+              const auto& n = executor.graph().node(node);
+              for (size_t o = 0; o < outputs.size(); ++o) {
+                if (n.output(static_cast<int>(o)) == layer->output()) m = MomentsOf(outputs[o]);
+              }
+              return Status::Ok();
+            },
+            layer->output());
+        if (!run.ok()) return run.status().WithContext("lsuv, layer '" + layer->name() + "'");
+        parts.push_back(m);
+      }
+      const Moments m = Pool(parts);
       variance = m.std * m.std;
       if (std::fabs(variance - 1) < options.tolerance || iterations == options.max_iterations ||
           !(variance > 0) || !std::isfinite(variance)) {

@@ -27,8 +27,10 @@ struct LsuvOptions {
 // place, and each LSUV layer's lsuv field in `plan` records the final variance, the scalings
 // and the total factor. A layer whose output variance is 0 (nothing reaches it) cannot be
 // scaled: it is left as drawn and the plan gets a warning.
-Status RunLsuv(const std::map<std::string, exec::Tensor>& feeds, const LsuvOptions& options,
-               onnx::ModelProto* model, proto::Plan* plan);
+// Each layer's variance is measured over all of `batches` (RandomBatches: enough of them to
+// reach --batch samples where the export fixed a small batch).
+Status RunLsuv(const std::vector<std::map<std::string, exec::Tensor>>& batches,
+               const LsuvOptions& options, onnx::ModelProto* model, proto::Plan* plan);
 
 // Whether the plan has layers for LSUV to scale.
 bool HasLsuvLayers(const proto::Plan& plan);

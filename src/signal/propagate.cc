@@ -189,6 +189,68 @@ Moments MomentsOf(const Tensor& tensor) {
   return m;
 }
 
+StatusOr<std::vector<Feeds>> RandomBatches(const exec::Executor& executor,
+                                           const PropagateOptions& options) {
+  auto first = RandomInputs(executor, options);
+  if (!first.ok()) return first.status();
+  int64_t per = options.batch;  // samples in one batch: the fed batch dim
+  for (const auto& [name, t] : *first) {
+    if (!t.shape.empty() && t.shape[0] > 0) per = std::min(per, t.shape[0]);
+  }
+  const int64_t count = std::max<int64_t>(1, (options.batch + per - 1) / per);
+  std::vector<Feeds> batches;
+  batches.push_back(std::move(*first));
+  for (int64_t j = 1; j < count; ++j) {
+    PropagateOptions o = options;
+    o.seed = options.seed + static_cast<uint64_t>(j);
+    auto more = RandomInputs(executor, o);
+    if (!more.ok()) return more.status();
+    batches.push_back(std::move(*more));
+  }
+  return batches;
+}
+
+Moments Pool(const std::vector<Moments>& parts) {
+  if (parts.size() == 1) return parts[0];
+  double mean = 0, second = 0;
+  for (const auto& m : parts) {
+    mean += m.mean;
+    second += m.std * m.std + m.mean * m.mean;
+  }
+  const double n = static_cast<double>(parts.size());
+  mean /= n;
+  return {mean, std::sqrt(std::max(0.0, second / n - mean * mean))};
+}
+
+StatusOr<Signal> Propagate(const exec::Executor& executor, const proto::Plan& plan,
+                           const std::vector<Feeds>& batches) {
+  if (batches.empty()) return ModelError("propagation needs at least one batch");
+  std::vector<Signal> each;
+  for (const auto& feeds : batches) {
+    auto s = Propagate(executor, plan, feeds);
+    if (!s.ok()) return s.status();
+    each.push_back(std::move(*s));
+  }
+  Signal pooled = std::move(each[0]);
+  if (each.size() == 1) return pooled;
+  auto pool = [&](auto member) {
+    std::vector<Moments> parts = {member(pooled)};
+    for (size_t b = 1; b < each.size(); ++b) parts.push_back(member(each[b]));
+    return Pool(parts);
+  };
+  for (size_t k = 0; k < pooled.layers.size(); ++k) {
+    pooled.layers[k].before = pool([k](const Signal& s) { return s.layers[k].before; });
+    pooled.layers[k].after = pool([k](const Signal& s) { return s.layers[k].after; });
+  }
+  for (size_t k = 0; k < pooled.joins.size(); ++k) {
+    pooled.joins[k].moments = pool([k](const Signal& s) { return s.joins[k].moments; });
+  }
+  if (!pooled.layers.empty() && pooled.layers.front().after.std > 0) {
+    pooled.ratio = pooled.layers.back().after.std / pooled.layers.front().after.std;
+  }
+  return pooled;
+}
+
 StatusOr<Signal> Propagate(const exec::Executor& executor, const proto::Plan& plan,
                            const std::map<std::string, Tensor>& feeds) {
   // Tensor name -> its moments, for the tensors the plan's layers name.

@@ -31,6 +31,15 @@ struct PropagateOptions {
 StatusOr<std::map<std::string, exec::Tensor>> RandomInputs(const exec::Executor& executor,
                                                            const PropagateOptions& options);
 
+using Feeds = std::map<std::string, exec::Tensor>;
+
+// Random inputs of `options.batch` samples in all: one batch where the model's batch dim is
+// symbolic (it takes that size), else as many batches of the model's own (static) batch size as
+// reach it, batch j drawn with seed `options.seed + j`. So that a measurement holds on fresh
+// data even where an export fixed its batch at 1.
+StatusOr<std::vector<Feeds>> RandomBatches(const exec::Executor& executor,
+                                           const PropagateOptions& options);
+
 // Inputs read from .npy files (input name -> path; "" names the model's only input). Each
 // must be of the input's kind (float, integer, bool) and agree with its declared dims;
 // integer ids that a Gather reads must be rows of its table.
@@ -74,5 +83,12 @@ struct Signal {
 // tensor (skipped layers are left out), and the stream after every residual join.
 StatusOr<Signal> Propagate(const exec::Executor& executor, const proto::Plan& plan,
                            const std::map<std::string, exec::Tensor>& feeds);
+// The same over several batches: the moments pooled over all of them (Signal::inputs: the
+// first batch's shapes).
+StatusOr<Signal> Propagate(const exec::Executor& executor, const proto::Plan& plan,
+                           const std::vector<Feeds>& batches);
+
+// Pools the moments of equally sized parts into those of the whole.
+Moments Pool(const std::vector<Moments>& parts);
 
 }  // namespace reinit
