@@ -97,7 +97,7 @@ RunOptions Lsuv(const std::string& model, const std::string& out) {
 // The variance of every LSUV layer's output, measured on the written model with the same
 // inputs, independently of RunLsuv's own bookkeeping.
 void ExpectUnitVariance(const std::string& written, const proto::Plan& plan,
-                        const std::map<std::string, exec::Tensor>& feeds, double tolerance) {
+                        const std::vector<Feeds>& feeds, double tolerance) {
   auto model = LoadModel(written);
   ASSERT_TRUE(model.ok()) << model.status().message();
   auto executor = exec::Executor::Create(*model);
@@ -141,7 +141,7 @@ TEST_P(SampleModel, EveryLsuvLayerEndsWithUnitOutputVariance) {
   ASSERT_TRUE(model.ok());
   auto executor = exec::Executor::Create(*model);
   ASSERT_TRUE(executor.ok());
-  auto feeds = RandomInputs(**executor, o.inputs);
+  auto feeds = RandomBatches(**executor, o.inputs);  // the batches LSUV measured on
   ASSERT_TRUE(feeds.ok());
   ExpectUnitVariance(out, r->plan, *feeds, 0.1);
 }
@@ -255,7 +255,8 @@ TEST(Lsuv, RealSamplesFromANpyFileAreWhatItMeasuresOn) {
   o.data[""] = dir / "x.npy";
   auto r = ReinitFile(o);
   ASSERT_TRUE(r.ok()) << r.status().message();
-  ExpectUnitVariance(dir / "out.onnx", r->plan, {{"x", exec::Tensor::Float({20, 48}, x)}}, 0.1);
+  ExpectUnitVariance(dir / "out.onnx", r->plan, {Feeds{{"x", exec::Tensor::Float({20, 48}, x)}}},
+                     0.1);
   // A file of the wrong shape or type is a usage error naming it.
   WriteFile(dir / "bad.npy", Npy("<f4", "(20, 47)", Bytes(std::vector<float>(20 * 47))));
   o.data[""] = dir / "bad.npy";
