@@ -41,7 +41,6 @@ SOURCES = {
     "oww_hello_deepa": ("openwakeword-js-0.1.27", "package/models/hello_deepa.onnx"),
     "silero_vad_v4": ("ricky0123-vad-web-0.0.31", "package/dist/silero_vad_legacy.onnx"),
     "silero_vad_v5": ("ricky0123-vad-web-0.0.31", "package/dist/silero_vad_v5.onnx"),
-    "silero_vad_v6": ("ricky0123-vad-web-0.0.31", "package/dist/silero_vad_v6.onnx"),
     "onnx_lstm_peepholes": ("testdata", "test_lstm_with_peepholes"),
     "onnx_gru_initial_bias": ("testdata", "test_gru_with_initial_bias"),
     "onnx_rnn_initial_bias": ("testdata", "test_simple_rnn_with_initial_bias"),
@@ -69,7 +68,6 @@ KEEP = {
     "oww_melspectrogram": ["0.stft.conv_real.weight", "0.stft.conv_imag.weight", "1.melW"],
     "silero_vad_v4": ["*forward_basis_buffer"],
     "silero_vad_v5": ["*forward_basis_buffer"],
-    "silero_vad_v6": ["*forward_basis_buffer"],
     "onnx_stft_window": ["window"],
 }
 
