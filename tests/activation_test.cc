@@ -440,6 +440,27 @@ INSTANTIATE_TEST_SUITE_P(
                  0}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// PaddleOCR v4 (PPLCNetV3, paddle2onnx): a learnable affine block before and after the
+// hard-swish. The scaling after it belongs to the next block: the activation ends at the Div.
+TEST(ExporterSpelling, HardSwishBetweenAffineBlocks) {
+  auto model = GemmThen(
+      "p = Mul (w0, fc)\n q = Add (p, w1)\n a = Add (q, three)\n c = Clip (a, zero, six)\n"
+      " m = Mul (q, c)\n h = Div (m, six)\n s = Mul (h, w2)\n y = Add (s, w3)");
+  for (const auto& [n, v] : std::vector<std::pair<const char*, float>>{{"w0", 0.943f},
+                                                                       {"w1", 0.504f},
+                                                                       {"three", 3},
+                                                                       {"zero", 0},
+                                                                       {"six", 6},
+                                                                       {"w2", 0.9f},
+                                                                       {"w3", 0.1f}}) {
+    AddFloatValues(&model, n, {}, {v});
+  }
+  const auto a = Detect(model);
+  EXPECT_EQ(a.kind(), "hard_swish");
+  EXPECT_FALSE(a.ambiguous());
+  EXPECT_EQ(a.output(), "h");
+}
+
 // A clamp that is no activation's, and a product with an unrelated gate, stay unidentified.
 TEST(ExporterSpelling, OtherFunctionsAreNotTakenForActivations) {
   auto model = GemmThen(

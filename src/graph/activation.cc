@@ -166,6 +166,7 @@ struct DecompositionMatch {
   int mul = -1;  // the node that completes it (a Mul, or what combines the two sides)
   std::unordered_set<int> nodes;
   bool by_value = false;  // identified by NumericDecomposition
+  std::string output;     // what it produces; empty: after the constant scalings of `mul`'s
 };
 
 // Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
@@ -281,9 +282,10 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
   return std::nullopt;
 }
 
-// The tensor after `tensor` and any scalings by constants that alone read it (the 0.5 that
-// torch.onnx applies after x·(1 + Erf(x/√2))): the decomposition's true output.
-std::string AfterConstantScaling(const GraphIndex& index, std::string tensor) {
+// `tensor`, then each tensor after a scaling by a constant that alone reads the previous one
+// (the 0.5 that torch.onnx applies after x·(1 + Erf(x/√2))).
+std::vector<std::string> ScalingChain(const GraphIndex& index, std::string tensor) {
+  std::vector<std::string> chain = {tensor};
   for (int guard = 0; guard < 8; ++guard) {
     const auto& consumers = index.Consumers(tensor);
     if (consumers.size() != 1 || index.IsGraphOutput(tensor)) break;
@@ -294,8 +296,14 @@ std::string AfterConstantScaling(const GraphIndex& index, std::string tensor) {
     const std::string& other = node.input(0) == tensor ? node.input(1) : node.input(0);
     if (!index.IsConstant(other)) break;
     tensor = node.output(0);
+    chain.push_back(tensor);
   }
-  return tensor;
+  return chain;
+}
+
+// The last of the chain: the decomposition's true output.
+std::string AfterConstantScaling(const GraphIndex& index, const std::string& tensor) {
+  return ScalingChain(index, tensor).back();
 }
 
 // --- Decompositions identified by their values.
@@ -537,16 +545,24 @@ std::optional<DecompositionMatch> NumericDecomposition(const GraphIndex& index,
   // What combines two values first: x·HardSigmoid(x) is hard-swish, not its hard sigmoid.
   std::stable_partition(joins.begin(), joins.end(), [&](int j) { return combining.count(j); });
   for (int j : joins) {
-    const std::string out = AfterConstantScaling(index, index.node(j).output(0));
-    auto it = known.find(out);
-    if (it == known.end()) continue;
-    auto verdict = Identify(it->second);
+    // The first point of the scalings after it that computes an activation: a scaling that
+    // belongs to what follows (paddle2onnx's learnable affine block) is not part of it.
+    std::string out;
+    std::optional<Verdict> verdict;
+    for (const auto& tensor : ScalingChain(index, index.node(j).output(0))) {
+      auto it = known.find(tensor);
+      if (it == known.end()) break;
+      verdict = Identify(it->second);
+      out = tensor;
+      if (verdict) break;
+    }
     if (!verdict) continue;
     if (!combining.count(j) && verdict->kind != "hard_sigmoid") continue;
     DecompositionMatch match;
     match.verdict = *verdict;
     match.mul = j;
     match.by_value = true;
+    match.output = out;
     // The nodes it consists of: every derived node the output depends on.
     std::vector<std::string> stack{out};
     while (!stack.empty()) {
@@ -613,8 +629,9 @@ proto::Activation DetectActivation(const GraphIndex& index,
                                         std::to_string(kSampleCount) + " points"
                                   : DecompositionText(d->verdict.kind)) +
                      ")");
-      found.push_back(
-          {d->verdict, std::move(path), AfterConstantScaling(index, index.node(d->mul).output(0))});
+      found.push_back({d->verdict, std::move(path),
+                       d->output.empty() ? AfterConstantScaling(index, index.node(d->mul).output(0))
+                                         : d->output});
       decomposition_nodes = std::move(d->nodes);
     }
     for (int c : index.Consumers(t)) {
