@@ -85,8 +85,10 @@ Status Resolve(const std::string& name, const proto::Layer& layer, double gain,
   return Status::Ok();
 }
 
-void DescribeTensor(const onnx::TensorProto& t, proto::TensorInit* init) {
-  init->set_name(t.name());
+// `name` is the tensor as the graph names it: a Constant node's output, whose value may carry
+// another name of its own (spox keeps the torch name there).
+void DescribeTensor(const std::string& name, const onnx::TensorProto& t, proto::TensorInit* init) {
+  init->set_name(name);
   for (int64_t d : t.dims()) init->add_shape(d);
   init->set_data_type(DataTypeName(t.data_type()));
 }
@@ -250,10 +252,10 @@ class Planner {
       proto::TensorInit* p = layer->add_params();
       p->set_name(found.params[i]);
       if (found.skipped.empty()) {
-        DescribeTensor(Stored(found.params[i], ""), p);
+        DescribeTensor(found.params[i], Stored(found.params[i], ""), p);
         if (i < found.param_views.size()) SetView(found.param_views[i], p);
       } else if (const auto* t = index_->ConstantTensor(found.params[i])) {
-        DescribeTensor(*t, p);
+        DescribeTensor(found.params[i], *t, p);
       }
       p->set_role(i < found.param_roles.size() ? found.param_roles[i] : "parameter");
       p->set_scheme("keep");
@@ -274,7 +276,7 @@ class Planner {
       return Status::Ok();
     }
     const onnx::TensorProto& weight = Stored(found.weight, found.weight_copy_of);
-    DescribeTensor(weight, layer->mutable_weight());
+    DescribeTensor(found.weight, weight, layer->mutable_weight());
     layer->mutable_weight()->set_name(found.weight);
     layer->mutable_weight()->set_copy_of(found.weight_copy_of);
     if (generated_.count(found.weight)) layer->mutable_weight()->set_materialize("ConstantOfShape");
@@ -287,7 +289,7 @@ class Planner {
     if (!found.bias.empty()) {
       const onnx::TensorProto& bias = Stored(found.bias, found.bias_copy_of);
       REINIT_RETURN_IF_ERROR(CheckData(found.bias, bias).WithContext(LayerContext(*layer)));
-      DescribeTensor(bias, layer->mutable_bias());
+      DescribeTensor(found.bias, bias, layer->mutable_bias());
       layer->mutable_bias()->set_name(found.bias);
       layer->mutable_bias()->set_copy_of(found.bias_copy_of);
       if (generated_.count(found.bias)) layer->mutable_bias()->set_materialize("ConstantOfShape");
