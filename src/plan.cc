@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "graph/activation.h"
+#include "graph/fixed.h"
 #include "graph/graph_index.h"
 #include "graph/layers.h"
 #include "graph/recurrent.h"
@@ -273,6 +274,12 @@ class Planner {
         }
       }
       layer->set_skipped(found.skipped);
+      // A loose tensor that is a window: say so.
+      if (const auto* t = found.node < 0 ? index_->ConstantTensor(found.weight) : nullptr) {
+        if (auto fixed = FixedTensorKind(*t, found.weight, ShapeOf(*t), -1)) {
+          layer->set_skipped("kept: fixed " + *fixed);
+        }
+      }
       return Status::Ok();
     }
     const onnx::TensorProto& weight = Stored(found.weight, found.weight_copy_of);
@@ -510,6 +517,9 @@ class Planner {
     const LayerKind kind = KindOf(found.rule->layout);
     layer->mutable_weight()->set_role(kind == LayerKind::kEmbedding ? "table" : "weight");
     if (layer->has_bias()) layer->mutable_bias()->set_role("bias");
+    if (kind != LayerKind::kEmbedding && KeepFixed(found, fans->output_axis, layer)) {
+      return Status::Ok();
+    }
     if (kind == LayerKind::kEmbedding) {
       layer->mutable_activation()->set_kind("linear");
       layer->mutable_activation()->add_path("an embedding lookup has no activation of its own");
@@ -555,6 +565,24 @@ class Planner {
     layer->set_reason(reason);
     return Resolve(scheme, *layer, weight_gain, *plan_, layer->mutable_weight())
         .WithContext(LayerContext(*layer));
+  }
+
+  // A weight that is a signal-processing constant (graph/fixed.h) is kept with its layer,
+  // unless a --layer glob names the layer or the weight.
+  bool KeepFixed(const Layer& found, int output_axis, proto::Layer* layer) {
+    for (const auto& o : options_.overrides) {
+      if (Matches(o.glob, found.name) || Matches(o.glob, found.weight)) return false;
+    }
+    const onnx::TensorProto& t = Stored(found.weight, found.weight_copy_of);
+    const bool stored_layout = found.weight_view.steps.empty() && !generated_.count(found.weight);
+    auto fixed =
+        FixedTensorKind(t, found.weight, stored_layout ? ShapeOf(t) : std::vector<int64_t>{},
+                        stored_layout ? output_axis : -1);
+    if (!fixed) return false;
+    layer->set_skipped("kept: fixed " + *fixed);
+    layer->mutable_weight()->set_scheme("keep");
+    if (layer->has_bias()) layer->mutable_bias()->set_scheme("keep");
+    return true;
   }
 
   // Normalization: scale 1, shift 0, running mean 0, running variance 1 (--norms reset), or

@@ -159,8 +159,9 @@ std::string FormatPlan(const proto::Plan& plan, bool verbose) {
         if (!tensors.empty()) tensors += ", ";
         tensors += p.name();
       }
-      skipped +=
-          "  " + l.name() + " (" + l.op() + ", " + tensors + "): skipped: " + l.skipped() + "\n";
+      skipped += "  " + l.name() + " (" + l.op() + ", " + tensors +
+                 "): " + (l.skipped().rfind("kept:", 0) == 0 ? "" : "skipped: ") + l.skipped() +
+                 "\n";
       continue;
     }
     ++planned;
