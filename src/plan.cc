@@ -14,6 +14,7 @@
 #include "graph/layers.h"
 #include "graph/recurrent.h"
 #include "graph/structure.h"
+#include "init/apply.h"
 #include "init/gains.h"
 #include "init/schemes/auto_policy.h"
 #include "init/schemes/framework_defaults.h"
@@ -320,6 +321,21 @@ class Planner {
     REINIT_RETURN_IF_ERROR(planned);
     KeepSharedIfSame(layer->mutable_weight());
     if (layer->has_bias()) KeepSharedIfSame(layer->mutable_bias());
+    return CheckTooLarge(found, *layer);
+  }
+
+  // A tensor apply would refuse to draw whole (--max-memory) is refused here, with apply's
+  // reason, before anything is written: what a plan lists, apply carries out.
+  Status CheckTooLarge(const Layer& found, const proto::Layer& layer) {
+    if (options_.max_memory == 0 || !layer.skipped().empty()) return Status::Ok();
+    std::vector<std::pair<const proto::TensorInit*, std::string>> tensors = {
+        {&layer.weight(), found.weight_copy_of}};
+    if (layer.has_bias()) tensors.push_back({&layer.bias(), found.bias_copy_of});
+    for (const auto& p : layer.params()) tensors.push_back({&p, ""});
+    for (const auto& [t, copy_of] : tensors) {
+      Status s = CheckDrawable(*t, Stored(t->name(), copy_of), options_.max_memory);
+      if (!s.ok()) return s.WithContext(LayerContext(layer) + ", tensor '" + t->name() + "'");
+    }
     return Status::Ok();
   }
 
@@ -836,7 +852,7 @@ std::string PlanToJson(const proto::Plan& plan) {
 }
 
 StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_path,
-                               const onnx::ModelProto& model) {
+                               const onnx::ModelProto& model, uint64_t max_memory) {
   const std::string where = "plan '" + plan_path + "'";
   proto::Plan edited;
   auto parsed = google::protobuf::util::JsonStringToMessage(json, &edited);
@@ -861,6 +877,7 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
   options.forget_bias = edited.forget_bias();
   options.residual = edited.residual();
   options.zero_init_residual = edited.zero_init_residual();
+  options.max_memory = max_memory;
   if (auto s = CheckResidual(options.residual); !s.ok()) {
     return ModelError(where + ": " + std::string(s.message()));
   }

@@ -36,6 +36,9 @@ struct PlanOptions {
   // scheme's own (auto for auto, fixup for fixup, scaled for gpt2, none for the others).
   std::string residual;
   bool zero_init_residual = false;  // --zero-init-residual: γ = 0 on each branch's last norm
+  // --max-memory: a tensor that must be drawn whole in more memory than this is refused at
+  // planning (apply would refuse it: it never refuses what a plan lists); 0: no limit.
+  uint64_t max_memory = 0;
 };
 
 // The std the naive and recipe normal draws use: --std, or the scheme's default.
@@ -52,7 +55,7 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
 // recomputed from scheme, fans and gain (edit those, or use scheme normal/uniform to set std or
 // bound directly). Model layers the plan does not name are kept unchanged.
 StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_path,
-                               const onnx::ModelProto& model);
+                               const onnx::ModelProto& model, uint64_t max_memory = 0);
 
 std::string PlanToJson(const proto::Plan& plan);
 

@@ -69,6 +69,7 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   store.set_min_bytes(lsuv ? UINT64_MAX : options.stream_min_bytes);
   auto model = LoadModel(options.input, &sources, &store);
   if (!model.ok()) return model.status();
+  const uint64_t limit = options.max_memory ? options.max_memory : DefaultMaxMemory();
   // Apply changes no tensor's size or storage, so what cannot be written now cannot be then.
   if (!options.dry_run) {
     REINIT_RETURN_IF_ERROR(
@@ -77,11 +78,13 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
   if (!options.plan_file.empty()) {
     auto text = ReadText(options.plan_file);
     if (!text.ok()) return text.status();
-    auto plan = ReadPlan(*text, options.plan_file, *model);
+    auto plan = ReadPlan(*text, options.plan_file, *model, limit);
     if (!plan.ok()) return plan.status();
     result.plan = std::move(plan).value();
   } else {
-    auto plan = MakePlan(*model, options.plan);
+    PlanOptions plan_options = options.plan;
+    plan_options.max_memory = limit;
+    auto plan = MakePlan(*model, plan_options);
     if (!plan.ok()) return plan.status().WithContext("'" + options.input + "'");
     result.plan = std::move(plan).value();
   }
@@ -104,9 +107,8 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
       options.progress(done, total);
     });
   }
-  REINIT_RETURN_IF_ERROR(ApplyPlan(result.plan, &model.value(), &store,
-                                   options.max_memory ? options.max_memory : DefaultMaxMemory())
-                             .WithContext("'" + options.input + "'"));
+  REINIT_RETURN_IF_ERROR(
+      ApplyPlan(result.plan, &model.value(), &store, limit).WithContext("'" + options.input + "'"));
   if (HasLsuvLayers(result.plan)) {
     auto executor = exec::Executor::Create(*model);
     if (!executor.ok()) return executor.status().WithContext("'" + options.input + "'");
@@ -155,7 +157,9 @@ StatusOr<proto::Plan> InspectFile(const std::string& path, const PlanOptions& op
   TensorStore store;  // the weights' bytes are never read
   auto model = LoadModel(path, nullptr, &store);
   if (!model.ok()) return model.status();
-  auto plan = MakePlan(*model, options);
+  PlanOptions with_limit = options;
+  if (with_limit.max_memory == 0) with_limit.max_memory = DefaultMaxMemory();
+  auto plan = MakePlan(*model, with_limit);
   if (!plan.ok()) return plan.status().WithContext("'" + path + "'");
   plan->set_model(path);
   return plan;

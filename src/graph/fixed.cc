@@ -50,7 +50,8 @@ double Energy(const std::vector<double>& x) {
   return e;
 }
 
-// The share of x's energy within 2 bins of harmonic k (and of its mirror N - k).
+// The share of x's energy within 2 bins of harmonic k (and of its mirror N - k); 0 when its
+// strongest bin there is not k itself.
 double Concentration(const std::vector<double>& x, int64_t k) {
   const int64_t n = static_cast<int64_t>(x.size());
   std::set<int64_t> bins;
@@ -58,7 +59,7 @@ double Concentration(const std::vector<double>& x, int64_t k) {
     bins.insert(((k + d) % n + n) % n);
     bins.insert(((n - k + d) % n + n) % n);
   }
-  double near = 0;
+  double near = 0, peak = 0, at_k = 0;
   for (int64_t j : bins) {
     double re = 0, im = 0;
     for (int64_t t = 0; t < n; ++t) {
@@ -66,8 +67,14 @@ double Concentration(const std::vector<double>& x, int64_t k) {
       re += x[t] * std::cos(phase);
       im -= x[t] * std::sin(phase);
     }
-    near += re * re + im * im;
+    const double e = re * re + im * im;
+    near += e;
+    peak = std::max(peak, e);
+    if (j == k % n || j == (n - k % n) % n) at_k = std::max(at_k, e);
   }
+  // Bin k itself must be among its strongest: a window (zero-padded, short) leaks a low k into
+  // DC, but a row of another harmonic has next to nothing at k.
+  if (at_k < 0.25 * peak) return 0;
   return near / (static_cast<double>(n) * Energy(x));  // Parseval: Σ|X|² = N Σx²
 }
 
@@ -75,7 +82,7 @@ double Concentration(const std::vector<double>& x, int64_t k) {
 // rounding (sin at k = 0 and N/2) allowed, at least half the rows not zero.
 bool IsDftBasis(const Vectors& units) {
   const size_t m = units.size();
-  if (m < 4 || units[0].size() < 8) return false;
+  if (m < 4 || units[0].size() < 16) return false;
   double most = 0;
   for (const auto& u : units) most = std::max(most, Energy(u));
   for (size_t period : {m, m % 2 == 0 ? m / 2 : m}) {

@@ -458,6 +458,19 @@ Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
 
 }  // namespace
 
+Status CheckDrawable(const proto::TensorInit& init, const onnx::TensorProto& tensor,
+                     uint64_t max_memory) {
+  if (init.scheme().empty() || init.scheme() == "keep" || max_memory == kNoMemoryLimit) {
+    return Status::Ok();
+  }
+  auto scheme = FindScheme(init.scheme());
+  const bool streamed = scheme.ok() && IsElementwise((*scheme)->distribution) &&
+                        IsDeferred(tensor) && IsSupportedFloatType(tensor.data_type()) &&
+                        init.blocks().empty() && init.view().empty() &&
+                        init.quant_scale().empty() && init.materialize().empty();
+  return streamed ? Status::Ok() : CheckMemory(tensor, max_memory);
+}
+
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store,
                  uint64_t max_memory) {
   std::unordered_map<std::string, onnx::TensorProto*> tensors;

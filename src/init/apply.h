@@ -23,4 +23,11 @@ inline constexpr uint64_t kNoMemoryLimit = UINT64_MAX;
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store = nullptr,
                  uint64_t max_memory = kNoMemoryLimit);
 
+// What ApplyPlan will find about `init`, drawn into `tensor` (the stored tensor, or the
+// description of a ConstantOfShape output): ok when it is streamed or fits in `max_memory`
+// drawn whole; otherwise the error ApplyPlan would give. The plan stage asks it first, so that
+// apply never refuses what the plan lists.
+Status CheckDrawable(const proto::TensorInit& init, const onnx::TensorProto& tensor,
+                     uint64_t max_memory);
+
 }  // namespace reinit
