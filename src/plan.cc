@@ -255,6 +255,8 @@ class Planner {
       p->set_name(found.params[i]);
       if (found.skipped.empty()) {
         DescribeTensor(found.params[i], Stored(found.params[i], ""), p);
+        // A ConstantOfShape output (a stripped running mean, say) becomes an initializer too.
+        if (generated_.count(found.params[i])) p->set_materialize("ConstantOfShape");
         if (i < found.param_views.size()) SetView(found.param_views[i], p);
       } else if (const auto* t = index_->ConstantTensor(found.params[i])) {
         DescribeTensor(found.params[i], *t, p);

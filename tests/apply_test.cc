@@ -296,5 +296,38 @@ g (float[1, 32] x) => (float[1, 16] y) {
   onnx::checker::check_model(model);
 }
 
+// A weightless ResNet (the ONNX backend test's light models): every BatchNormalization
+// parameter, running statistics included, is a ConstantOfShape output. What the plan lists,
+// apply writes: each becomes an initializer holding what the norm reset gives.
+TEST(Apply, NormParametersFromConstantOfShapeBecomeRealInitializers) {
+  auto model = ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 3, 8, 8] x) => (float[1, 4, 8, 8] y) {
+  ws = Constant <value = int64[4] {4, 3, 3, 3}> ()
+  cs = Constant <value = int64[1] {4}> ()
+  w = ConstantOfShape (ws)
+  sc = ConstantOfShape <value = float[1] {0.5}> (cs)
+  sh = ConstantOfShape (cs)
+  rm = ConstantOfShape <value = float[1] {0.3}> (cs)
+  rv = ConstantOfShape <value = float[1] {2.0}> (cs)
+  c = Conv <pads = [1, 1, 1, 1]> (x, w)
+  n = BatchNormalization (c, sc, sh, rm, rv)
+  y = Relu (n)
+})");
+  auto plan = MakePlan(model, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_EQ(plan->layers_size(), 2);
+  ASSERT_EQ(plan->layers(1).params_size(), 2);
+  for (const auto& p : plan->layers(1).params()) EXPECT_EQ(p.materialize(), "ConstantOfShape");
+  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  const std::map<std::string, float> want = {{"sc", 1}, {"sh", 0}, {"rm", 0}, {"rv", 1}};
+  for (const auto& [name, value] : want) {
+    const auto* t = FindInitializer(model, name);
+    ASSERT_NE(t, nullptr) << name;
+    for (float v : reinit_test::RawFloats(*t)) EXPECT_EQ(v, value) << name;
+  }
+  for (const auto& n : model.graph().node()) EXPECT_NE(n.op_type(), "ConstantOfShape");
+  onnx::checker::check_model(model);
+}
+
 }  // namespace
 }  // namespace reinit

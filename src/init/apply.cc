@@ -515,6 +515,7 @@ Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* 
     if (!layer.skipped().empty()) continue;
     REINIT_RETURN_IF_ERROR(materialize(layer.weight()));
     if (layer.has_bias()) REINIT_RETURN_IF_ERROR(materialize(layer.bias()));
+    for (const auto& p : layer.params()) REINIT_RETURN_IF_ERROR(materialize(p));
   }
   auto rewrite = [&](const proto::Layer& layer, const proto::TensorInit& init) -> Status {
     if (init.scheme().empty() || init.scheme() == "keep") return Status::Ok();
