@@ -78,6 +78,10 @@ TEST(Fixed, DftBasesAreRecognisedByTheirHarmonics) {
 TEST(Fixed, MelBanksWindowsAndSmoothingKernels) {
   EXPECT_EQ(FixedTensorKind(Tensor({64, 12}, MelBank(64, 12)), "m", {64, 12}, 1),
             "mel filter bank");
+  // A scaled identity: one-bin "filters" with rising peaks, but no filter bank.
+  std::vector<float> identity(16 * 16, 0);
+  for (int i = 0; i < 16; ++i) identity[static_cast<size_t>(i * 16 + i)] = 2;
+  EXPECT_EQ(FixedTensorKind(Tensor({16, 16}, identity), "w", {16, 16}, 1), std::nullopt);
   // Non-negative but not triangles with rising peaks.
   EXPECT_EQ(FixedTensorKind(Tensor({64, 12}, Random(64 * 12, 2, true)), "m", {64, 12}, 1),
             std::nullopt);

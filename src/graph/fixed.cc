@@ -108,7 +108,7 @@ bool IsMelBank(const Vectors& units) {
   }
   if (!(top > 0)) return false;
   const double eps = 1e-6 * top;
-  int64_t last_peak = -1, filters = 0;
+  int64_t last_peak = -1, filters = 0, wide = 0;
   for (const auto& u : units) {
     int64_t first = -1, end = -1, peak = -1;
     for (size_t i = 0; i < u.size(); ++i) {
@@ -130,8 +130,10 @@ bool IsMelBank(const Vectors& units) {
     if (peak <= last_peak) return false;
     last_peak = peak;
     ++filters;
+    wide += end - first >= 3;
   }
-  return filters >= 8;
+  // Triangles spanning bins, more bins than filters: not a (scaled) identity or a permutation.
+  return filters >= 8 && 4 * wide >= 3 * filters && units[0].size() > units.size();
 }
 
 std::optional<std::string> Window(const std::vector<double>& v) {
