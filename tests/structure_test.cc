@@ -332,7 +332,9 @@ TEST(Structure, RecipesDrawWhatTheySay) {
       }
       const double n = static_cast<double>(v.size()), got = std::sqrt(sum2 / n);
       EXPECT_NEAR(got, want, 5 * want / std::sqrt(2 * n)) << scheme << " " << name;
-      if (truncated) EXPECT_LE(peak, 0.04 * (1 + 1e-6)) << name;
+      if (truncated) {
+        EXPECT_LE(peak, 0.04 * (1 + 1e-6)) << name;
+      }
     }
   }
 }
