@@ -499,11 +499,13 @@ class Bench:
             self.skip_row(3, label, f"not built ({exe})")
             return
         log(f"[3] {label}; {a.repeat} rounds")
+        # --smoke: 2^20 values (16 pieces) instead of rng_bench's 2^26, as for torch.
+        n = 1 << 20 if a.smoke else 1 << 26
         torch_cmd = None
         if self.torch:
             torch_cmd = [PY, os.path.join(HERE, "torch_ref.py"), "rng", "--threads",
-                         str(a.threads), "--n", str(1 << 20 if a.smoke else 1 << 26)]
-        got = self.bench_exe(3, label, [exe, "--threads", str(a.threads)],
+                         str(a.threads), "--n", str(n)]
+        got = self.bench_exe(3, label, [exe, "--threads", str(a.threads), "--values", str(n)],
                              "normal_f32", "values_per_s", torch_cmd=torch_cmd)
         if got is None:
             return
