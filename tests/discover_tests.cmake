@@ -8,8 +8,12 @@
 # names, in the same order.
 #
 # cmake -D TEST_EXECUTABLE=... -D TEST_WORKING_DIR=... -D CTEST_FILE=...
-#       -D TEST_DISCOVERY_TIMEOUT=60 -P discover_tests.cmake
+#       -D TEST_DISCOVERY_TIMEOUT=60 [-D MODULE_COSTS=kill=20,cli=2] -P discover_tests.cmake
+# MODULE_COSTS: the COST property (rough seconds; ctest -j starts costly tests first) of every
+# test of the modules named.
 cmake_minimum_required(VERSION 3.22)
+
+string(REPLACE "," ";" module_costs "${MODULE_COSTS}")
 
 set(json_file "${CTEST_FILE}.list.json")
 file(REMOVE "${json_file}")
@@ -110,9 +114,15 @@ foreach(line IN LISTS output)
   if(suite MATCHES "^DISABLED_" OR test MATCHES "^DISABLED_")
     string(APPEND script "set_tests_properties([==[${name}]==] PROPERTIES DISABLED TRUE)\n")
   endif()
+  set(cost "")
+  foreach(entry IN LISTS module_costs)
+    if(entry MATCHES "^${module}=(.+)$")
+      set(cost " COST ${CMAKE_MATCH_1}")
+    endif()
+  endforeach()
   string(APPEND script
     "set_tests_properties([==[${name}]==] PROPERTIES WORKING_DIRECTORY "
-    "[==[${TEST_WORKING_DIR}]==] SKIP_REGULAR_EXPRESSION [==[\\[  SKIPPED \\]]==])\n")
+    "[==[${TEST_WORKING_DIR}]==] SKIP_REGULAR_EXPRESSION [==[\\[  SKIPPED \\]]==]${cost})\n")
 endforeach()
 if(NOT index EQUAL json_count)
   message(FATAL_ERROR "${TEST_EXECUTABLE}: ${index} tests in the text listing, ${json_count} in "
