@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
 
+#include "io/model_io.h"
 #include "io/tensor_codec.h"
 #include "model_builder.h"
 #include "plan.h"
@@ -327,6 +328,38 @@ g (float[1, 3, 8, 8] x) => (float[1, 4, 8, 8] y) {
   }
   for (const auto& n : model.graph().node()) EXPECT_NE(n.op_type(), "ConstantOfShape");
   onnx::checker::check_model(model);
+}
+
+// IR 3 (onnx-caffe2's light models): an initializer must also be a graph input, so the tensor
+// apply makes of a ConstantOfShape output is added to the inputs, with its type and shape.
+TEST(Apply, ConstantOfShapeInIr3BecomesAnInitializerAndAGraphInput) {
+  auto model = ParseModel(R"(<ir_version: 3, opset_import: ["" : 9]>
+g (float[1, 3, 8, 8] x, int64[4] ws) => (float[1, 4, 8, 8] y) {
+  w = ConstantOfShape <value = float[1] {0.02}> (ws)
+  c = Conv <pads = [1, 1, 1, 1]> (x, w)
+  y = Relu (c)
+})");
+  auto* ws = model.mutable_graph()->add_initializer();
+  ws->set_name("ws");
+  ws->set_data_type(onnx::TensorProto::INT64);
+  ws->add_dims(4);
+  for (int64_t d : {4, 3, 3, 3}) ws->add_int64_data(d);
+  onnx::checker::check_model(model);  // the input is valid IR 3
+  auto plan = MakePlan(model, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_EQ(plan->layers_size(), 1);
+  ASSERT_TRUE(ApplyPlan(*plan, &model).ok());
+  const onnx::ValueInfoProto* input = nullptr;
+  for (const auto& in : model.graph().input()) {
+    if (in.name() == "w") input = &in;
+  }
+  ASSERT_NE(input, nullptr) << "the new initializer is not a graph input";
+  const auto& type = input->type().tensor_type();
+  EXPECT_EQ(type.elem_type(), onnx::TensorProto::FLOAT);
+  ASSERT_EQ(type.shape().dim_size(), 4);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(type.shape().dim(k).dim_value(), ws->int64_data(k));
+  std::vector<std::string> warnings;
+  EXPECT_TRUE(ValidateModel(model, "out", &warnings).ok());
 }
 
 }  // namespace

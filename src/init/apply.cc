@@ -453,6 +453,14 @@ Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
                                                            : 2;
   t->set_raw_data(std::string(static_cast<size_t>(count * width), '\0'));
   tensors->emplace(t->name(), t);
+  // IR < 4 lists every initializer as a graph input too (onnx-caffe2's weightless models).
+  if (model->ir_version() < 4) {
+    auto* input = model->mutable_graph()->add_input();
+    input->set_name(init.name());
+    auto* tensor_type = input->mutable_type()->mutable_tensor_type();
+    tensor_type->set_elem_type(type);
+    for (int64_t d : init.shape()) tensor_type->mutable_shape()->add_dim()->set_dim_value(d);
+  }
   return Status::Ok();
 }
 
