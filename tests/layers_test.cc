@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "plan.h"
 #include "test_util.h"
 
 namespace reinit {
@@ -343,6 +344,51 @@ TEST(Layers, NormalizationEmbeddingAndRecurrentOpsOwnTheirParameters) {
   EXPECT_EQ(layers[3].param_roles, Names{"recurrence"});
   // Only the LSTM ends an activation walk.
   EXPECT_EQ(WalkBoundaries(layers), (std::unordered_set<int>{3}));
+}
+
+// onnx-caffe2's DenseNet and BN-Inception: Caffe's BatchNorm layer (no affine of its own in
+// Caffe; a fixed 1/0 in the export) followed by a Scale layer, written as Mul and Add of
+// per-channel vectors through Unsqueeze. The Scale is the norm's affine: a norm layer of its own,
+// reset to 1 and 0 by the plan, not a loose tensor keeping its trained values.
+TEST(Layers, PerChannelMulAndAddAfterANormAreItsAffine) {
+  auto model = Model(R"(g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y, float[1, 4, 8, 8] z) {
+    bn = BatchNormalization (x, scale, shift, mean, var)
+    g3 = Unsqueeze <axes = [1, 2]> (g)
+    m = Mul (bn, g3)
+    b3 = Unsqueeze <axes = [1, 2]> (b)
+    a = Add (m, b3)
+    y = Relu (a)
+    bn2 = BatchNormalization (x, scale, shift, mean, var)
+    z = Mul (bn2, half)
+  })");
+  for (const char* name : {"scale", "shift", "mean", "var", "g", "b"}) {
+    AddInitializer(&model, name, {4});
+  }
+  AddInitializer(&model, "half", {1});  // a scalar Mul is not a per-channel affine
+  const GraphIndex index(model.graph());
+  const auto layers = FindLayers(index);
+  const Layer* scale = Find(layers, "m");
+  ASSERT_NE(scale, nullptr);
+  EXPECT_EQ(scale->op, "Scale (after BatchNormalization)");
+  ASSERT_NE(scale->rule, nullptr);
+  EXPECT_EQ(KindOf(scale->rule->layout), LayerKind::kNorm);
+  EXPECT_EQ(scale->weight, "g");
+  EXPECT_EQ(scale->bias, "b");
+  EXPECT_EQ(scale->output, "a");
+  EXPECT_EQ(scale->skipped, "");
+  EXPECT_EQ(Find(layers, "z"), nullptr);
+  for (const auto& l : layers) EXPECT_NE(l.weight, "half") << l.name;
+
+  auto plan = MakePlan(model, {});
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  const proto::Layer* planned = nullptr;
+  for (const auto& l : plan->layers()) {
+    if (l.name() == "m") planned = &l;
+  }
+  ASSERT_NE(planned, nullptr);
+  EXPECT_EQ(planned->weight().scheme(), "constant");
+  EXPECT_EQ(planned->weight().value(), 1);
+  EXPECT_EQ(planned->bias().scheme(), "zero");
 }
 
 TEST(Skipped, GatherOfAnIntegerTableIsNotListed) {

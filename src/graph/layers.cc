@@ -190,6 +190,22 @@ std::string ConstantOperand(const GraphIndex& index, const onnx::NodeProto& node
   return init && IsSupportedFloatType(init->data_type()) ? view->source : "";
 }
 
+// The constant shift Add right after a written-out norm's scale Mul, if there is one: the
+// layer's bias, and its output moves past it.
+void AttachShift(const GraphIndex& index, Layer* layer) {
+  const int shift = SoleConsumer(index, layer->output, "Add");
+  if (shift < 0) return;
+  layer->bias = ConstantOperand(index, index.node(shift), layer->output);
+  if (layer->bias.empty()) return;
+  layer->path.push_back(shift);
+  layer->output = index.node(shift).output(0);
+}
+
+bool IsNormalization(std::string_view op) {
+  return op == "BatchNormalization" || op == "InstanceNormalization" ||
+         op == "LayerNormalization" || op == "GroupNormalization";
+}
+
 // If node `i` divides a tensor by its root mean square — a LayerNorm (mean-centred) or RMSNorm
 // written out as elementwise ops — the layer made of it and the constant scale Mul (and shift
 // Add) after it.
@@ -254,14 +270,49 @@ std::optional<Layer> DecomposedNorm(const GraphIndex& index, int i) {
   layer.op = centred ? "LayerNormalization (decomposed)" : "RMSNormalization (decomposed)";
   layer.rule = &DecomposedNormRule();
   layer.output = index.node(scale).output(0);
-  if (int shift = SoleConsumer(index, layer.output, "Add"); shift >= 0) {
-    layer.bias = ConstantOperand(index, index.node(shift), layer.output);
-    if (!layer.bias.empty()) {
-      layer.path.push_back(shift);
-      layer.output = index.node(shift).output(0);
-    }
-  }
+  AttachShift(index, &layer);
   return layer;
+}
+
+// The number of values of a constant layer input, or -1.
+int64_t ConstantCount(const GraphIndex& index, const std::string& tensor) {
+  auto view = ResolveConstant(index, tensor);
+  if (!view) return -1;
+  int64_t n = 1;
+  for (int64_t d : view->shape) n *= d;
+  return n;
+}
+
+// If node `i` multiplies a normalization's output by a constant of one value per channel (an
+// Add of one may follow): Caffe's BatchNorm + Scale pair as onnx-caffe2 writes it (DenseNet,
+// BN-Inception), the norm's affine written as a layer of its own. It is reset as a norm's own
+// scale and shift are (1 and 0); left alone, the trained values would survive re-initialization.
+std::optional<Layer> AffineAfterNorm(const GraphIndex& index, int i) {
+  const auto& node = index.node(i);
+  if (node.op_type() != "Mul" || node.input_size() != 2) return std::nullopt;
+  for (int k = 0; k < 2; ++k) {
+    const std::string& from = node.input(k);
+    const int norm = index.Producer(from);
+    if (norm < 0 || !IsNormalization(index.node(norm).op_type()) ||
+        SoleConsumer(index, from, "Mul") != i || index.node(norm).input_size() < 2) {
+      continue;
+    }
+    Layer layer;
+    layer.weight = ConstantOperand(index, node, from);
+    const int64_t channels = ConstantCount(index, index.node(norm).input(1));
+    if (layer.weight.empty() || channels < 1 ||
+        ConstantCount(index, node.input(1 - k)) != channels) {
+      continue;
+    }
+    layer.node = i;
+    layer.name = index.NodeName(i);
+    layer.op = "Scale (after " + index.node(norm).op_type() + ")";
+    layer.rule = &DecomposedNormRule();
+    layer.output = node.output(0);
+    AttachShift(index, &layer);
+    return layer;
+  }
+  return std::nullopt;
 }
 
 // A recurrent W or R written as Concat(axis 0) of one [1, G·H, C] view per direction, each of
@@ -354,6 +405,10 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
     if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
     if (auto norm = DecomposedNorm(index, i)) {
       add(std::move(*norm), false);
+      continue;
+    }
+    if (auto affine = AffineAfterNorm(index, i)) {
+      add(std::move(*affine), false);
       continue;
     }
     Layer layer;

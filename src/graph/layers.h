@@ -53,7 +53,8 @@ const std::vector<LayerRule>& LayerRules();
 
 // The rule for a normalization written out as elementwise ops (LayerNorm as
 // ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div, RMSNorm as Pow/ReduceMean/Add/Sqrt/Div or
-// Reciprocal/Mul), whose scale and shift are the constant Mul and Add after it.
+// Reciprocal/Mul), whose scale and shift are the constant Mul and Add after it; also a norm's
+// affine written as a per-channel Mul (and Add) after the norm op (Caffe's BatchNorm + Scale).
 const LayerRule& DecomposedNormRule();
 
 // Ops that own parameters this version does not initialize; FindLayers lists their nodes as
