@@ -898,6 +898,20 @@ TEST(ExecutorNn, LpNormalization) {
             std::string::npos);
 }
 
+TEST(ExecutorNn, Lrn) {
+  // Three channels 1, 2, 3 at one position; the window of size 2 is [c, c+1], of size 3
+  // [c-1, c+1] (ONNX: floor((size-1)/2) before, ceil((size-1)/2) after), clipped at the edges.
+  const Tensor x = Tensor::Float({1, 3, 1, 1}, {1, 2, 3});
+  ExpectClose(
+      RunY("y = LRN <size = 2, alpha = 1.0, beta = 1.0, bias = 1.0> (x)", x),
+      Tensor::Float(x.shape, {1 / (1 + 5 / 2.0f), 2 / (1 + 13 / 2.0f), 3 / (1 + 9 / 2.0f)}));
+  // beta 0.5 and bias 2: y = x / sqrt(2 + alpha / 3 * sum).
+  ExpectClose(RunY("y = LRN <size = 3, alpha = 0.3, beta = 0.5, bias = 2.0> (x)", x),
+              Tensor::Float(x.shape, {1 / std::sqrt(2 + 0.1f * 5), 2 / std::sqrt(2 + 0.1f * 14),
+                                      3 / std::sqrt(2 + 0.1f * 13)}));
+  EXPECT_NE(ErrorOf("y = LRN <size = 0> (x)", x).find("size 0 is not positive"), std::string::npos);
+}
+
 TEST(ExecutorNn, MeanVarianceNormalization) {
   // Default axes [0, 2, 3]: per channel over images and positions; (x - mean) / (sd + 1e-9).
   const Tensor x = Random({2, 3, 2, 2}, 51);

@@ -1174,6 +1174,40 @@ Status LpNormalization(OpContext& ctx) {
   return Status::Ok();
 }
 
+// Local response normalization across channels (AlexNet, GoogLeNet): y = x / (bias +
+// alpha / size * sum of x^2 over the channels c - floor((size-1)/2) .. c + ceil((size-1)/2))^beta.
+Status Lrn(OpContext& ctx) {
+  auto x_or = FloatInput(ctx, 0);
+  if (!x_or.ok()) return x_or.status();
+  const Tensor& x = **x_or;
+  if (x.rank() < 2) return ctx.Error("X has rank " + Str(x.rank()) + ", not at least 2");
+  const int64_t size = ctx.Attr("size", int64_t{0});
+  if (size < 1) return ctx.Error("size " + Str(size) + " is not positive");
+  const double alpha = ctx.Attr("alpha", 0.0001f), beta = ctx.Attr("beta", 0.75f);
+  const double bias = ctx.Attr("bias", 1.0f);
+  const int64_t channels = x.shape[1];
+  const int64_t inner = ShapeSize(std::vector<int64_t>(x.shape.begin() + 2, x.shape.end()));
+  const int64_t before = (size - 1) / 2, after = size - 1 - before;
+  Tensor y = Tensor::Float(x.shape);
+  for (int64_t n = 0; n < x.shape[0]; ++n) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const int64_t lo = std::max<int64_t>(0, c - before);
+      const int64_t hi = std::min<int64_t>(channels - 1, c + after);
+      for (int64_t i = 0; i < inner; ++i) {
+        double square_sum = 0.0;
+        for (int64_t k = lo; k <= hi; ++k) {
+          const double v = x.f[static_cast<size_t>((n * channels + k) * inner + i)];
+          square_sum += v * v;
+        }
+        const size_t at = static_cast<size_t>((n * channels + c) * inner + i);
+        y.f[at] = static_cast<float>(x.f[at] / std::pow(bias + alpha / size * square_sum, beta));
+      }
+    }
+  }
+  ctx.output(0) = std::move(y);
+  return Status::Ok();
+}
+
 // (X - mean) / (sqrt(var) + 1e-9), mean and var over `axes` (default [0, 2, 3]).
 Status MeanVarianceNormalization(OpContext& ctx) {
   auto x_or = FloatInput(ctx, 0);
@@ -1231,6 +1265,7 @@ void RegisterNnOps(OpTable* table) {
   (*table)["LayerNormalization"] = LayerNormalization;
   (*table)["GroupNormalization"] = GroupNormalization;
   (*table)["LpNormalization"] = LpNormalization;
+  (*table)["LRN"] = Lrn;
   (*table)["MeanVarianceNormalization"] = MeanVarianceNormalization;
 }
 
