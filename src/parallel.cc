@@ -96,16 +96,17 @@ int Resolve(int threads) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-Pool* GetPool(int threads) {
-  static std::unique_ptr<Pool> pool;
+// Shared: a loop running on a pool keeps it alive while another thread (the Python module runs
+// calls on several) asks for another thread count and replaces it.
+std::shared_ptr<Pool> GetPool(int threads) {
+  static std::shared_ptr<Pool> pool;
   static int pool_threads = 0;
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   if (!pool || pool_threads != threads) {
-    pool.reset();
-    pool = std::make_unique<Pool>(threads - 1);
+    pool = std::make_shared<Pool>(threads - 1);
     pool_threads = threads;
   }
-  return pool.get();
+  return pool;
 }
 
 }  // namespace

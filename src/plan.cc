@@ -33,8 +33,6 @@ std::string LayerContext(const proto::Layer& layer) {
          "'";
 }
 
-const char* FanModeName(FanMode m) { return m == FanMode::kFanOut ? "fan_out" : "fan_in"; }
-
 // Longest chain of layers through each layer node: layers up to and including it, plus layers
 // after it.
 std::unordered_map<int, int> LayerDepths(const GraphIndex& index, const std::vector<int>& order,
@@ -828,7 +826,7 @@ StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions&
   plan.set_scheme(options.scheme);
   plan.set_seed(options.seed);
   plan.set_fan_convention(options.fan_convention == FanConvention::kTorch ? "torch" : "onnx");
-  plan.set_mode(FanModeName(options.he_mode));
+  plan.set_mode(std::string(FanModeName(options.he_mode)));
   plan.set_bias(options.keep_bias ? "keep" : "zero");
   plan.set_norms(options.keep_norms ? "keep" : "reset");
   plan.set_forget_bias(options.forget_bias);

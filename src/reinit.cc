@@ -29,6 +29,129 @@ StatusOr<std::string> ReadText(const std::string& path) {
   return s.str();
 }
 
+bool HasPlan(const RunOptions& options) {
+  return !options.plan_file.empty() || options.plan_json.has_value();
+}
+
+uint64_t MemoryLimit(const RunOptions& options) {
+  return options.max_memory ? options.max_memory : DefaultMaxMemory();
+}
+
+// The run's plan, into result->plan (and its warnings): the plan given, read back and checked
+// against the model, or a new one.
+Status PlanRun(const onnx::ModelProto& model, const RunOptions& options, RunResult* result) {
+  StatusOr<proto::Plan> plan = proto::Plan();
+  if (HasPlan(options)) {
+    auto text =
+        options.plan_json ? StatusOr<std::string>(*options.plan_json) : ReadText(options.plan_file);
+    if (!text.ok()) return text.status();
+    const std::string name = options.plan_file.empty() ? "<plan>" : options.plan_file;
+    plan = ReadPlan(*text, name, model, MemoryLimit(options));
+  } else {
+    PlanOptions plan_options = options.plan;
+    plan_options.max_memory = MemoryLimit(options);
+    plan = MakePlan(model, plan_options);
+    if (!plan.ok()) return plan.status().WithContext("'" + options.input + "'");
+  }
+  if (!plan.ok()) return plan.status();
+  result->plan = std::move(plan).value();
+  result->plan.set_model(options.input);
+  for (const auto& w : result->plan.warnings()) result->warnings.push_back(w);
+  return Status::Ok();
+}
+
+// LSUV's batch: random inputs, or the .npy files of --data.
+StatusOr<std::vector<Feeds>> LsuvBatches(const exec::Executor& executor,
+                                         const RunOptions& options) {
+  if (options.data.empty()) return RandomBatches(executor, options.inputs);
+  auto data = DataInputs(executor, options.data);
+  if (!data.ok()) return data.status();
+  return std::vector<Feeds>{std::move(*data)};
+}
+
+// --scheme lsuv, after apply: each layer scaled on the model's own output.
+Status RunLsuvStage(const RunOptions& options, onnx::ModelProto* model, RunResult* result) {
+  auto executor = exec::Executor::Create(*model);
+  if (!executor.ok()) return executor.status();
+  auto feeds = LsuvBatches(**executor, options);
+  if (!feeds.ok()) return feeds.status();
+  executor->reset();
+  const int before = result->plan.warnings_size();
+  REINIT_RETURN_IF_ERROR(RunLsuv(*feeds, options.lsuv, model, &result->plan));
+  for (int k = before; k < result->plan.warnings_size(); ++k) {
+    result->warnings.push_back(result->plan.warnings(k));
+  }
+  return Status::Ok();
+}
+
+// The result must pass the checks that the input passes (`input_verdict`, the input's own).
+Status CheckResult(const RunOptions& options, const onnx::ModelProto& model,
+                   const Status& input_verdict, RunResult* result) {
+  // Apply changes only the values of float initializers, never a shape, a type or a node:
+  // a model that fails here had the problem before reinit touched it.
+  Status valid = ValidateModel(model, "the model", &result->warnings);
+  if (!valid.ok() && !input_verdict.ok() && valid.message() == input_verdict.message()) {
+    result->warnings.push_back("'" + options.input + "': " + valid.message() +
+                               " — the input has exactly this defect, so it is the input's "
+                               "own, not reinit's: written anyway");
+  } else if (!valid.ok()) {
+    const std::string why = input_verdict.ok()
+                                ? " (the input passes: this is reinit's doing, please report it; "
+                                  "pass --skip-check to write anyway)"
+                                : " (the input fails otherwise: " + input_verdict.message() +
+                                      "; pass --skip-check to write anyway)";
+    return Status(valid.code(), valid.message() + why).WithContext("'" + options.input + "'");
+  }
+  return Status::Ok();
+}
+
+// Everything between the plan and the save: apply, LSUV, the checks.
+Status ApplyRun(const RunOptions& options, onnx::ModelProto* model, TensorStore* store,
+                RunResult* result) {
+  // The input's own verdict, to tell its defects from reinit's (apply changes weight values,
+  // materializes stripped weights and unties merged copies; nothing the checker judges).
+  Status input_verdict;
+  if (!options.skip_check) {
+    std::vector<std::string> ignored;
+    input_verdict = ValidateModel(*model, "the model", &ignored);
+  }
+  const std::string context = "'" + options.input + "'";
+  REINIT_RETURN_IF_ERROR(
+      ApplyPlan(result->plan, model, store, MemoryLimit(options)).WithContext(context));
+  if (HasLsuvLayers(result->plan)) {
+    REINIT_RETURN_IF_ERROR(RunLsuvStage(options, model, result).WithContext(context));
+  }
+  if (options.skip_check) return Status::Ok();
+  return CheckResult(options, *model, input_verdict, result);
+}
+
+// The signal of random inputs through `model` (its weights in memory or in `store`), measured
+// on the layers of `plan`.
+StatusOr<Propagation> PropagateModel(const onnx::ModelProto& model, TensorStore* store,
+                                     const std::string& name, proto::Plan plan,
+                                     const PropagateOptions& options) {
+  Propagation result;
+  result.plan = std::move(plan);
+  auto executor = exec::Executor::Create(model, store);
+  if (!executor.ok()) return executor.status().WithContext("'" + name + "'");
+  auto feeds = RandomBatches(**executor, options);
+  if (!feeds.ok()) return feeds.status().WithContext("'" + name + "'");
+  auto signal = Propagate(**executor, result.plan, *feeds);
+  if (!signal.ok()) return signal.status().WithContext("'" + name + "'");
+  result.signal = std::move(*signal);
+  return result;
+}
+
+// inspect --propagate: the model as it is, its layers those of a plan made with `plan_options`.
+StatusOr<Propagation> PlanAndPropagate(const onnx::ModelProto& model, TensorStore* store,
+                                       const std::string& name, const PlanOptions& plan_options,
+                                       const PropagateOptions& options) {
+  auto plan = MakePlan(model, plan_options);
+  if (!plan.ok()) return plan.status().WithContext("'" + name + "'");
+  plan->set_model(name);
+  return PropagateModel(model, store, name, std::move(*plan), options);
+}
+
 }  // namespace
 
 uint64_t DefaultMaxMemory() {
@@ -60,46 +183,22 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
     return UsageError("output '" + result.output +
                       "' is the input model; pass --in-place to overwrite it");
   }
-  if (options.plan_file.empty()) REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
+  if (!HasPlan(options)) REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
   SetThreadCount(options.threads);
   ExternalSources sources;
   TensorStore store;
   // LSUV runs the model: every weight in memory.
-  const bool lsuv = options.plan_file.empty() && UsesLsuv(options.plan);
+  const bool lsuv = !HasPlan(options) && UsesLsuv(options.plan);
   store.set_min_bytes(lsuv ? UINT64_MAX : options.stream_min_bytes);
   auto model = LoadModel(options.input, &sources, &store);
   if (!model.ok()) return model.status();
-  const uint64_t limit = options.max_memory ? options.max_memory : DefaultMaxMemory();
   // Apply changes no tensor's size or storage, so what cannot be written now cannot be then.
   if (!options.dry_run) {
     REINIT_RETURN_IF_ERROR(
         CheckSaveable(&model.value(), result.output, sources, options.save, &store));
   }
-  if (!options.plan_file.empty()) {
-    auto text = ReadText(options.plan_file);
-    if (!text.ok()) return text.status();
-    auto plan = ReadPlan(*text, options.plan_file, *model, limit);
-    if (!plan.ok()) return plan.status();
-    result.plan = std::move(plan).value();
-  } else {
-    PlanOptions plan_options = options.plan;
-    plan_options.max_memory = limit;
-    auto plan = MakePlan(*model, plan_options);
-    if (!plan.ok()) return plan.status().WithContext("'" + options.input + "'");
-    result.plan = std::move(plan).value();
-  }
-  result.plan.set_model(options.input);
-  for (const auto& w : result.plan.warnings()) result.warnings.push_back(w);
+  REINIT_RETURN_IF_ERROR(PlanRun(*model, options, &result));
   if (options.dry_run) return result;
-
-  // The input's own verdict, to tell its defects from reinit's (apply changes weight values,
-  // materializes stripped weights and unties merged copies; nothing the checker judges).
-  Status input_verdict;
-  if (!options.skip_check) {
-    std::vector<std::string> ignored;
-    input_verdict = ValidateModel(*model, "the model", &ignored);
-  }
-
   if (options.progress) {
     const uint64_t total = store.TotalBytes();
     store.SetProgress([done = uint64_t{0}, total, &options](uint64_t bytes) mutable {
@@ -107,45 +206,7 @@ StatusOr<RunResult> ReinitFile(const RunOptions& options) {
       options.progress(done, total);
     });
   }
-  REINIT_RETURN_IF_ERROR(
-      ApplyPlan(result.plan, &model.value(), &store, limit).WithContext("'" + options.input + "'"));
-  if (HasLsuvLayers(result.plan)) {
-    auto executor = exec::Executor::Create(*model);
-    if (!executor.ok()) return executor.status().WithContext("'" + options.input + "'");
-    StatusOr<std::vector<Feeds>> feeds = std::vector<Feeds>{};
-    if (options.data.empty()) {
-      feeds = RandomBatches(**executor, options.inputs);
-    } else if (auto data = DataInputs(**executor, options.data); data.ok()) {
-      feeds = std::vector<Feeds>{std::move(*data)};
-    } else {
-      feeds = data.status();
-    }
-    if (!feeds.ok()) return feeds.status().WithContext("'" + options.input + "'");
-    executor->reset();
-    const int before = result.plan.warnings_size();
-    REINIT_RETURN_IF_ERROR(RunLsuv(*feeds, options.lsuv, &model.value(), &result.plan)
-                               .WithContext("'" + options.input + "'"));
-    for (int k = before; k < result.plan.warnings_size(); ++k) {
-      result.warnings.push_back(result.plan.warnings(k));
-    }
-  }
-  if (!options.skip_check) {
-    // Apply changes only the values of float initializers, never a shape, a type or a node:
-    // a model that fails here had the problem before reinit touched it.
-    Status valid = ValidateModel(*model, "the model", &result.warnings);
-    if (!valid.ok() && !input_verdict.ok() && valid.message() == input_verdict.message()) {
-      result.warnings.push_back("'" + options.input + "': " + valid.message() +
-                                " — the input has exactly this defect, so it is the input's "
-                                "own, not reinit's: written anyway");
-    } else if (!valid.ok()) {
-      const std::string why = input_verdict.ok()
-                                  ? " (the input passes: this is reinit's doing, please report it; "
-                                    "pass --skip-check to write anyway)"
-                                  : " (the input fails otherwise: " + input_verdict.message() +
-                                        "; pass --skip-check to write anyway)";
-      return Status(valid.code(), valid.message() + why).WithContext("'" + options.input + "'");
-    }
-  }
+  REINIT_RETURN_IF_ERROR(ApplyRun(options, &model.value(), &store, &result));
   REINIT_RETURN_IF_ERROR(
       SaveModel(&model.value(), result.output, sources, options.save, &result.data_files, &store));
   result.written = true;
@@ -181,19 +242,62 @@ StatusOr<Propagation> PropagateFile(const std::string& path, const PlanOptions& 
   TensorStore store;
   auto model = LoadModel(path, nullptr, &store);
   if (!model.ok()) return model.status();
-  Propagation result;
-  auto plan = MakePlan(*model, plan_options);
-  if (!plan.ok()) return plan.status().WithContext("'" + path + "'");
-  result.plan = std::move(*plan);
-  result.plan.set_model(path);
-  auto executor = exec::Executor::Create(*model, &store);
-  if (!executor.ok()) return executor.status().WithContext("'" + path + "'");
-  auto feeds = RandomBatches(**executor, options);
-  if (!feeds.ok()) return feeds.status().WithContext("'" + path + "'");
-  auto signal = Propagate(**executor, result.plan, *feeds);
-  if (!signal.ok()) return signal.status().WithContext("'" + path + "'");
-  result.signal = std::move(*signal);
+  return PlanAndPropagate(*model, &store, path, plan_options, options);
+}
+
+StatusOr<proto::Plan> InspectBytes(const ModelBytes& model, const PlanOptions& options) {
+  REINIT_RETURN_IF_ERROR(CheckPlanOptions(options));
+  auto parsed = ParseModel(model.data, model.name);
+  if (!parsed.ok()) return parsed.status();
+  PlanOptions with_limit = options;
+  if (with_limit.max_memory == 0) with_limit.max_memory = DefaultMaxMemory();
+  auto plan = MakePlan(*parsed, with_limit);
+  if (!plan.ok()) return plan.status().WithContext("'" + model.name + "'");
+  plan->set_model(model.name);
+  return plan;
+}
+
+StatusOr<RunResult> ReinitBytes(const ModelBytes& model, const RunOptions& options,
+                                std::string* out) {
+  RunOptions named = options;
+  named.input = model.name;
+  if (!HasPlan(named)) REINIT_RETURN_IF_ERROR(CheckPlanOptions(named.plan));
+  SetThreadCount(named.threads);
+  auto parsed = ParseModel(model.data, model.name);
+  if (!parsed.ok()) return parsed.status();
+  RunResult result;
+  result.output = model.name;
+  REINIT_RETURN_IF_ERROR(PlanRun(*parsed, named, &result));
+  REINIT_RETURN_IF_ERROR(ApplyRun(named, &parsed.value(), nullptr, &result));
+  if (parsed->ByteSizeLong() > kProtobufLimit || !parsed->SerializeToString(out)) {
+    return ModelError("'" + model.name +
+                      "': the re-initialized model is over 2 GiB, more than protobuf can "
+                      "serialize: give the model's path to write its weights as external data");
+  }
+  result.written = true;
   return result;
+}
+
+StatusOr<Propagation> PropagateBytes(const ModelBytes& model, const PlanOptions& plan_options,
+                                     const PropagateOptions& options) {
+  REINIT_RETURN_IF_ERROR(CheckPlanOptions(plan_options));
+  auto parsed = ParseModel(model.data, model.name);
+  if (!parsed.ok()) return parsed.status();
+  return PlanAndPropagate(*parsed, nullptr, model.name, plan_options, options);
+}
+
+StatusOr<Propagation> PropagateReinitialized(const RunOptions& options, const ModelBytes* bytes) {
+  RunOptions run = options;
+  run.skip_check = true;  // nothing is written
+  if (bytes) run.input = bytes->name;
+  if (!HasPlan(run)) REINIT_RETURN_IF_ERROR(CheckPlanOptions(run.plan));
+  SetThreadCount(run.threads);
+  auto model = bytes ? ParseModel(bytes->data, bytes->name) : LoadModel(run.input);
+  if (!model.ok()) return model.status();
+  RunResult result;
+  REINIT_RETURN_IF_ERROR(PlanRun(*model, run, &result));
+  REINIT_RETURN_IF_ERROR(ApplyRun(run, &model.value(), nullptr, &result));
+  return PropagateModel(*model, nullptr, run.input, std::move(result.plan), run.inputs);
 }
 
 }  // namespace reinit

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/external_data.h"
@@ -27,6 +29,9 @@ struct RunOptions {
   bool dry_run = false;     // plan only, write nothing
   bool skip_check = false;  // do not run the checker and shape inference on the result
   std::string plan_file;    // apply this plan (from `inspect --json`) instead of planning
+  // The plan's text itself, instead of plan_file's (the Python module); plan_file, if set,
+  // names it in messages, else "<plan>".
+  std::optional<std::string> plan_json;
   PlanOptions plan;
   int threads = 0;   // workers for drawing and writing (0: one per core); never changes the bytes
   SaveOptions save;  // where external data goes (--external-data), size limits
@@ -75,5 +80,33 @@ struct Propagation {
 // inputs through the model as it is, on the reference executor.
 StatusOr<Propagation> PropagateFile(const std::string& path, const PlanOptions& plan_options,
                                     const PropagateOptions& options);
+
+// A model given in memory, serialized (the Python module's bytes and onnx.ModelProto): `name`
+// stands for its path in messages and in the plan's `model`. Every tensor is in memory, so
+// nothing is streamed; a tensor stored in external data is refused (see ParseModel).
+struct ModelBytes {
+  std::string_view data;
+  std::string name = "<bytes>";
+};
+
+// InspectFile on a model in memory.
+StatusOr<proto::Plan> InspectBytes(const ModelBytes& model, const PlanOptions& options);
+
+// ReinitFile on a model in memory (options.input, output, in_place, dry_run, save and
+// stream_min_bytes are not used): the same plan, draws, LSUV and checks, the new model
+// serialized into `out`. The same bytes as ReinitFile's output file wherever that holds no
+// streamed tensor (none of 1 MiB or more); otherwise the same model.
+StatusOr<RunResult> ReinitBytes(const ModelBytes& model, const RunOptions& options,
+                                std::string* out);
+
+// PropagateFile on a model in memory.
+StatusOr<Propagation> PropagateBytes(const ModelBytes& model, const PlanOptions& plan_options,
+                                     const PropagateOptions& options);
+
+// The signal of random inputs (options.inputs) through the model re-initialized in memory first
+// by `options` (its plan options or plan, LSUV's options): the model at options.input, or
+// `bytes` if given. Nothing is written, and the re-initialized model is not checked.
+StatusOr<Propagation> PropagateReinitialized(const RunOptions& options,
+                                             const ModelBytes* bytes = nullptr);
 
 }  // namespace reinit

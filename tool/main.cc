@@ -3,13 +3,13 @@
 #include <google/protobuf/stubs/logging.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
 
 #include "io/model_io.h"
+#include "option_values.h"
 #include "options.h"
 #include "plan.h"
 #include "progress.h"
@@ -27,26 +27,33 @@ int Fail(const Status& status) {
   return status.code() == StatusCode::kUsage ? 2 : 1;
 }
 
+// The values were checked by the parser (options.cc) where CLI11 can; the conversions and the
+// forms it cannot check are the library's (src/option_values.h), shared with the Python module.
 reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
   reinit::PlanOptions p;
   p.scheme = o.scheme;
   p.seed = o.seed;
-  p.fan_convention =
-      o.fan_convention == "torch" ? reinit::FanConvention::kTorch : reinit::FanConvention::kOnnx;
-  p.he_mode = o.mode == "fan_out" ? reinit::FanMode::kFanOut : reinit::FanMode::kFanIn;
-  p.keep_bias = o.bias == "keep";
-  p.keep_norms = o.norms == "keep";
+  auto convention = reinit::ParseFanConvention(o.fan_convention);
+  if (!convention.ok()) return convention.status();
+  p.fan_convention = *convention;
+  auto mode = reinit::ParseHeMode(o.mode);
+  if (!mode.ok()) return mode.status();
+  p.he_mode = *mode;
+  auto keep_bias = reinit::ParseKeepBias(o.bias);
+  if (!keep_bias.ok()) return keep_bias.status();
+  p.keep_bias = *keep_bias;
+  auto keep_norms = reinit::ParseKeepNorms(o.norms);
+  if (!keep_norms.ok()) return keep_norms.status();
+  p.keep_norms = *keep_norms;
   p.forget_bias = o.forget_bias;
   p.naive_std = o.std;
   p.naive_range = o.range;
   p.residual = o.residual;
   p.zero_init_residual = o.zero_init_residual;
   for (const auto& spec : o.layers) {
-    const size_t eq = spec.rfind('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-      return reinit::UsageError("--layer '" + spec + "': expected GLOB=SCHEME");
-    }
-    p.overrides.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+    auto layer = reinit::ParseLayerOverride(spec);
+    if (!layer.ok()) return layer.status();
+    p.overrides.push_back(std::move(*layer));
   }
   return p;
 }
@@ -54,31 +61,12 @@ reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
 // --input NAME=D0,D1,... (repeatable), --batch, --seed.
 reinit::StatusOr<reinit::PropagateOptions> ToPropagateOptions(const CliOptions& o) {
   reinit::PropagateOptions p;
-  // LSUV's scales must hold on fresh inputs: a variance measured on 32 samples or more.
-  const bool lsuv = o.scheme == "lsuv";
-  p.batch = o.batch > 0 ? o.batch : (lsuv ? 32 : 8);
+  p.batch = o.batch > 0 ? o.batch : reinit::DefaultBatch(o.scheme);
   p.seed = o.seed;
   for (const auto& spec : o.inputs) {
-    const size_t eq = spec.rfind('=');
-    const std::string bad = "--input '" + spec + "': expected NAME=D0,D1,... with positive dims";
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-      return reinit::UsageError(bad);
-    }
-    std::vector<int64_t> dims;
-    const std::string list = spec.substr(eq + 1);
-    for (size_t at = 0; at <= list.size();) {
-      size_t comma = list.find(',', at);
-      if (comma == std::string::npos) comma = list.size();
-      const std::string item = list.substr(at, comma - at);
-      int64_t d = 0;
-      const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
-      if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || d <= 0) {
-        return reinit::UsageError(bad);
-      }
-      dims.push_back(d);
-      at = comma + 1;
-    }
-    p.input_shapes[spec.substr(0, eq)] = std::move(dims);
+    auto shape = reinit::ParseInputShape(spec);
+    if (!shape.ok()) return shape.status();
+    p.input_shapes[shape->first] = std::move(shape->second);
   }
   return p;
 }
@@ -150,14 +138,12 @@ int Run(const CliOptions& o) {
     run.inputs = std::move(*inputs);
   }
   for (const auto& spec : o.data) {
-    // NAME=FILE, or FILE alone (a path may hold '=' only after a '/').
-    const size_t eq = spec.find('=');
-    const bool named = eq != std::string::npos && spec.find('/') > eq && eq > 0;
-    run.data[named ? spec.substr(0, eq) : ""] = named ? spec.substr(eq + 1) : spec;
+    auto [name, file] = reinit::ParseDataSpec(spec);
+    run.data[name] = file;
   }
-  run.save.mode = o.external_data == "single"   ? reinit::ExternalDataMode::kSingle
-                  : o.external_data == "inline" ? reinit::ExternalDataMode::kInline
-                                                : reinit::ExternalDataMode::kKeep;
+  auto external = reinit::ParseExternalDataMode(o.external_data);
+  if (!external.ok()) return Fail(external.status());
+  run.save.mode = *external;
   // REINIT_PROGRESS_AFTER_MS: how long a run goes before the bar appears (tests set 0).
   const char* after = std::getenv("REINIT_PROGRESS_AFTER_MS");
   auto bar = std::make_unique<reinit_tool::ProgressBar>(

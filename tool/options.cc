@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "option_values.h"
+
 namespace reinit_tool {
 
 namespace {
@@ -71,7 +73,7 @@ void AddPropagateOptions(CLI::App* app, CliOptions* o) {
                   "--propagate, --report, --scheme lsuv: the random inputs' samples: the size of a "
                   "symbolic batch dim, or, where the export fixed a smaller one, batches of it "
                   "until this many (default 8; 32 for lsuv)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+      ->check(CLI::Range(int64_t{1}, reinit::kMaxBatch));
   app->add_option("--input", o->inputs,
                   "--propagate, --report: NAME=D0,D1,... the shape of an input (for symbolic "
                   "dims)")
@@ -102,7 +104,7 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   app_.add_option("--threads", options_.threads,
                   "Threads that draw and write the weights (0: one per core); the output is the "
                   "same bytes for every value")
-      ->check(CLI::Range(0, 1024))
+      ->check(CLI::Range(0, reinit::kMaxThreads))
       ->capture_default_str();
   app_.add_flag("-q,--quiet", options_.quiet, "No progress bar on stderr");
   app_.add_option("--max-memory", options_.max_memory,
@@ -125,7 +127,7 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
       ->capture_default_str();
   app_.add_option("--lsuv-iterations", options_.lsuv_iterations,
                   "--scheme lsuv: at most this many scalings per layer")
-      ->check(CLI::Range(1, 1000))
+      ->check(CLI::Range(1, reinit::kMaxLsuvIterations))
       ->capture_default_str();
   app_.add_option("--data", options_.data,
                   "--scheme lsuv: measure on these samples instead of random inputs: FILE.npy "

@@ -411,7 +411,8 @@ class FileTransaction {
   }
 
   static std::string TemporaryName(const std::string& path) {
-    static std::mt19937_64 random(std::random_device{}());
+    // One per thread: saves may run on several threads at once (the Python module).
+    static thread_local std::mt19937_64 random(std::random_device{}());
     char suffix[17];
     std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(random()));
     return path + ".tmp." + std::to_string(getpid()) + "." + suffix;
@@ -716,6 +717,49 @@ std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::M
   return shapes;
 }
 
+namespace {
+
+// What LoadModel and ParseModel refuse once protobuf is done: a parse failure, a model without
+// a graph, and the deferral marker, which is reinit's own: one in the input would be taken for a
+// tensor of the store, with another tensor's bytes.
+Status CheckParsed(bool parsed, const std::string& path, onnx::ModelProto* model) {
+  if (!parsed) {
+    return ModelError("'" + path + "' is not an ONNX model (protobuf parsing failed)");
+  }
+  if (!model->has_graph()) {
+    return ModelError("'" + path + "' is not an ONNX model: it has no graph");
+  }
+  for (const TensorRef& ref : AllTensors(model)) {
+    if (IsDeferred(*ref.tensor)) {
+      return ModelError("'" + path + "': " + ref.what +
+                        ": its external data is reinit's internal marker 'reinit.deferred'");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<onnx::ModelProto> ParseModel(std::string_view bytes, const std::string& name) {
+  if (bytes.empty()) return ModelError("'" + name + "' is empty, not an ONNX model");
+  if (bytes.size() > kProtobufLimit) {
+    return ModelError("'" + name + "' is larger than 2 GiB (" + std::to_string(bytes.size()) +
+                      " bytes); protobuf cannot read it: the weights must be in external data");
+  }
+  onnx::ModelProto model;
+  const bool parsed = model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  REINIT_RETURN_IF_ERROR(CheckParsed(parsed, name, &model));
+  // Locations are relative to a model's folder, and bytes have none.
+  for (const TensorRef& ref : AllTensors(&model)) {
+    if (ref.tensor->data_location() == onnx::TensorProto::EXTERNAL) {
+      return ModelError("'" + name + "': " + ref.what +
+                        " is stored in external data, which a model given in memory cannot "
+                        "reach: give the model's path instead, or load its data into it");
+    }
+  }
+  return model;
+}
+
 StatusOr<onnx::ModelProto> LoadModel(const std::string& path, ExternalSources* sources,
                                      TensorStore* store) {
   struct stat st;
@@ -756,20 +800,7 @@ StatusOr<onnx::ModelProto> LoadModel(const std::string& path, ExternalSources* s
       return IoError("cannot read '" + path + "': " + std::strerror(in.GetErrno()));
     }
   }
-  if (!parsed) {
-    return ModelError("'" + path + "' is not an ONNX model (protobuf parsing failed)");
-  }
-  if (!model.has_graph()) {
-    return ModelError("'" + path + "' is not an ONNX model: it has no graph");
-  }
-  // The deferral marker is reinit's own: one in the input would be taken for a tensor of the
-  // store, with another tensor's bytes.
-  for (const TensorRef& ref : AllTensors(&model)) {
-    if (IsDeferred(*ref.tensor)) {
-      return ModelError("'" + path + "': " + ref.what +
-                        ": its external data is reinit's internal marker 'reinit.deferred'");
-    }
-  }
+  REINIT_RETURN_IF_ERROR(CheckParsed(parsed, path, &model));
   REINIT_RETURN_IF_ERROR(DeferRaw(path, fd, raw, &model, store));
   ExternalSources local;
   REINIT_RETURN_IF_ERROR(ResolveExternalData(path, &model, sources ? sources : &local, store));

@@ -10,6 +10,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -29,6 +30,12 @@ namespace reinit {
 // data).
 StatusOr<onnx::ModelProto> LoadModel(const std::string& path, ExternalSources* sources = nullptr,
                                      TensorStore* store = nullptr);
+
+// The model serialized in `bytes` (a model given in memory: the Python module), every tensor in
+// the result; `name` stands for its path in messages. Refused as LoadModel refuses a file's
+// bytes, and a tensor stored in external data: its location is relative to a folder that bytes
+// do not have.
+StatusOr<onnx::ModelProto> ParseModel(std::string_view bytes, const std::string& name);
 
 // The onnx checker and strict shape inference, both on light copies of the model that leave
 // out the weights' data (the checker's copy holds a one-byte stand-in for each: it checks

@@ -4,6 +4,54 @@
 
 namespace reinit {
 
+std::string_view SchemeKindName(SchemeKind kind) {
+  switch (kind) {
+    case SchemeKind::kZero:
+      return "zero";
+    case SchemeKind::kConstant:
+      return "constant";
+    case SchemeKind::kNaive:
+      return "naive";
+    case SchemeKind::kVarianceScaling:
+      return "variance_scaling";
+    case SchemeKind::kOrthogonal:
+      return "orthogonal";
+    case SchemeKind::kPolicy:
+      return "policy";
+  }
+  return "?";
+}
+
+std::string_view DistributionName(Distribution distribution) {
+  switch (distribution) {
+    case Distribution::kNone:
+      return "none";
+    case Distribution::kConstant:
+      return "constant";
+    case Distribution::kNormal:
+      return "normal";
+    case Distribution::kUniform:
+      return "uniform";
+    case Distribution::kTruncatedNormal:
+      return "truncated_normal";
+    case Distribution::kOrthogonal:
+      return "orthogonal";
+  }
+  return "?";
+}
+
+std::string_view FanModeName(FanMode mode) {
+  switch (mode) {
+    case FanMode::kFanIn:
+      return "fan_in";
+    case FanMode::kFanOut:
+      return "fan_out";
+    case FanMode::kFanAvg:
+      return "fan_avg";
+  }
+  return "?";
+}
+
 const std::vector<Scheme>& Schemes() {
   using D = Distribution;
   using K = SchemeKind;

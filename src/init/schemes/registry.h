@@ -32,6 +32,12 @@ struct Scheme {
   bool uses_gain;     // false for lecun-* (variance exactly 1/fan_in) and the naive draws
 };
 
+// The enum values by name, as the Python module's schemes() gives them: "variance_scaling",
+// "truncated_normal", "fan_avg", ...
+std::string_view SchemeKindName(SchemeKind kind);
+std::string_view DistributionName(Distribution distribution);
+std::string_view FanModeName(FanMode mode);
+
 const std::vector<Scheme>& Schemes();
 std::vector<std::string> SchemeNames();
 // The scheme of that name; an error listing the valid names otherwise.

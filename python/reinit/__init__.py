@@ -1,0 +1,117 @@
+"""reinit from Python: the library the `reinit` tool is built on, bound thinly.
+
+A model is a path (str or os.PathLike: the file-based runs, streamed, external data, atomic
+output), bytes, or an onnx.ModelProto (serialized and run in memory). Options are the tool's long
+flags with `_` for `-` (fan_convention="torch", layers={"fc*": "xavier-uniform"}, ...); see the
+README's "Python API". A bad option or value raises ValueError, naming the valid ones; a model
+that cannot be processed raises reinit.Error with the tool's message (what it prints after
+"reinit: error: "). The tool's warnings are issued as ReinitWarning.
+"""
+
+import json
+import os
+import warnings
+
+from . import _reinit
+
+__all__ = ["Error", "ReinitWarning", "plan", "reinit", "propagate", "schemes"]
+__version__ = _reinit.version
+
+Error = _reinit.Error
+Error.__module__ = __name__
+
+
+class ReinitWarning(UserWarning):
+    """What the tool prints as 'reinit: warning: ...'."""
+
+
+def _model(model):
+    """(the extension's model argument, its name in messages, its kind)."""
+    if isinstance(model, (str, os.PathLike)):
+        return os.fsdecode(model), None, "path"
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model), "<bytes>", "bytes"
+    if hasattr(model, "SerializeToString"):
+        import onnx  # only when given one
+
+        if isinstance(model, onnx.ModelProto):
+            return model.SerializeToString(), "<ModelProto>", "proto"
+    raise TypeError("model must be a path, bytes or an onnx.ModelProto, not "
+                    + type(model).__name__)
+
+
+def _warn(messages):
+    for m in messages:
+        warnings.warn(m, ReinitWarning, stacklevel=3)
+
+
+def plan(model, scheme="auto", seed=0, **options):
+    """The plan, as `reinit inspect --json` prints it (a dict); nothing is drawn."""
+    arg, name, _ = _model(model)
+    text = _reinit.plan(arg, name or "", {"scheme": scheme, "seed": seed, **options})
+    return json.loads(text)
+
+
+def reinit(model, scheme="auto", seed=0, plan=None, output=None, return_plan=False, **options):
+    """Re-initializes the model as `reinit MODEL --scheme S --seed N` does, with the same bytes.
+
+    Returns an onnx.ModelProto for a ModelProto, bytes for bytes, and for a path the path
+    written (`output`, default MODEL.reinit.onnx beside it). `plan` is a plan to apply instead
+    of planning (a dict from plan(), possibly edited, or its JSON text: the tool's --plan); it
+    cannot be combined with the options that shape a plan. With return_plan=True the result is
+    (model or path, the plan applied as a dict).
+    """
+    arg, name, kind = _model(model)
+    plan_json = None
+    if plan is not None:
+        if scheme != "auto" or seed != 0:
+            raise ValueError("plan= cannot be combined with scheme= or seed=: the plan sets it "
+                             "(edit the plan instead)")
+        plan_json = plan if isinstance(plan, str) else json.dumps(plan)
+    else:
+        options = {"scheme": scheme, "seed": seed, **options}
+    if output is not None:
+        output = os.fsdecode(output)
+    out, applied, messages = _reinit.reinit(arg, name or "", options, plan_json, output)
+    _warn(messages)
+    if kind == "proto":
+        import onnx
+
+        out = onnx.ModelProto.FromString(out)
+    return (out, json.loads(applied)) if return_plan else out
+
+
+def propagate(model, scheme=None, seed=0, batch=None, inputs=None, joins=False, **options):
+    """Per-layer moments of random inputs through the model, as `reinit inspect --propagate`.
+
+    scheme=None: the model as it is (the tool's inspect --propagate); a scheme: the model
+    re-initialized in memory first under it (seed and options as reinit() takes them; the
+    same seed draws the inputs). batch: the samples (default 8, 32 for lsuv); inputs:
+    {name: shape} for symbolic dims. Returns a dict of equal-length numpy arrays, one entry
+    per layer in the order they ran: layer, op, activation (str, dtype object), mean_before,
+    std_before, mean_after, std_after (float64; before and after the layer's activation).
+    With joins=True, (that dict, a dict per residual join: stream, join, branch, mean, std,
+    after_layers).
+    """
+    import numpy as np
+
+    arg, name, _ = _model(model)
+    options = {"seed": seed, "batch": batch, "inputs": inputs, **options}
+    if scheme is not None:
+        options["scheme"] = scheme
+    layers, join_rows, _ = _reinit.propagate(arg, name or "", options, scheme is not None)
+
+    def columns(rows, text):
+        return {k: np.array(v, dtype=object if k in text else
+                            np.int64 if k == "branch" else np.float64)
+                for k, v in rows.items()}
+
+    table = columns(layers, ("layer", "op", "activation"))
+    if not joins:
+        return table
+    return table, columns(join_rows, ("stream", "join"))
+
+
+def schemes():
+    """The scheme registry: a list of {name, formula, kind, distribution, mode, uses_gain}."""
+    return _reinit.schemes()

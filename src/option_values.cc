@@ -1,0 +1,96 @@
+#include "option_values.h"
+
+#include <charconv>
+
+namespace reinit {
+
+namespace {
+
+// The index of `text` in `valid`, or an error "unknown <flag> 'text'; valid: a, b".
+StatusOr<size_t> Choose(std::string_view flag, std::string_view text,
+                        std::initializer_list<std::string_view> valid) {
+  std::string list;
+  size_t i = 0;
+  for (std::string_view v : valid) {
+    if (v == text) return i;
+    list.append(list.empty() ? "" : ", ").append(v);
+    ++i;
+  }
+  return UsageError("unknown " + std::string(flag) + " '" + std::string(text) +
+                    "'; valid: " + list);
+}
+
+}  // namespace
+
+StatusOr<FanConvention> ParseFanConvention(std::string_view text) {
+  auto i = Choose("--fan-convention", text, {"onnx", "torch"});
+  if (!i.ok()) return i.status();
+  return *i == 1 ? FanConvention::kTorch : FanConvention::kOnnx;
+}
+
+StatusOr<FanMode> ParseHeMode(std::string_view text) {
+  auto i = Choose("--mode", text, {"fan_in", "fan_out"});
+  if (!i.ok()) return i.status();
+  return *i == 1 ? FanMode::kFanOut : FanMode::kFanIn;
+}
+
+StatusOr<bool> ParseKeepBias(std::string_view text) {
+  auto i = Choose("--bias", text, {"zero", "keep"});
+  if (!i.ok()) return i.status();
+  return *i == 1;
+}
+
+StatusOr<bool> ParseKeepNorms(std::string_view text) {
+  auto i = Choose("--norms", text, {"reset", "keep"});
+  if (!i.ok()) return i.status();
+  return *i == 1;
+}
+
+StatusOr<ExternalDataMode> ParseExternalDataMode(std::string_view text) {
+  auto i = Choose("--external-data", text, {"keep", "single", "inline"});
+  if (!i.ok()) return i.status();
+  return *i == 1   ? ExternalDataMode::kSingle
+         : *i == 2 ? ExternalDataMode::kInline
+                   : ExternalDataMode::kKeep;
+}
+
+StatusOr<LayerOverride> ParseLayerOverride(const std::string& spec) {
+  const size_t eq = spec.rfind('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+    return UsageError("--layer '" + spec + "': expected GLOB=SCHEME");
+  }
+  return LayerOverride{spec.substr(0, eq), spec.substr(eq + 1)};
+}
+
+StatusOr<std::pair<std::string, std::vector<int64_t>>> ParseInputShape(const std::string& spec) {
+  const size_t eq = spec.rfind('=');
+  const Status bad =
+      UsageError("--input '" + spec + "': expected NAME=D0,D1,... with positive dims");
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) return bad;
+  std::vector<int64_t> dims;
+  const std::string list = spec.substr(eq + 1);
+  for (size_t at = 0; at <= list.size();) {
+    size_t comma = list.find(',', at);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string item = list.substr(at, comma - at);
+    int64_t d = 0;
+    const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || d <= 0) {
+      return bad;
+    }
+    dims.push_back(d);
+    at = comma + 1;
+  }
+  return std::pair{spec.substr(0, eq), std::move(dims)};
+}
+
+std::pair<std::string, std::string> ParseDataSpec(const std::string& spec) {
+  const size_t eq = spec.find('=');
+  const bool named = eq != std::string::npos && spec.find('/') > eq && eq > 0;
+  using Spec = std::pair<std::string, std::string>;
+  return named ? Spec{spec.substr(0, eq), spec.substr(eq + 1)} : Spec{"", spec};
+}
+
+int64_t DefaultBatch(std::string_view scheme) { return scheme == "lsuv" ? 32 : 8; }
+
+}  // namespace reinit

@@ -1,0 +1,46 @@
+// The option values that the command line and the Python module both take as text, converted to
+// the library's types in one place: each conversion, its valid values and its message. Messages
+// name the options by the tool's long flags (the Python module's keywords are the same names with
+// `_` for `-`). The tool's parser checks the enumerated values itself first (CLI11's own
+// messages); the GLOB=SCHEME and NAME=SHAPE forms are checked only here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "graph/fans.h"
+#include "io/external_data.h"
+#include "plan.h"
+#include "status.h"
+
+namespace reinit {
+
+// The bounds of the numeric options (the tool's parser and the Python module check them).
+inline constexpr int kMaxThreads = 1024;
+inline constexpr int64_t kMaxBatch = int64_t{1} << 20;
+inline constexpr int kMaxLsuvIterations = 1000;
+
+StatusOr<FanConvention> ParseFanConvention(std::string_view text);        // onnx | torch
+StatusOr<FanMode> ParseHeMode(std::string_view text);                     // fan_in | fan_out
+StatusOr<bool> ParseKeepBias(std::string_view text);                      // zero | keep: keep?
+StatusOr<bool> ParseKeepNorms(std::string_view text);                     // reset | keep: keep?
+StatusOr<ExternalDataMode> ParseExternalDataMode(std::string_view text);  // keep|single|inline
+
+// --layer GLOB=SCHEME (split at the last '='; the scheme is checked by CheckPlanOptions).
+StatusOr<LayerOverride> ParseLayerOverride(const std::string& spec);
+
+// --input NAME=D0,D1,... with positive dims.
+StatusOr<std::pair<std::string, std::vector<int64_t>>> ParseInputShape(const std::string& spec);
+
+// --data [NAME=]FILE.npy: {"", FILE} for the model's only input. A path may hold '=' only
+// after a '/'.
+std::pair<std::string, std::string> ParseDataSpec(const std::string& spec);
+
+// The random inputs' samples when --batch is not given: 8, or 32 for --scheme lsuv (its scales
+// must hold on fresh inputs: a variance measured on 32 samples or more).
+int64_t DefaultBatch(std::string_view scheme);
+
+}  // namespace reinit
