@@ -113,7 +113,10 @@ class Mapper {
   bool Has(const std::string& name) const { return by_name_.count(name) > 0; }
 
   void Unmap(UnmappedTensor u) {
-    const std::string key = u.kind + "\n" + u.source + "\n" + u.name + "\n" + u.node;
+    // A constant no rule names is listed once, at its first reader.
+    const std::string key = u.kind == "no_rule"
+                                ? u.kind + "\n" + u.source
+                                : u.kind + "\n" + u.source + "\n" + u.name + "\n" + u.node;
     if (!unmapped_keys_.insert(key).second) return;
     result_.unmapped.push_back(std::move(u));
   }
@@ -122,7 +125,14 @@ class Mapper {
   // (scalars of an activation's formula), not parameters: only initializers are listed.
   void NoRule(const Slot& s, const std::string& why) {
     if (index_.Initializer(s.source) == nullptr) return;
-    Unmap({"no_rule", s.source, "", index_.NodeName(s.node), why});
+    Unmap({"no_rule", s.reads, "", index_.NodeName(s.node), Through(s, why)});
+  }
+
+  // `why`, and where the node reads the tensor through an Identity, of which tensor.
+  static std::string Through(const Slot& s, const std::string& why) {
+    return s.reads == s.source
+               ? why
+               : why + " (it reads '" + s.reads + "', an Identity of '" + s.source + "')";
   }
 
   void Warn(std::string w) { result_.warnings.push_back(std::move(w)); }
@@ -312,10 +322,11 @@ class TorchNames {
     if (!module) return NoRule(s, "the node's name '" + node.name() + "' holds no module scope");
     if (op == "Conv" && s.input == 1) return MapFoldedWeight(s, *module);
     if (op == "Conv" && s.input == 2) {
-      return m_.Unmap({"folded_shift", s.source, "", node_name,
-                       "the shift of the BatchNorm folded into Conv '" + node_name +
-                           "' (β − mean·γ/σ, with the conv's own bias if it had one): no torch "
-                           "tensor"});
+      return m_.Unmap(
+          {"folded_shift", s.reads, "", node_name,
+           Mapper::Through(s, "the shift of the BatchNorm folded into Conv '" + node_name +
+                                  "' (β − mean·γ/σ, with the conv's own bias if it "
+                                  "had one): no torch tensor")});
     }
     if (op == "MatMul") return MapLinearWeight(s);
     Transform t = Whole(*s.tensor);
@@ -339,7 +350,7 @@ class TorchNames {
                   "' by torch.onnx's eval export: its weight, bias, running_mean, running_var "
                   "and num_batches_tracked are not in the model, nor its name"});
     if (!m_.Redrawn(s.source)) {
-      m_.Unmap({"folded_weight", s.source, module + ".weight", node,
+      m_.Unmap({"folded_weight", s.reads, module + ".weight", node,
                 "holds " + module +
                     ".weight·γ/σ of the BatchNorm folded into it, kept as it "
                     "is: not torch's weight"});
@@ -540,7 +551,7 @@ class KerasNames {
     }
     if (!layer) return NoRule(s, "the node's name '" + node.name() + "' holds no layer scope");
     if (op == "Conv" && EndsWith(s.source, "_bias_fused_bn")) {
-      return m_.Unmap({"folded_shift", s.source, "", node_name,
+      return m_.Unmap({"folded_shift", s.reads, "", node_name,
                        "the shift of the BatchNorm tf2onnx fused into Conv '" + node_name +
                            "' (beta − moving_mean·gamma/σ, with the conv's bias if any): no "
                            "Keras weight"});
@@ -617,7 +628,7 @@ class KerasNames {
     m_.Unmap({"folded_batchnorm", "", names, node_name,
               "fused into Conv '" + node_name + "' by tf2onnx: not in the model"});
     if (m_.Redrawn(s.source)) return true;
-    m_.Unmap({"folded_weight", s.source, layer + "/kernel:0", node_name,
+    m_.Unmap({"folded_weight", s.reads, layer + "/kernel:0", node_name,
               "holds the kernel·gamma/σ of the BatchNorm fused into it, kept as it is: not the "
               "Keras kernel"});
     return false;
