@@ -38,9 +38,14 @@ except ImportError as e:
     print(f"skipped: {e}")
     sys.exit(77)
 
-REINIT, SOURCE = sys.argv[1], sys.argv[2]
-CORPUS = os.path.join(SOURCE, "models", "corpus")
+REINIT = SOURCE = CORPUS = None  # set by main() (or by tests/export_torch_test.py)
 FAILURES = []
+
+
+def setup(reinit, source):
+    global REINIT, SOURCE, CORPUS
+    REINIT, SOURCE = reinit, source
+    CORPUS = os.path.join(source, "models", "corpus")
 
 
 def check(cond, what):
@@ -460,6 +465,7 @@ def test_keras_built(tmp):
 
 
 def main():
+    setup(sys.argv[1], sys.argv[2])
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("resnet18.eval", "transformer_encoder.eval", "lstm_embedding.eval",
