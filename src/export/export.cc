@@ -249,7 +249,11 @@ StatusOr<ExportResult> ExportParameters(const onnx::ModelProto& model, const pro
            it->second.init->scheme() != "keep";
   };
   ExportResult result;
-  result.mapping = MapNames(values, options.names, redrawn);
+  // Framework names are found on the model as it came (apply turns a shared tensor's Identity
+  // into an initializer of its own, which would hide that it was shared); ONNX names are those
+  // of the model as written. The values are the applied model's.
+  result.mapping =
+      MapNames(options.names == NameStyle::kOnnx ? values : model, options.names, redrawn);
   result.metadata = {{"reinit_version", REINIT_VERSION},
                      {"model", options.model_path},
                      {"names", NameStyleName(options.names)},
@@ -268,7 +272,10 @@ StatusOr<ExportResult> ExportParameters(const onnx::ModelProto& model, const pro
       t.bytes.assign(ElementSize(t.data_type), '\0');
       std::memcpy(t.bytes.data(), &n.synthesized_value, t.bytes.size());
     } else {
-      const TensorProto* source = index.ConstantTensor(n.source);
+      // A copy apply made for the layer that reads it is that layer's tensor.
+      const TensorProto* copy = index.Initializer(n.reads);
+      if (copy) n.source = n.reads;
+      const TensorProto* source = copy ? copy : index.ConstantTensor(n.source);
       if (!source) return ModelError("tensor '" + n.source + "' is gone from the model");
       auto bytes = StoredBytes(*source);
       if (!bytes.ok()) return bytes.status();

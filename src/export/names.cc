@@ -320,7 +320,8 @@ class TorchNames {
                            op + " (a constant of the exported graph)");
     }
     if (!module) return NoRule(s, "the node's name '" + node.name() + "' holds no module scope");
-    if (op == "Conv" && s.input == 1) return MapFoldedWeight(s, *module);
+    // A generated Identity of a parameter is a shared copy, not a fold.
+    if (op == "Conv" && s.input == 1 && !IsTorchName(s.source)) return MapFoldedWeight(s, *module);
     if (op == "Conv" && s.input == 2) {
       return m_.Unmap(
           {"folded_shift", s.reads, "", node_name,
@@ -349,7 +350,7 @@ class TorchNames {
               "folded into Conv '" + node +
                   "' by torch.onnx's eval export: its weight, bias, running_mean, running_var "
                   "and num_batches_tracked are not in the model, nor its name"});
-    if (!m_.Redrawn(s.source)) {
+    if (!m_.Redrawn(s.reads) && !m_.Redrawn(s.source)) {
       m_.Unmap({"folded_weight", s.reads, module + ".weight", node,
                 "holds " + module +
                     ".weight·γ/σ of the BatchNorm folded into it, kept as it "
@@ -627,7 +628,7 @@ class KerasNames {
     }
     m_.Unmap({"folded_batchnorm", "", names, node_name,
               "fused into Conv '" + node_name + "' by tf2onnx: not in the model"});
-    if (m_.Redrawn(s.source)) return true;
+    if (m_.Redrawn(s.reads) || m_.Redrawn(s.source)) return true;
     m_.Unmap({"folded_weight", s.reads, layer + "/kernel:0", node_name,
               "holds the kernel·gamma/σ of the BatchNorm fused into it, kept as it is: not the "
               "Keras kernel"});
