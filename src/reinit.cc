@@ -300,4 +300,62 @@ StatusOr<Propagation> PropagateReinitialized(const RunOptions& options, const Mo
   return PropagateModel(*model, nullptr, run.input, std::move(result.plan), run.inputs);
 }
 
+StatusOr<ExportFileResult> ExportFile(const ExportFileOptions& options) {
+  ExportFileResult result;
+  if (options.output.empty()) {
+    return UsageError("export needs -o FILE.safetensors or -o FILE.npz");
+  }
+  auto format = ChooseExportFormat(options.output, options.format);
+  if (!format.ok()) return format.status();
+  result.output = options.output;
+  result.sidecar = options.sidecar.empty() ? options.output + ".json" : options.sidecar;
+  for (const std::string* out : {&result.output, &result.sidecar}) {
+    if (*out == options.input || SameFile(*out, options.input)) {
+      return UsageError("output '" + *out + "' is the input model");
+    }
+  }
+  if (options.plan_file.empty()) {
+    REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
+    if (UsesLsuv(options.plan)) {
+      return UsageError(
+          "export does not run LSUV (it needs the model run on data): write the "
+          "model with `reinit MODEL --scheme lsuv -o OUT.onnx`, then `reinit export "
+          "OUT.onnx --as-is`");
+    }
+  }
+  auto model = LoadModel(options.input);
+  if (!model.ok()) return model.status();
+  const uint64_t limit = options.max_memory ? options.max_memory : DefaultMaxMemory();
+  if (!options.plan_file.empty()) {
+    auto text = ReadText(options.plan_file);
+    if (!text.ok()) return text.status();
+    auto plan = ReadPlan(*text, options.plan_file, *model, limit);
+    if (!plan.ok()) return plan.status();
+    result.plan = std::move(plan).value();
+  } else {
+    PlanOptions plan_options = options.plan;
+    plan_options.max_memory = limit;
+    auto plan = MakePlan(*model, plan_options);
+    if (!plan.ok()) return plan.status().WithContext("'" + options.input + "'");
+    result.plan = std::move(plan).value();
+  }
+  result.plan.set_model(options.input);
+  for (const auto& w : result.plan.warnings()) result.warnings.push_back(w);
+  ExportOptions export_options;
+  export_options.names = options.names;
+  export_options.format = *format;
+  export_options.as_is = options.as_is;
+  export_options.model_path = options.input;
+  auto exported = ExportParameters(*model, result.plan, export_options);
+  if (!exported.ok()) return exported.status().WithContext("'" + options.input + "'");
+  for (const auto& w : exported->mapping.warnings) result.warnings.push_back(w);
+  auto bytes = EncodeExport(*exported, *format);
+  if (!bytes.ok()) return bytes.status().WithContext("'" + result.output + "'");
+  result.tensors = exported->tensors.size();
+  result.unmapped = exported->mapping.unmapped.size();
+  REINIT_RETURN_IF_ERROR(WriteFilesAtomic(
+      {{result.output, std::move(*bytes)}, {result.sidecar, std::move(exported->sidecar)}}));
+  return result;
+}
+
 }  // namespace reinit

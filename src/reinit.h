@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "export/export.h"
 #include "io/external_data.h"
 #include "io/tensor_store.h"
 #include "plan.h"
@@ -108,5 +109,31 @@ StatusOr<Propagation> PropagateBytes(const ModelBytes& model, const PlanOptions&
 // `bytes` if given. Nothing is written, and the re-initialized model is not checked.
 StatusOr<Propagation> PropagateReinitialized(const RunOptions& options,
                                              const ModelBytes* bytes = nullptr);
+
+// reinit export: plan (or read the plan file) and apply in memory exactly as ReinitFile would,
+// then write the parameters under framework names (export/export.h) to `output` and the
+// sidecar to `sidecar`, both or neither. The whole model is read into memory.
+struct ExportFileOptions {
+  std::string input;
+  std::string output;   // FILE.safetensors or FILE.npz
+  std::string format;   // "safetensors", "npz", or "": from the output's extension
+  std::string sidecar;  // "": output + ".json"
+  NameStyle names = NameStyle::kOnnx;
+  bool as_is = false;     // the model's values as they are
+  std::string plan_file;  // apply this plan instead of planning
+  PlanOptions plan;
+  uint64_t max_memory = 0;  // 0: half the machine's
+};
+
+struct ExportFileResult {
+  proto::Plan plan;
+  std::string output;
+  std::string sidecar;
+  size_t tensors = 0;
+  size_t unmapped = 0;
+  std::vector<std::string> warnings;
+};
+
+StatusOr<ExportFileResult> ExportFile(const ExportFileOptions& options);
 
 }  // namespace reinit

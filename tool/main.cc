@@ -75,6 +75,27 @@ void PrintWarnings(const std::vector<std::string>& warnings) {
   for (const auto& w : warnings) std::cerr << "reinit: warning: " << w << "\n";
 }
 
+int Export(const CliOptions& o, const reinit::PlanOptions& plan_options) {
+  auto names = reinit::ParseNameStyle(o.names);
+  if (!names.ok()) return Fail(names.status());
+  reinit::ExportFileOptions e;
+  e.input = o.model;
+  e.output = o.output;
+  e.format = o.format;
+  e.names = *names;
+  e.as_is = o.as_is;
+  e.plan_file = o.plan_file;
+  e.plan = plan_options;
+  e.max_memory = o.max_memory;
+  auto result = reinit::ExportFile(e);
+  if (!result.ok()) return Fail(result.status());
+  if (!o.as_is) std::cout << reinit::FormatPlan(result->plan, /*verbose=*/false);
+  PrintWarnings(result->warnings);
+  std::cout << "wrote " << result->output << " (" << result->tensors << " tensors, " << o.names
+            << " names) and " << result->sidecar << " (" << result->unmapped << " unmapped)\n";
+  return 0;
+}
+
 int Run(const CliOptions& o) {
   if (o.command == CliOptions::Command::kSchemes) {
     std::cout << reinit::FormatSchemes();
@@ -82,6 +103,7 @@ int Run(const CliOptions& o) {
   }
   auto plan_options = ToPlanOptions(o);
   if (!plan_options.ok()) return Fail(plan_options.status());
+  if (o.command == CliOptions::Command::kExport) return Export(o, *plan_options);
   if (o.command == CliOptions::Command::kInspect && o.propagate) {
     auto options = ToPropagateOptions(o);
     if (!options.ok()) return Fail(options.status());

@@ -80,6 +80,22 @@ void AddPropagateOptions(CLI::App* app, CliOptions* o) {
       ->type_name("NAME=SHAPE");
 }
 
+// A plan file fixes all of these; accepting them beside --plan would silently ignore them.
+// (Checked here rather than with Option::excludes, which clutters every line of --help.)
+void ExcludeWithPlan(CLI::App* app, CLI::Option* plan) {
+  app->parse_complete_callback([app, plan] {
+    if (plan->count() == 0) return;
+    for (const char* name :
+         {"--scheme", "--seed", "--layer", "--bias", "--norms", "--forget-bias", "--fan-convention",
+          "--mode", "--std", "--range", "--residual", "--zero-init-residual"}) {
+      if (app->get_option(name)->count() > 0) {
+        throw CLI::ValidationError("--plan", std::string("cannot be combined with ") + name +
+                                                 ": the plan file sets it (edit the plan instead)");
+      }
+    }
+  });
+}
+
 }  // namespace
 
 Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer by layer") {
@@ -135,19 +151,7 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
       ->type_name("[NAME=]FILE.npy");
   AddPropagateOptions(&app_, &options_);
   AddPlanOptions(&app_, &options_);
-  // A plan file fixes all of these; accepting them beside --plan would silently ignore them.
-  // (Checked here rather than with Option::excludes, which clutters every line of --help.)
-  app_.parse_complete_callback([this, plan] {
-    if (plan->count() == 0) return;
-    for (const char* name :
-         {"--scheme", "--seed", "--layer", "--bias", "--norms", "--forget-bias", "--fan-convention",
-          "--mode", "--std", "--range", "--residual", "--zero-init-residual"}) {
-      if (app_.get_option(name)->count() > 0) {
-        throw CLI::ValidationError("--plan", std::string("cannot be combined with ") + name +
-                                                 ": the plan file sets it (edit the plan instead)");
-      }
-    }
-  });
+  ExcludeWithPlan(&app_, plan);
 
   inspect_ = app_.add_subcommand("inspect", "Print per-layer recommendations; write nothing");
   inspect_->add_option("model", options_.model, "The .onnx model")->required();
@@ -159,11 +163,37 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   AddPlanOptions(inspect_, &options_);
 
   schemes_ = app_.add_subcommand("schemes", "List every scheme with its formula");
+
+  export_ = app_.add_subcommand(
+      "export",
+      "Re-initialize in memory as the main command would, and write the parameters to a "
+      "safetensors or .npz file (with a FILE.json sidecar) under ONNX, PyTorch or Keras names");
+  export_->add_option("model", options_.model, "The .onnx model")->required();
+  export_->add_option("-o,--output", options_.output, "FILE.safetensors or FILE.npz")->required();
+  export_
+      ->add_option("--names", options_.names,
+                   "onnx: initializer names; torch: PyTorch state_dict keys and layouts; "
+                   "keras: Keras weight names and layouts (tf2onnx models)")
+      ->capture_default_str();
+  export_->add_option("--format", options_.format,
+                      "safetensors or npz (default: from the output's extension)");
+  export_->add_flag("--as-is", options_.as_is,
+                    "Export the model's values as they are, without re-initializing");
+  CLI::Option* export_plan = export_->add_option(
+      "--plan", options_.plan_file, "Apply a plan written by `reinit inspect --json` (and edited)");
+  export_
+      ->add_option("--max-memory", options_.max_memory,
+                   "Refuse a tensor that would need more memory than SIZE to draw whole")
+      ->transform(CLI::AsSizeValue(false))
+      ->type_name("SIZE");
+  AddPlanOptions(export_, &options_);
+  ExcludeWithPlan(export_, export_plan);
 }
 
 CliOptions Cli::Finish() {
   options_.command = inspect_->parsed()   ? CliOptions::Command::kInspect
                      : schemes_->parsed() ? CliOptions::Command::kSchemes
+                     : export_->parsed()  ? CliOptions::Command::kExport
                                           : CliOptions::Command::kReinit;
   return options_;
 }

@@ -9,7 +9,7 @@
 namespace reinit_tool {
 
 struct CliOptions {
-  enum class Command { kReinit, kInspect, kSchemes };
+  enum class Command { kReinit, kInspect, kSchemes, kExport };
   Command command = Command::kReinit;
   std::string model;
   std::string output;
@@ -44,6 +44,10 @@ struct CliOptions {
   bool propagate = false;
   int64_t batch = 0;                // 0: 8, or 32 for --scheme lsuv
   std::vector<std::string> inputs;  // NAME=SHAPE
+  // export
+  std::string names = "onnx";  // onnx | torch | keras
+  std::string format;          // "": from the output's extension
+  bool as_is = false;
 };
 
 // Builds the app; after app.parse(), call Finish() to set `command`.
@@ -58,6 +62,7 @@ class Cli {
   CLI::App app_;
   CLI::App* inspect_ = nullptr;
   CLI::App* schemes_ = nullptr;
+  CLI::App* export_ = nullptr;
   CliOptions options_;
 };
 

@@ -949,4 +949,13 @@ Status WriteFileAtomic(const std::string& path, const std::string& bytes) {
   return transaction.Commit();
 }
 
+Status WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& files) {
+  FileTransaction transaction(/*durable=*/false);
+  for (const auto& [path, bytes] : files) {
+    REINIT_RETURN_IF_ERROR(
+        transaction.Add(path, [&](int fd) { return WriteAt(fd, bytes, 0, path); }));
+  }
+  return transaction.Commit();
+}
+
 }  // namespace reinit

@@ -93,4 +93,9 @@ Status SaveModelAtomic(const onnx::ModelProto& model, const std::string& path);
 // Any file (a report), written atomically the same way.
 Status WriteFileAtomic(const std::string& path, const std::string& bytes);
 
+// Several files (path, bytes), all or none: each is written in full under a temporary name and
+// they are put into place together; on any failure none is left and no file they would have
+// replaced has changed.
+Status WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& files);
+
 }  // namespace reinit
