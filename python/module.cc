@@ -376,6 +376,39 @@ py::tuple Propagate(const py::object& model, const std::string& name, const py::
   return py::make_tuple(LayerColumns(p.signal), JoinColumns(p.signal), reinit::PlanToJson(p.plan));
 }
 
+// (tensors as (name, ONNX data type, shape, bytes) tuples, the sidecar JSON, the plan's JSON,
+// the warnings, the files written or None): ExportFile's stages, the tensors kept in memory.
+py::tuple Export(const py::object& model, const std::string& name, const py::dict& options,
+                 const std::string& names, bool as_is, const std::optional<std::string>& plan_json,
+                 const std::optional<std::string>& output, const std::string& format) {
+  const Model m = ToModel(model, name);
+  if (plan_json) RefusePlanOptions(options);
+  const reinit::RunOptions run = ToRunOptions(options, kPlan | kLimit, "export");
+  reinit::ExportFileOptions e;
+  e.names = Take(reinit::ParseNameStyle(names));
+  e.as_is = as_is;
+  e.plan_json = plan_json;
+  e.plan = run.plan;
+  e.max_memory = run.max_memory;
+  e.output = output.value_or("");
+  e.format = format;
+  reinit::StatusOr<reinit::ExportRun> result = reinit::ExportRun();
+  {
+    py::gil_scoped_release release;
+    if (m.path) e.input = *m.path;
+    result = m.path ? reinit::ExportPath(e) : reinit::ExportBytes(m.bytes, e);
+  }
+  reinit::ExportRun r = Take(std::move(result));
+  py::list tensors;
+  for (const auto& t : r.exported.tensors) {
+    tensors.append(py::make_tuple(t.name, t.data_type, t.shape, py::bytes(t.bytes)));
+  }
+  py::object written = py::none();
+  if (output) written = py::make_tuple(r.summary.output, r.summary.sidecar);
+  return py::make_tuple(tensors, r.exported.sidecar, reinit::PlanToJson(r.summary.plan),
+                        r.summary.warnings, written);
+}
+
 py::list Schemes() {
   py::list out;
   for (const reinit::Scheme& s : reinit::Schemes()) {
@@ -402,6 +435,8 @@ PYBIND11_MODULE(_reinit, m) {
         py::arg("plan_json"), py::arg("output"));
   m.def("propagate", &Propagate, py::arg("model"), py::arg("name"), py::arg("options"),
         py::arg("reinit_first"));
+  m.def("export", &Export, py::arg("model"), py::arg("name"), py::arg("options"), py::arg("names"),
+        py::arg("as_is"), py::arg("plan_json"), py::arg("output"), py::arg("format"));
   m.def("schemes", &Schemes);
   m.attr("version") = REINIT_VERSION;
 }

@@ -300,62 +300,122 @@ StatusOr<Propagation> PropagateReinitialized(const RunOptions& options, const Mo
   return PropagateModel(*model, nullptr, run.input, std::move(result.plan), run.inputs);
 }
 
-StatusOr<ExportFileResult> ExportFile(const ExportFileOptions& options) {
-  ExportFileResult result;
-  if (options.output.empty()) {
+namespace {
+
+// The checks ExportFile makes before reading the model: options, and an output that is not it.
+Status CheckExportOptions(const ExportFileOptions& options, bool to_file) {
+  if (to_file && options.output.empty()) {
     return UsageError("export needs -o FILE.safetensors or -o FILE.npz");
   }
-  auto format = ChooseExportFormat(options.output, options.format);
-  if (!format.ok()) return format.status();
-  result.output = options.output;
-  result.sidecar = options.sidecar.empty() ? options.output + ".json" : options.sidecar;
-  for (const std::string* out : {&result.output, &result.sidecar}) {
-    if (*out == options.input || SameFile(*out, options.input)) {
-      return UsageError("output '" + *out + "' is the input model");
+  if (to_file) {
+    const std::string sidecar =
+        options.sidecar.empty() ? options.output + ".json" : options.sidecar;
+    for (const std::string* out : {&options.output, &sidecar}) {
+      if (!options.input.empty() && (*out == options.input || SameFile(*out, options.input))) {
+        return UsageError("output '" + *out + "' is the input model");
+      }
     }
   }
-  if (options.plan_file.empty()) {
-    REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
-    if (UsesLsuv(options.plan)) {
-      return UsageError(
-          "export does not run LSUV (it needs the model run on data): write the "
-          "model with `reinit MODEL --scheme lsuv -o OUT.onnx`, then `reinit export "
-          "OUT.onnx --as-is`");
-    }
+  if (!options.plan_file.empty() || options.plan_json) return Status::Ok();
+  REINIT_RETURN_IF_ERROR(CheckPlanOptions(options.plan));
+  if (UsesLsuv(options.plan)) {
+    return UsageError(
+        "export does not run LSUV (it needs the model run on data): write the "
+        "model with `reinit MODEL --scheme lsuv -o OUT.onnx`, then `reinit export "
+        "OUT.onnx --as-is`");
   }
-  auto model = LoadModel(options.input);
-  if (!model.ok()) return model.status();
+  return Status::Ok();
+}
+
+// The plan an export applies: read (options.plan_json or plan_file) or made.
+StatusOr<proto::Plan> ExportPlan(const onnx::ModelProto& model, const ExportFileOptions& options,
+                                 const std::string& name) {
   const uint64_t limit = options.max_memory ? options.max_memory : DefaultMaxMemory();
-  if (!options.plan_file.empty()) {
-    auto text = ReadText(options.plan_file);
+  if (options.plan_json || !options.plan_file.empty()) {
+    auto text =
+        options.plan_json ? StatusOr<std::string>(*options.plan_json) : ReadText(options.plan_file);
     if (!text.ok()) return text.status();
-    auto plan = ReadPlan(*text, options.plan_file, *model, limit);
-    if (!plan.ok()) return plan.status();
-    result.plan = std::move(plan).value();
-  } else {
-    PlanOptions plan_options = options.plan;
-    plan_options.max_memory = limit;
-    auto plan = MakePlan(*model, plan_options);
-    if (!plan.ok()) return plan.status().WithContext("'" + options.input + "'");
-    result.plan = std::move(plan).value();
+    const std::string what = options.plan_json ? std::string("<plan>") : options.plan_file;
+    return ReadPlan(*text, what, model, limit);
   }
-  result.plan.set_model(options.input);
-  for (const auto& w : result.plan.warnings()) result.warnings.push_back(w);
+  PlanOptions plan_options = options.plan;
+  plan_options.max_memory = limit;
+  auto plan = MakePlan(model, plan_options);
+  if (!plan.ok()) return plan.status().WithContext("'" + name + "'");
+  return plan;
+}
+
+}  // namespace
+
+namespace {
+
+StatusOr<ExportRun> ExportLoaded(const onnx::ModelProto& model, const ExportFileOptions& options,
+                                 const std::string& name) {
+  ExportRun run;
+  auto format = options.output.empty() && options.format.empty()
+                    ? StatusOr<ExportFormat>(ExportFormat::kSafetensors)
+                    : ChooseExportFormat(options.output, options.format);
+  if (!format.ok()) return format.status();
+  run.format = *format;
+  auto plan = ExportPlan(model, options, name);
+  if (!plan.ok()) return plan.status();
+  run.summary.plan = std::move(plan).value();
+  run.summary.plan.set_model(name);
+  for (const auto& w : run.summary.plan.warnings()) run.summary.warnings.push_back(w);
   ExportOptions export_options;
   export_options.names = options.names;
-  export_options.format = *format;
+  export_options.format = run.format;
   export_options.as_is = options.as_is;
-  export_options.model_path = options.input;
-  auto exported = ExportParameters(*model, result.plan, export_options);
-  if (!exported.ok()) return exported.status().WithContext("'" + options.input + "'");
-  for (const auto& w : exported->mapping.warnings) result.warnings.push_back(w);
-  auto bytes = EncodeExport(*exported, *format);
-  if (!bytes.ok()) return bytes.status().WithContext("'" + result.output + "'");
-  result.tensors = exported->tensors.size();
-  result.unmapped = exported->mapping.unmapped.size();
-  REINIT_RETURN_IF_ERROR(WriteFilesAtomic(
-      {{result.output, std::move(*bytes)}, {result.sidecar, std::move(exported->sidecar)}}));
-  return result;
+  export_options.model_path = name;
+  auto exported = ExportParameters(model, run.summary.plan, export_options);
+  if (!exported.ok()) return exported.status().WithContext("'" + name + "'");
+  run.exported = std::move(exported).value();
+  for (const auto& w : run.exported.mapping.warnings) run.summary.warnings.push_back(w);
+  run.summary.tensors = run.exported.tensors.size();
+  run.summary.unmapped = run.exported.mapping.unmapped.size();
+  return run;
+}
+
+Status WriteExport(ExportRun* run, const ExportFileOptions& options) {
+  run->summary.output = options.output;
+  run->summary.sidecar = options.sidecar.empty() ? options.output + ".json" : options.sidecar;
+  auto bytes = EncodeExport(run->exported, run->format);
+  if (!bytes.ok()) return bytes.status().WithContext("'" + run->summary.output + "'");
+  return WriteFilesAtomic(
+      {{run->summary.output, std::move(*bytes)}, {run->summary.sidecar, run->exported.sidecar}});
+}
+
+}  // namespace
+
+StatusOr<ExportRun> ExportPath(const ExportFileOptions& options) {
+  const bool to_file = !options.output.empty();
+  REINIT_RETURN_IF_ERROR(CheckExportOptions(options, to_file));
+  if (to_file) REINIT_RETURN_IF_ERROR(ChooseExportFormat(options.output, options.format).status());
+  auto model = LoadModel(options.input);
+  if (!model.ok()) return model.status();
+  auto run = ExportLoaded(*model, options, options.input);
+  if (!run.ok()) return run.status();
+  if (to_file) REINIT_RETURN_IF_ERROR(WriteExport(&run.value(), options));
+  return run;
+}
+
+StatusOr<ExportFileResult> ExportFile(const ExportFileOptions& options) {
+  REINIT_RETURN_IF_ERROR(CheckExportOptions(options, /*to_file=*/true));
+  auto run = ExportPath(options);
+  if (!run.ok()) return run.status();
+  return std::move(run->summary);
+}
+
+StatusOr<ExportRun> ExportBytes(const ModelBytes& model, const ExportFileOptions& options) {
+  const bool to_file = !options.output.empty();
+  REINIT_RETURN_IF_ERROR(CheckExportOptions(options, to_file));
+  if (to_file) REINIT_RETURN_IF_ERROR(ChooseExportFormat(options.output, options.format).status());
+  auto parsed = ParseModel(model.data, model.name);
+  if (!parsed.ok()) return parsed.status();
+  auto run = ExportLoaded(*parsed, options, model.name);
+  if (!run.ok()) return run.status();
+  if (to_file) REINIT_RETURN_IF_ERROR(WriteExport(&run.value(), options));
+  return run;
 }
 
 }  // namespace reinit

@@ -119,8 +119,9 @@ struct ExportFileOptions {
   std::string format;   // "safetensors", "npz", or "": from the output's extension
   std::string sidecar;  // "": output + ".json"
   NameStyle names = NameStyle::kOnnx;
-  bool as_is = false;     // the model's values as they are
-  std::string plan_file;  // apply this plan instead of planning
+  bool as_is = false;                    // the model's values as they are
+  std::string plan_file;                 // apply this plan instead of planning
+  std::optional<std::string> plan_json;  // or this one, given as text (the Python module)
   PlanOptions plan;
   uint64_t max_memory = 0;  // 0: half the machine's
 };
@@ -135,5 +136,20 @@ struct ExportFileResult {
 };
 
 StatusOr<ExportFileResult> ExportFile(const ExportFileOptions& options);
+
+// An export's stages, for callers that keep the tensors in memory (the Python module).
+struct ExportRun {
+  ExportFileResult summary;
+  ExportResult exported;
+  ExportFormat format = ExportFormat::kSafetensors;
+};
+
+// ExportFile's checks, planning and naming with the tensors kept (the Python module): the files
+// are written too when options.output is set; otherwise options.format chooses the format
+// ("": safetensors).
+StatusOr<ExportRun> ExportPath(const ExportFileOptions& options);
+
+// ExportFile on a model in memory: the tensors, and also the files when options.output is set.
+StatusOr<ExportRun> ExportBytes(const ModelBytes& model, const ExportFileOptions& options);
 
 }  // namespace reinit

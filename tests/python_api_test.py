@@ -369,6 +369,110 @@ def big_gemm(path, n=2048):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def read_safetensors(path):
+    """{name: array} from a safetensors file, read here from the format's spec (F32/F64/F16/I64)."""
+    data = read(path)
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    dtypes = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8"}
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        raw = data[8 + n + begin:8 + n + end]
+        out[name] = np.frombuffer(raw, dtype=dtypes[entry["dtype"]]).reshape(entry["shape"])
+    return out
+
+
+class Export(Base):
+    """export() is `reinit export`: the same tensors, names and sidecar; files when output=."""
+
+    def setUp(self):
+        super().setUp()
+        self.r18 = os.path.join(self.tmp, "resnet18.train.onnx")
+        import gzip
+        with gzip.open(os.path.join(SOURCE, "models", "corpus", "resnet18.train.onnx.gz")) as f:
+            data = f.read()
+        with open(self.r18, "wb") as f:
+            f.write(data)
+
+    def cli_export(self, model, *args):
+        out = os.path.join(self.tmp, "cli.safetensors")
+        cli("export", model, "-o", out, *args)
+        with open(out + ".json") as f:
+            return read_safetensors(out), json.load(f)
+
+    def expect_same(self, got, want):
+        self.assertEqual(sorted(got), sorted(want))
+        for name in want:
+            self.assertEqual(got[name].dtype, want[name].dtype, name)
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+    def test_same_tensors_and_sidecar_as_cli(self):
+        for model, names, scheme, seed in [(self.r18, "torch", "auto", 3), (RESNET, "onnx", "he-normal", 0),
+                                           (MLP, "torch", "xavier-uniform", 11)]:
+            want, want_side = self.cli_export(model, "--names", names, "--scheme", scheme,
+                                              "--seed", str(seed))
+            got, side = reinit.export(model, names=names, scheme=scheme, seed=seed)
+            self.expect_same(got, want)
+            side.pop("model"), want_side.pop("model")
+            self.assertEqual(side, want_side)
+            got_bytes, _ = reinit.export(read(model), names=names, scheme=scheme, seed=seed)
+            self.expect_same(got_bytes, want)
+
+    def test_values_are_reinit_s(self):
+        # names="onnx": every exported tensor is the initializer reinit() writes.
+        tensors, side = reinit.export(RESNET, scheme="auto", seed=5)
+        model = initializers(reinit.reinit(read(RESNET), scheme="auto", seed=5))
+        self.assertTrue(tensors)
+        for name, value in tensors.items():
+            np.testing.assert_array_equal(value, model[name], err_msg=name)
+        self.assertEqual({t["name"] for t in side["tensors"]}, set(tensors))
+
+    def test_as_is_and_plan(self):
+        tensors, _ = reinit.export(RESNET, as_is=True)
+        for name, value in tensors.items():
+            np.testing.assert_array_equal(value, initializers(read(RESNET))[name], err_msg=name)
+        p = reinit.plan(RESNET, seed=2)
+        a, _ = reinit.export(RESNET, plan=p)
+        b, _ = reinit.export(RESNET, seed=2)
+        self.expect_same(a, b)
+
+    def test_output_writes_the_cli_s_files(self):
+        out = os.path.join(self.tmp, "py.npz")
+        tensors, _ = reinit.export(self.r18, names="torch", output=out, seed=1)
+        cli_out = os.path.join(self.tmp, "cli.npz")
+        cli("export", self.r18, "--names", "torch", "--seed", "1", "-o", cli_out)
+        self.assertEqual(read(out), read(cli_out))
+        with np.load(out) as z:
+            self.expect_same({k: z[k] for k in z.files}, tensors)
+        self.assertTrue(os.path.exists(out + ".json"))
+        # from bytes too
+        out2 = os.path.join(self.tmp, "bytes.npz")
+        reinit.export(read(self.r18), names="torch", output=out2, seed=1)
+        self.assertEqual(read(out2), read(cli_out))
+
+    def test_errors(self):
+        with self.assertRaisesRegex(ValueError, "onnx, torch, keras|torch"):
+            reinit.export(MLP, names="jax")
+        with self.assertRaisesRegex(ValueError, "unknown option 'fsync' for reinit.export"):
+            reinit.export(MLP, fsync=True)
+        with self.assertRaises(ValueError):
+            reinit.export(MLP, output=os.path.join(self.tmp, "w.bin"))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "w.bin")))
+        want = cli_error("export", MLP, "--scheme", "lsuv", "-o", os.path.join(self.tmp, "x.npz"),
+                         code=2)
+        with self.assertRaises(ValueError) as e:
+            reinit.export(MLP, scheme="lsuv")
+        self.assertEqual(str(e.exception), want)
+        missing = os.path.join(self.tmp, "missing.onnx")
+        want = cli_error("export", missing, "-o", os.path.join(self.tmp, "x.npz"))
+        with self.assertRaises(reinit.Error) as e:
+            reinit.export(missing)
+        self.assertEqual(str(e.exception), want)
+
+
 class Gil(Base):
     def test_python_runs_during_a_call(self):
         model = os.path.join(self.tmp, "big.onnx")

@@ -14,7 +14,7 @@ import warnings
 
 from . import _reinit
 
-__all__ = ["Error", "ReinitWarning", "plan", "reinit", "propagate", "schemes"]
+__all__ = ["Error", "ReinitWarning", "plan", "reinit", "propagate", "export", "schemes"]
 __version__ = _reinit.version
 
 Error = _reinit.Error
@@ -110,6 +110,54 @@ def propagate(model, scheme=None, seed=0, batch=None, inputs=None, joins=False, 
     if not joins:
         return table
     return table, columns(join_rows, ("stream", "join"))
+
+
+# ONNX data type -> numpy dtype of the exported tensors (BFLOAT16 is widened to float32).
+_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
+           7: "int64", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
+
+
+def _array(data_type, shape, data):
+    import numpy as np
+
+    if data_type == 16:  # BFLOAT16: the high half of a float32
+        wide = np.frombuffer(data, dtype="<u2").astype(np.uint32) << 16
+        return wide.view(np.float32).reshape(shape)
+    if data_type not in _DTYPES:
+        raise Error(f"exported tensor of ONNX data type {data_type} has no numpy dtype")
+    return np.frombuffer(data, dtype=np.dtype(_DTYPES[data_type]).newbyteorder("<")) \
+        .reshape(shape).copy()
+
+
+def export(model, names="onnx", output=None, format=None, as_is=False, scheme="auto", seed=0,
+           plan=None, **options):
+    """The re-initialized parameters under a framework's names, as `reinit export` writes them.
+
+    Plans and applies in memory exactly as reinit() with the same scheme, seed and options
+    (or applies `plan`, or with as_is=True takes the values as they are), then names every
+    parameter: names="onnx" (initializer names), "torch" (state_dict keys, in PyTorch's
+    layouts) or "keras" (tf2onnx models). Returns (tensors, sidecar): tensors a dict name ->
+    numpy array in the file's order, sidecar the dict of `FILE.json` (each tensor's source,
+    layer, scheme, std/bound, transform; `unmapped`: what got no name, and why). With
+    output="FILE.safetensors" or "FILE.npz" (or format=), also writes the file and its sidecar
+    FILE.json, both or neither, as the tool does.
+    """
+    arg, name, _ = _model(model)
+    plan_json = None
+    if plan is not None:
+        if scheme != "auto" or seed != 0:
+            raise ValueError("plan= cannot be combined with scheme= or seed=: the plan sets it "
+                             "(edit the plan instead)")
+        plan_json = plan if isinstance(plan, str) else json.dumps(plan)
+    else:
+        options = {"scheme": scheme, "seed": seed, **options}
+    if output is not None:
+        output = os.fsdecode(output)
+    rows, sidecar, _, messages, _ = _reinit.export(arg, name or "", options, names, as_is,
+                                                   plan_json, output, format or "")
+    _warn(messages)
+    tensors = {n: _array(t, shape, data) for n, t, shape, data in rows}
+    return tensors, json.loads(sidecar)
 
 
 def schemes():
