@@ -45,6 +45,16 @@ def _warn(messages):
         warnings.warn(m, ReinitWarning, stacklevel=3)
 
 
+def _plan_or_options(plan, scheme, seed, options):
+    """(the plan's JSON text or None, the options with scheme and seed unless a plan is given)."""
+    if plan is None:
+        return None, {"scheme": scheme, "seed": seed, **options}
+    if scheme != "auto" or seed != 0:
+        raise ValueError("plan= cannot be combined with scheme= or seed=: the plan sets it "
+                         "(edit the plan instead)")
+    return (plan if isinstance(plan, str) else json.dumps(plan)), options
+
+
 def plan(model, scheme="auto", seed=0, **options):
     """The plan, as `reinit inspect --json` prints it (a dict); nothing is drawn."""
     arg, name, _ = _model(model)
@@ -62,14 +72,7 @@ def reinit(model, scheme="auto", seed=0, plan=None, output=None, return_plan=Fal
     (model or path, the plan applied as a dict).
     """
     arg, name, kind = _model(model)
-    plan_json = None
-    if plan is not None:
-        if scheme != "auto" or seed != 0:
-            raise ValueError("plan= cannot be combined with scheme= or seed=: the plan sets it "
-                             "(edit the plan instead)")
-        plan_json = plan if isinstance(plan, str) else json.dumps(plan)
-    else:
-        options = {"scheme": scheme, "seed": seed, **options}
+    plan_json, options = _plan_or_options(plan, scheme, seed, options)
     if output is not None:
         output = os.fsdecode(output)
     out, applied, messages = _reinit.reinit(arg, name or "", options, plan_json, output)
@@ -143,14 +146,7 @@ def export(model, names="onnx", output=None, format=None, as_is=False, scheme="a
     FILE.json, both or neither, as the tool does.
     """
     arg, name, _ = _model(model)
-    plan_json = None
-    if plan is not None:
-        if scheme != "auto" or seed != 0:
-            raise ValueError("plan= cannot be combined with scheme= or seed=: the plan sets it "
-                             "(edit the plan instead)")
-        plan_json = plan if isinstance(plan, str) else json.dumps(plan)
-    else:
-        options = {"scheme": scheme, "seed": seed, **options}
+    plan_json, options = _plan_or_options(plan, scheme, seed, options)
     if output is not None:
         output = os.fsdecode(output)
     rows, sidecar, _, messages, _ = _reinit.export(arg, name or "", options, names, as_is,
