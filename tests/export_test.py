@@ -1,6 +1,7 @@
 """reinit export end to end (python3-onnx and numpy; no torch).
 
-  export_test.py REINIT SOURCE_DIR
+  export_test.py REINIT SOURCE_DIR [--quick]   (--quick, the sanitized build: --names torch on
+  QUICK_ARCHITECTURES only)
 
 - The safetensors files are read by a reader written here from the format's spec (header
   length, JSON, offsets contiguous from 0 in the order of the data, dtypes, the data starting
@@ -211,13 +212,20 @@ def test_sidecar_matches_plan(tmp, name, side):
     check(checked > 0, f"{name}: no sidecar entry found in the plan")
 
 
-def test_torch_names(tmp):
+# --quick (the sanitized build): --names torch on these architectures only, both variants (a
+# conv net with BatchNorm, a dense/concat one, an LSTM, a GRU, attention); Release runs all.
+QUICK_ARCHITECTURES = ("resnet18", "densenet121", "lstm_embedding", "bigru", "transformer_encoder")
+
+
+def test_torch_names(tmp, quick=False):
     """--names torch on every corpus model against params.json."""
     rows = []
     for f in sorted(os.listdir(CORPUS)):
         if not f.endswith(".params.json"):
             continue
         name = f[:-len(".params.json")]
+        if quick and name.split(".")[0] not in QUICK_ARCHITECTURES:
+            continue
         params = json.load(open(os.path.join(CORPUS, f)))
         model = corpus_model(tmp, name)
         st = os.path.join(tmp, name + ".names.safetensors")
@@ -473,7 +481,7 @@ def main():
             side = test_values(tmp, name)
             test_sidecar_matches_plan(tmp, name, side)
         test_as_is(tmp)
-        test_torch_names(tmp)
+        test_torch_names(tmp, quick="--quick" in sys.argv[3:])
         test_errors(tmp)
         test_keras_oww(tmp)
         test_keras_built(tmp)
