@@ -17,7 +17,7 @@ namespace {
 
 using onnx::TensorProto;
 
-size_t ElementSize(int32_t type) {
+size_t BytesPerElement(int32_t type) {
   switch (type) {
     case TensorProto::DOUBLE:
     case TensorProto::INT64:
@@ -269,7 +269,7 @@ StatusOr<ExportResult> ExportParameters(const onnx::ModelProto& model, const pro
     std::vector<int64_t> source_shape;
     if (n.source.empty()) {
       t.data_type = n.synthesized_type;
-      t.bytes.assign(ElementSize(t.data_type), '\0');
+      t.bytes.assign(BytesPerElement(t.data_type), '\0');
       std::memcpy(t.bytes.data(), &n.synthesized_value, t.bytes.size());
     } else {
       // A copy apply made for the layer that reads it is that layer's tensor.
@@ -282,7 +282,7 @@ StatusOr<ExportResult> ExportParameters(const onnx::ModelProto& model, const pro
       source_shape.assign(source->dims().begin(), source->dims().end());
       if (n.transform.dims.empty() && n.transform.chunks.empty()) n.transform.dims = source_shape;
       const std::string what = "'" + n.name + "' from '" + n.source + "'";
-      auto moved = ApplyTransform(*bytes, ElementSize(source->data_type()), n.transform, what);
+      auto moved = ApplyTransform(*bytes, BytesPerElement(source->data_type()), n.transform, what);
       if (!moved.ok()) return moved.status();
       t.data_type = source->data_type();
       t.shape = TransformedShape(n.transform);

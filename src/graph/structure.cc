@@ -44,7 +44,7 @@ const char* BranchPositionName(BranchPosition position) {
 
 namespace {
 
-enum class Role { kOther, kWeight, kNorm, kStop };
+enum class NodeRole { kOther, kWeight, kNorm, kStop };
 
 bool IsOneOf(std::string_view op, std::initializer_list<std::string_view> ops) {
   return std::find(ops.begin(), ops.end(), op) != ops.end();
@@ -64,20 +64,21 @@ bool IsNormOp(std::string_view op) {
 class Analyzer {
  public:
   Analyzer(const GraphIndex& index, const std::vector<Layer>& layers, const std::vector<int>& order)
-      : index_(index), order_(order), n_(index.node_count()), role_(n_, Role::kOther) {
+      : index_(index), order_(order), n_(index.node_count()), role_(n_, NodeRole::kOther) {
     for (const Layer& l : layers) {
       if (l.node < 0 || !l.rule) continue;
       const LayerKind kind = KindOf(l.rule->layout);
       data_input_[l.node] = l.rule->weight_input == 0 ? 1 : 0;
-      if (kind == LayerKind::kDense || kind == LayerKind::kConv) role_[l.node] = Role::kWeight;
-      if (kind == LayerKind::kNorm) role_[l.node] = Role::kNorm;
+      if (kind == LayerKind::kDense || kind == LayerKind::kConv) role_[l.node] = NodeRole::kWeight;
+      if (kind == LayerKind::kNorm) role_[l.node] = NodeRole::kNorm;
       if (kind == LayerKind::kEmbedding || kind == LayerKind::kRecurrent) {
-        role_[l.node] = Role::kStop;
+        role_[l.node] = NodeRole::kStop;
         if (kind == LayerKind::kEmbedding) embedding_.insert(l.node);
       }
     }
     for (int i = 0; i < n_; ++i) {
-      if (role_[i] == Role::kOther && IsNormOp(index.node(i).op_type())) role_[i] = Role::kNorm;
+      if (role_[i] == NodeRole::kOther && IsNormOp(index.node(i).op_type()))
+        role_[i] = NodeRole::kNorm;
     }
   }
 
@@ -130,11 +131,12 @@ class Analyzer {
         if (!v || *v == 0) break;  // a per-channel scaling (layer scale) is part of a branch
         tr.scale *= op == "Mul" ? *v : (c == 1 ? 1 / *v : *v);
         t = node.input(1 - c);
-      } else if (projected && role_[p] == Role::kNorm && IsNormOp(op) && tr.projection.empty()) {
+      } else if (projected && role_[p] == NodeRole::kNorm && IsNormOp(op) &&
+                 tr.projection.empty()) {
         tr.projection.push_back(p);  // a projection's norm, if a layer comes next
         before_norm = t;
         t = node.input(0);
-      } else if (projected && role_[p] == Role::kWeight && !tr.has_weight) {
+      } else if (projected && role_[p] == NodeRole::kWeight && !tr.has_weight) {
         tr.projection.push_back(p);
         tr.has_weight = true;
         t = node.input(data_input_.at(p));
@@ -205,7 +207,7 @@ class Analyzer {
     for (size_t k = 0; k < b.nodes.size(); ++k) at[b.nodes[k]] = static_cast<int>(k);
     b.before.assign(b.nodes.size(), 0);
     b.after.assign(b.nodes.size(), 0);
-    auto weight = [&](int v) { return role_[v] == Role::kWeight ? 1 : 0; };
+    auto weight = [&](int v) { return role_[v] == NodeRole::kWeight ? 1 : 0; };
     for (size_t k = 0; k < b.nodes.size(); ++k) {
       for (const auto& in : index_.node(b.nodes[k]).input()) {
         const int p = in.empty() ? -1 : index_.Producer(in);
@@ -271,18 +273,18 @@ class Analyzer {
     bool pre = false, in_branch = false;
     for (size_t k = 0; k < best_branch->nodes.size(); ++k) {
       const int v = best_branch->nodes[k];
-      if (role_[v] != Role::kWeight && role_[v] != Role::kNorm) continue;
+      if (role_[v] != NodeRole::kWeight && role_[v] != NodeRole::kNorm) continue;
       j.layers.push_back(v);
       BranchPosition pos = BranchPosition::kInner;
       const bool first = best_branch->before[k] == 0, last = best_branch->after[k] == 0;
       if (first && last)
-        pos = role_[v] == Role::kNorm ? BranchPosition::kFirst : BranchPosition::kOnly;
+        pos = role_[v] == NodeRole::kNorm ? BranchPosition::kFirst : BranchPosition::kOnly;
       else if (first)
         pos = BranchPosition::kFirst;
       else if (last)
         pos = BranchPosition::kLast;
       positions_[{static_cast<int>(joins_seen_), v}] = pos;
-      if (role_[v] == Role::kNorm) (first ? pre : in_branch) = true;
+      if (role_[v] == NodeRole::kNorm) (first ? pre : in_branch) = true;
     }
     j.norm = in_branch ? StreamNorm::kInBranch : pre ? StreamNorm::kPreNorm : StreamNorm::kNone;
     branch_sizes_.push_back(best_branch->nodes.size());
@@ -329,8 +331,8 @@ class Analyzer {
         if (embeddings) embeddings->push_back(v);
         continue;
       }
-      if (role_[v] == Role::kWeight || role_[v] == Role::kStop) continue;
-      const bool here = norm || role_[v] == Role::kNorm;
+      if (role_[v] == NodeRole::kWeight || role_[v] == NodeRole::kStop) continue;
+      const bool here = norm || role_[v] == NodeRole::kNorm;
       for (const auto& in : index_.node(v).input()) {
         if (int p = in.empty() || Constant(in) ? -1 : index_.Producer(in); p >= 0) {
           todo.push_back({p, here});
@@ -401,10 +403,10 @@ class Analyzer {
       auto [t, hops] = todo.front();
       todo.pop_front();
       for (int c : index_.Consumers(t)) {
-        if (role_[c] == Role::kNorm) return true;
+        if (role_[c] == NodeRole::kNorm) return true;
         const auto& node = index_.node(c);
         const bool unary = node.input_size() == 1 || IsSkipLayout(node.op_type());
-        if (hops < 4 && role_[c] == Role::kOther && unary && node.output_size() > 0) {
+        if (hops < 4 && role_[c] == NodeRole::kOther && unary && node.output_size() > 0) {
           todo.push_back({node.output(0), hops + 1});
         }
       }
@@ -421,10 +423,10 @@ class Analyzer {
       for (int v = 0; v < n_; ++v) after[v] |= d[v];
     }
     for (int v : order_) {
-      if (role_[v] != Role::kWeight || !after[v] || s->places.count(v)) continue;
+      if (role_[v] != NodeRole::kWeight || !after[v] || s->places.count(v)) continue;
       auto d = Descendants(index_.node(v).output(0));
       bool followed = false;
-      for (int u = 0; u < n_ && !followed; ++u) followed = d[u] && role_[u] == Role::kWeight;
+      for (int u = 0; u < n_ && !followed; ++u) followed = d[u] && role_[u] == NodeRole::kWeight;
       if (!followed) s->heads.push_back(v);
     }
   }
@@ -432,7 +434,7 @@ class Analyzer {
   const GraphIndex& index_;
   const std::vector<int>& order_;
   const int n_;
-  std::vector<Role> role_;
+  std::vector<NodeRole> role_;
   std::unordered_map<int, int> data_input_;
   std::unordered_set<int> embedding_;
   std::map<std::pair<int, int>, BranchPosition> positions_;  // (join, node) -> position

@@ -21,7 +21,7 @@ namespace reinit {
 
 namespace {
 
-std::string Errno() { return std::strerror(errno); }
+std::string ErrnoText() { return std::strerror(errno); }
 
 // ---- Visiting every tensor --------------------------------------------------------------------
 
@@ -102,7 +102,7 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-std::string Join(const std::string& dir, const std::string& name) {
+std::string JoinPath(const std::string& dir, const std::string& name) {
   if (dir == ".") return name;
   return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
@@ -215,13 +215,13 @@ class DataFiles {
   StatusOr<OpenData> Open(const std::string& location) {
     if (auto it = open_.find(location); it != open_.end()) return it->second;
     if (real_dir_.empty()) {
-      return IoError("cannot resolve the model's folder '" + dir_ + "': " + Errno());
+      return IoError("cannot resolve the model's folder '" + dir_ + "': " + ErrnoText());
     }
-    const std::string path = Join(dir_, location);
+    const std::string path = JoinPath(dir_, location);
     const std::string real = RealPath(path);
     if (real.empty()) {
       if (errno == ENOENT) return ModelError("file '" + path + "' does not exist");
-      return IoError("cannot resolve '" + path + "': " + Errno());
+      return IoError("cannot resolve '" + path + "': " + ErrnoText());
     }
     const std::string inside = real_dir_ == "/" ? real_dir_ : real_dir_ + "/";
     if (real.compare(0, inside.size(), inside) != 0) {
@@ -229,7 +229,7 @@ class DataFiles {
                         "' (through a symbolic link)");
     }
     const int fd = open(real.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return IoError("cannot open '" + path + "': " + Errno());
+    if (fd < 0) return IoError("cannot open '" + path + "': " + ErrnoText());
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       close(fd);
@@ -247,7 +247,7 @@ class DataFiles {
   StatusOr<int> StoreFile(const std::string& location) {
     OpenData& data = open_.at(location);
     if (data.store_file < 0) {
-      auto index = store_->AddFile(RealPath(Join(dir_, location)));
+      auto index = store_->AddFile(RealPath(JoinPath(dir_, location)));
       if (!index.ok()) return index.status();
       data.store_file = *index;
     }
@@ -273,7 +273,7 @@ Status ReadFully(int fd, uint64_t offset, uint64_t length, std::string* out) {
     const ssize_t n = pread(fd, out->data() + done, chunk, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return IoError("cannot read: " + Errno());
+      return IoError("cannot read: " + ErrnoText());
     }
     if (n == 0) return IoError("the file ended while reading (it changed while being read?)");
     done += static_cast<uint64_t>(n);
@@ -344,7 +344,7 @@ Status ResolveOne(const TensorRef& ref, DataFiles* files, ExternalSources* sourc
   uint64_t end = 0;
   if (__builtin_add_overflow(offset, length, &end) || end > file->size) {
     return ModelError("offset " + std::to_string(offset) + " + length " + std::to_string(length) +
-                      " is past the end of '" + Join(files->dir(), normalized) + "' (" +
+                      " is past the end of '" + JoinPath(files->dir(), normalized) + "' (" +
                       std::to_string(file->size) + " bytes)");
   }
   const bool defer = files->store() && known && ref.key.starts_with("graph/initializer/") &&
@@ -356,7 +356,7 @@ Status ResolveOne(const TensorRef& ref, DataFiles* files, ExternalSources* sourc
   } else {
     std::string bytes;
     REINIT_RETURN_IF_ERROR(ReadFully(file->fd, offset, length, &bytes)
-                               .WithContext("'" + Join(files->dir(), normalized) + "'"));
+                               .WithContext("'" + JoinPath(files->dir(), normalized) + "'"));
     t->set_raw_data(std::move(bytes));
     t->clear_external_data();
     t->clear_data_location();
@@ -451,16 +451,16 @@ void AvoidFilesInUse(const std::string& output, const std::vector<InputFile>& in
     if (is_used(file.path)) {
       for (int g = 1; g <= kGenerations; ++g) {
         const std::string location = Generation(canonical, g);
-        if (taken(Join(out_dir, location), i)) continue;
+        if (taken(JoinPath(out_dir, location), i)) continue;
         file.location = location;
-        file.path = Join(out_dir, location);
+        file.path = JoinPath(out_dir, location);
         break;
       }
       // Sixteen generations in use: the last resort is the name itself, replaced as before.
     }
     // Previous generations the output used, to remove once it no longer does.
     for (int g = 0; g <= kGenerations; ++g) {
-      const std::string path = Join(out_dir, g == 0 ? canonical : Generation(canonical, g));
+      const std::string path = JoinPath(out_dir, g == 0 ? canonical : Generation(canonical, g));
       if (path == file.path || !is_used(path) || FindInput(path, inputs)) continue;
       file.stale.push_back(path);
     }
@@ -576,7 +576,7 @@ StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std
   if (options.mode == ExternalDataMode::kSingle) {
     DataFile file;
     file.location = out_name + ".data";
-    file.path = Join(out_dir, file.location);
+    file.path = JoinPath(out_dir, file.location);
     for (const TensorRef& ref : refs) {
       const uint64_t size = StoredRawBytes(*ref.tensor, store);
       if (!ref.initializer || (!ref.tensor->has_raw_data() && size == 0)) continue;
@@ -606,12 +606,12 @@ StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std
     bool derive = IdOf(DirName(sources.model_path), &in_dir) && IdOf(out_dir, &this_dir) &&
                   in_dir == this_dir;
     for (size_t i = 0; i < locations.size() && !derive; ++i) {
-      derive = FindInput(Join(out_dir, locations[i]), inputs) != nullptr;
+      derive = FindInput(JoinPath(out_dir, locations[i]), inputs) != nullptr;
     }
     for (const std::string& location : locations) {
       DataFile file;
       file.location = derive ? DerivedLocation(out_name, location) : location;
-      file.path = Join(out_dir, file.location);
+      file.path = JoinPath(out_dir, file.location);
       auto group = groups[location];
       std::stable_sort(group.begin(), group.end(), [](const auto& a, const auto& b) {
         return a.first->offset < b.first->offset;

@@ -905,8 +905,8 @@ StatusOr<const float*> ChannelVector(const OpContext& ctx, int k, int64_t count,
 }
 
 // Mean and 1 / sqrt(variance + epsilon) of `count` values `stride` apart, in double.
-void Moments(const float* x, int64_t count, int64_t stride, float epsilon, double* mean,
-             double* inv_std) {
+void MeanAndInverseStd(const float* x, int64_t count, int64_t stride, float epsilon, double* mean,
+                       double* inv_std) {
   double sum = 0.0;
   for (int64_t i = 0; i < count; ++i) sum += x[i * stride];
   const double m = count > 0 ? sum / static_cast<double>(count) : 0.0;
@@ -1020,7 +1020,7 @@ Status InstanceNormalization(OpContext& ctx) {
                      const int64_t c = plane % channels;
                      const float* xp = x.f.data() + plane * size;
                      double mean = 0.0, inv = 0.0;
-                     Moments(xp, size, 1, epsilon, &mean, &inv);
+                     MeanAndInverseStd(xp, size, 1, epsilon, &mean, &inv);
                      const double s = inv * (*scale)[c];
                      for (int64_t i = 0; i < size; ++i) {
                        y.f[static_cast<size_t>(plane * size + i)] =
@@ -1072,7 +1072,7 @@ Status LayerNormalization(OpContext& ctx) {
                      const float* xr = x.f.data() + row * inner;
                      float* yr = y.f.data() + row * inner;
                      double mean = 0.0, inv = 0.0;
-                     Moments(xr, inner, 1, epsilon, &mean, &inv);
+                     MeanAndInverseStd(xr, inner, 1, epsilon, &mean, &inv);
                      for (int64_t i = 0; i < inner; ++i) {
                        float v = static_cast<float>((xr[i] - mean) * inv) * params[0][index[0][i]];
                        if (params[1] != nullptr) v += params[1][index[1][i]];
@@ -1127,7 +1127,7 @@ Status GroupNormalization(OpContext& ctx) {
                      const int64_t gi = blk % groups;
                      const float* xb = x.f.data() + blk * size;
                      double mean = 0.0, inv = 0.0;
-                     Moments(xb, size, 1, epsilon, &mean, &inv);
+                     MeanAndInverseStd(xb, size, 1, epsilon, &mean, &inv);
                      for (int64_t i = 0; i < size; ++i) {
                        const int64_t c = gi * per + i / plane;
                        const float s = params[0][per_group[0] ? gi : c];
