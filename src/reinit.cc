@@ -387,35 +387,38 @@ Status WriteExport(ExportRun* run, const ExportFileOptions& options) {
 
 }  // namespace
 
-StatusOr<ExportRun> ExportPath(const ExportFileOptions& options) {
+namespace {
+
+// The export's stages around the model `load` gives (`name` in messages): the checks, the
+// plan and the names, and the files when options.output is set.
+StatusOr<ExportRun> RunExport(const ExportFileOptions& options, const std::string& name,
+                              const std::function<StatusOr<onnx::ModelProto>()>& load) {
   const bool to_file = !options.output.empty();
   REINIT_RETURN_IF_ERROR(CheckExportOptions(options, to_file));
   if (to_file) REINIT_RETURN_IF_ERROR(ChooseExportFormat(options.output, options.format).status());
-  auto model = LoadModel(options.input);
+  auto model = load();
   if (!model.ok()) return model.status();
-  auto run = ExportLoaded(*model, options, options.input);
+  auto run = ExportLoaded(*model, options, name);
   if (!run.ok()) return run.status();
   if (to_file) REINIT_RETURN_IF_ERROR(WriteExport(&run.value(), options));
   return run;
 }
 
+}  // namespace
+
+StatusOr<ExportRun> ExportPath(const ExportFileOptions& options) {
+  return RunExport(options, options.input, [&] { return LoadModel(options.input); });
+}
+
 StatusOr<ExportFileResult> ExportFile(const ExportFileOptions& options) {
-  REINIT_RETURN_IF_ERROR(CheckExportOptions(options, /*to_file=*/true));
+  if (options.output.empty()) return UsageError("export needs -o FILE.safetensors or -o FILE.npz");
   auto run = ExportPath(options);
   if (!run.ok()) return run.status();
   return std::move(run->summary);
 }
 
 StatusOr<ExportRun> ExportBytes(const ModelBytes& model, const ExportFileOptions& options) {
-  const bool to_file = !options.output.empty();
-  REINIT_RETURN_IF_ERROR(CheckExportOptions(options, to_file));
-  if (to_file) REINIT_RETURN_IF_ERROR(ChooseExportFormat(options.output, options.format).status());
-  auto parsed = ParseModel(model.data, model.name);
-  if (!parsed.ok()) return parsed.status();
-  auto run = ExportLoaded(*parsed, options, model.name);
-  if (!run.ok()) return run.status();
-  if (to_file) REINIT_RETURN_IF_ERROR(WriteExport(&run.value(), options));
-  return run;
+  return RunExport(options, model.name, [&] { return ParseModel(model.data, model.name); });
 }
 
 }  // namespace reinit
