@@ -18,6 +18,7 @@ jobs=${FUZZ_JOBS:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+bash .ci/ninja-dir build-fuzz
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j2
 

@@ -13,6 +13,7 @@
 #include "test_util.h"
 
 namespace reinit {
+namespace activation_test {
 namespace {
 
 using reinit_test::AddFloatValues;
@@ -725,4 +726,5 @@ TEST(ActivationOutput, IsTheActivationOpsOutputOrTheDecompositionsLastMul) {
 }
 
 }  // namespace
+}  // namespace activation_test
 }  // namespace reinit

@@ -12,6 +12,7 @@
 #include "stats.h"
 
 namespace reinit {
+namespace apply_test {
 namespace {
 
 using reinit_test::AddFloatInitializer;
@@ -202,9 +203,11 @@ TEST(Apply, AMissingTensorIsAnErrorNamingIt) {
 }
 
 }  // namespace
+}  // namespace apply_test
 }  // namespace reinit
 
 namespace reinit {
+namespace apply_test {
 namespace {
 
 // fc1 uses w; fc2 uses Identity(w) — an exporter's merging of two equal tensors.
@@ -253,9 +256,11 @@ TEST(Apply, MergedTensorsStayMergedWhenTheirValuesAreTheSame) {
 }
 
 }  // namespace
+}  // namespace apply_test
 }  // namespace reinit
 
 namespace reinit {
+namespace apply_test {
 namespace {
 
 TEST(Apply, WeightsFromConstantOfShapeBecomeRealInitializers) {
@@ -363,4 +368,5 @@ g (float[1, 3, 8, 8] x, int64[4] ws) => (float[1, 4, 8, 8] y) {
 }
 
 }  // namespace
+}  // namespace apply_test
 }  // namespace reinit

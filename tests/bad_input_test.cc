@@ -21,6 +21,7 @@
 #include "cli_util.h"
 
 namespace reinit_cli_test {
+namespace bad_input_test {
 namespace {
 
 bool Contains(const std::string& haystack, const std::string& needle) {
@@ -563,4 +564,5 @@ TEST_F(BadInput, PlanThatIsMissing) {
 }
 
 }  // namespace
+}  // namespace bad_input_test
 }  // namespace reinit_cli_test

@@ -17,6 +17,7 @@
 #include "model_builder.h"
 
 namespace reinit_cli_test {
+namespace cli_test {
 namespace {
 
 using reinit::proto::Layer;
@@ -1020,9 +1021,11 @@ TEST(Help, ExitsZero) {
 }
 
 }  // namespace
+}  // namespace cli_test
 }  // namespace reinit_cli_test
 
 namespace reinit_cli_test {
+namespace cli_test {
 namespace {
 
 // Runs reinit with its stdout and stderr on a pseudo-terminal; returns all it printed.
@@ -1223,4 +1226,5 @@ TEST(Report, WritesTheModelTheTableAndTheChart) {
 }
 
 }  // namespace
+}  // namespace cli_test
 }  // namespace reinit_cli_test

@@ -12,6 +12,7 @@
 #include "io/model_io.h"
 
 namespace reinit {
+namespace compare_test {
 namespace {
 
 const SchemeSignal& Find(const Comparison& c, const std::string& scheme) {
@@ -102,4 +103,5 @@ TEST(Compare, TheChartIsSelfContainedWithOneLinePerScheme) {
 }
 
 }  // namespace
+}  // namespace compare_test
 }  // namespace reinit

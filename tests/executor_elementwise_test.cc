@@ -14,6 +14,7 @@
 #include "test_util.h"
 
 namespace reinit::exec {
+namespace executor_elementwise_test {
 namespace {
 
 std::string TypeName(DType type) {
@@ -617,4 +618,5 @@ TEST(Elementwise, LargeInputsMatchLoopsAndDoNotDependOnTheThreadCount) {
 }
 
 }  // namespace
+}  // namespace executor_elementwise_test
 }  // namespace reinit::exec

@@ -16,6 +16,7 @@
 #include "signal/executor/ops.h"
 
 namespace reinit::exec {
+namespace executor_nn_test {
 namespace {
 
 using Inits = std::map<std::string, Tensor>;
@@ -937,4 +938,5 @@ TEST(ExecutorNn, MeanVarianceNormalization) {
 }
 
 }  // namespace
+}  // namespace executor_nn_test
 }  // namespace reinit::exec

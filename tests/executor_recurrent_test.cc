@@ -16,6 +16,7 @@
 #include "signal/executor/ops.h"
 
 namespace reinit::exec {
+namespace executor_recurrent_test {
 namespace {
 
 using Floats = std::vector<float>;
@@ -672,4 +673,5 @@ TEST(Recurrent, HiddenSizeFollowsFromRWhenTheAttributeIsAbsent) {
 }
 
 }  // namespace
+}  // namespace executor_recurrent_test
 }  // namespace reinit::exec

@@ -14,6 +14,7 @@
 #include "signal/executor/ops.h"
 
 namespace reinit::exec {
+namespace executor_shape_test {
 namespace {
 
 using Floats = std::vector<float>;
@@ -881,4 +882,5 @@ TEST(ShapeOps, ShufflenetChannelShuffle) {
 }
 
 }  // namespace
+}  // namespace executor_shape_test
 }  // namespace reinit::exec

@@ -12,6 +12,7 @@
 #include "signal/executor/ops.h"
 
 namespace reinit::exec {
+namespace executor_test {
 namespace {
 
 // Parses `text` and adds float initializers name -> (dims, values).
@@ -246,4 +247,5 @@ g (float[N, 2] x) => (float[N, 2] y) { y = MatMul (x, w) })",
 }
 
 }  // namespace
+}  // namespace executor_test
 }  // namespace reinit::exec

@@ -21,6 +21,7 @@
 #include "reinit.h"
 
 namespace reinit {
+namespace external_data_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -852,4 +853,5 @@ g (float[1, 12288] x) => (float[1, 16384] y) {
 }
 
 }  // namespace
+}  // namespace external_data_test
 }  // namespace reinit

@@ -9,6 +9,7 @@
 #include "test_util.h"
 
 namespace reinit {
+namespace fans_test {
 namespace {
 
 using reinit_test::Contains;
@@ -286,4 +287,5 @@ TEST(Errors, ConvRankTooSmall) {
 }
 
 }  // namespace
+}  // namespace fans_test
 }  // namespace reinit

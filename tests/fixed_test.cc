@@ -13,6 +13,7 @@
 #include "plan.h"
 
 namespace reinit {
+namespace fixed_test {
 namespace {
 
 onnx::TensorProto Tensor(const std::vector<int64_t>& dims, const std::vector<float>& v) {
@@ -137,4 +138,5 @@ g (float[1, 1, 256] x) => (float[1, 8, 190] y) {
 }
 
 }  // namespace
+}  // namespace fixed_test
 }  // namespace reinit

@@ -11,6 +11,7 @@
 #include "stats.h"
 
 namespace reinit {
+namespace framework_defaults_test {
 namespace {
 
 using reinit_test::AddFloatInitializer;
@@ -141,4 +142,5 @@ TEST(FlaxDefault, LstmPerGateLecunAndOrthogonal) {
 }
 
 }  // namespace
+}  // namespace framework_defaults_test
 }  // namespace reinit

@@ -7,6 +7,7 @@
 #include <cmath>
 
 namespace reinit {
+namespace gains_test {
 namespace {
 
 double Gain(std::string_view kind, double param = 0) {
@@ -71,4 +72,5 @@ TEST(Gains, UnknownActivationIsAnError) {
 }
 
 }  // namespace
+}  // namespace gains_test
 }  // namespace reinit

@@ -9,6 +9,7 @@
 #include "test_util.h"
 
 namespace reinit {
+namespace inference_guard_test {
 namespace {
 
 using reinit_test::AddInitializer;
@@ -66,4 +67,5 @@ TEST(InferenceGuard, OtherOpsAreOnnxsOwnSchemas) {
 }
 
 }  // namespace
+}  // namespace inference_guard_test
 }  // namespace reinit

@@ -14,6 +14,7 @@
 #include "reinit.h"
 
 namespace reinit {
+namespace ir_versions_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -341,4 +342,5 @@ TEST(IrVersions, Int4LengthIsCheckedInNibbles) {
 }
 
 }  // namespace
+}  // namespace ir_versions_test
 }  // namespace reinit

@@ -26,6 +26,7 @@
 #include "model_builder.h"
 
 namespace reinit_cli_test {
+namespace kill_test {
 namespace {
 
 constexpr int kIn = 512, kOut = 1024;  // 2 MiB per weight: streamed (TensorStore)
@@ -295,4 +296,5 @@ INSTANTIATE_TEST_SUITE_P(Modes, Kill, ::testing::Values("keep", "single"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
+}  // namespace kill_test
 }  // namespace reinit_cli_test

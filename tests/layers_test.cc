@@ -9,6 +9,7 @@
 #include "test_util.h"
 
 namespace reinit {
+namespace layers_test {
 namespace {
 
 using reinit_test::AddInitializer;
@@ -465,9 +466,11 @@ TEST(Order, LayersInNodeOrderThenLooseParameters) {
 }
 
 }  // namespace
+}  // namespace layers_test
 }  // namespace reinit
 
 namespace reinit {
+namespace layers_test {
 namespace {
 
 TEST(DecomposedNorm, LayerNormWrittenOutIsOneLayerWithScaleAndShift) {
@@ -545,4 +548,5 @@ TEST(Embedding, TiedOutputProjectionSharesTheTable) {
 }
 
 }  // namespace
+}  // namespace layers_test
 }  // namespace reinit

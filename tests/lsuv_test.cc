@@ -16,6 +16,7 @@
 #include "signal/propagate.h"
 
 namespace reinit {
+namespace lsuv_test {
 namespace {
 
 using reinit_cli_test::ReadFile;
@@ -270,4 +271,5 @@ TEST(Lsuv, RealSamplesFromANpyFileAreWhatItMeasuresOn) {
 }
 
 }  // namespace
+}  // namespace lsuv_test
 }  // namespace reinit

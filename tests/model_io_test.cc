@@ -12,6 +12,7 @@
 #include "model_builder.h"
 
 namespace reinit {
+namespace model_io_test {
 namespace {
 
 class ModelIo : public ::testing::Test {
@@ -124,4 +125,5 @@ TEST_F(ModelIo, NewerModelsAreWarnedAboutNotRefused) {
 }
 
 }  // namespace
+}  // namespace model_io_test
 }  // namespace reinit

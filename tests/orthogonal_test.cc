@@ -16,6 +16,7 @@
 #include "parallel.h"
 
 namespace reinit {
+namespace orthogonal_test {
 namespace {
 
 constexpr double kSigmas = 5.0;
@@ -191,4 +192,5 @@ TEST(ScatterRows, OutputAxisRowsAndTheOtherAxesAsColumns) {
 }
 
 }  // namespace
+}  // namespace orthogonal_test
 }  // namespace reinit

@@ -6,6 +6,7 @@
 #include <vector>
 
 namespace reinit {
+namespace parallel_test {
 namespace {
 
 class ParallelTest : public ::testing::TestWithParam<int> {
@@ -48,4 +49,5 @@ TEST(ParallelCount, ZeroMeansTheMachine) {
 INSTANTIATE_TEST_SUITE_P(Threads, ParallelTest, ::testing::Values(1, 2, 4, 7));
 
 }  // namespace
+}  // namespace parallel_test
 }  // namespace reinit

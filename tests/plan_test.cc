@@ -14,6 +14,7 @@
 #include "model_builder.h"
 
 namespace reinit {
+namespace plan_test {
 namespace {
 
 using reinit_test::AddFloatInitializer;
@@ -320,9 +321,11 @@ TEST(PlanJson, ReadPlanRejectsWhatTheModelDoesNotHave) {
 }
 
 }  // namespace
+}  // namespace plan_test
 }  // namespace reinit
 
 namespace reinit {
+namespace plan_test {
 namespace {
 
 // An If whose branches hold layers: one uses a weight of the enclosing graph (also used by a
@@ -391,9 +394,11 @@ TEST(Subgraphs, ApplyWritesTheConstantInsideTheBranch) {
 }
 
 }  // namespace
+}  // namespace plan_test
 }  // namespace reinit
 
 namespace reinit {
+namespace plan_test {
 namespace {
 
 TEST(Functions, AWeightPassedToALocalFunctionIsPlannedAtEachCall) {
@@ -428,9 +433,11 @@ Dense <slope> (a, w) => (b) {
 }
 
 }  // namespace
+}  // namespace plan_test
 }  // namespace reinit
 
 namespace reinit {
+namespace plan_test {
 namespace {
 
 TEST(Subgraphs, LoopBodyLayersUseTheirOwnAndOuterWeights) {
@@ -471,4 +478,5 @@ g (int64 n, bool c, float[1, 16] x) => (float[1, 16] y) {
 }
 
 }  // namespace
+}  // namespace plan_test
 }  // namespace reinit

@@ -12,6 +12,7 @@
 #include "test_util.h"
 
 namespace reinit {
+namespace propagate_test {
 namespace {
 
 using exec::Executor;
@@ -173,4 +174,5 @@ g (float[N, 16] x) => (float[N, 16] y) {
 }
 
 }  // namespace
+}  // namespace propagate_test
 }  // namespace reinit

@@ -12,6 +12,7 @@
 #include "stats.h"
 
 namespace reinit {
+namespace quantize_test {
 namespace {
 
 using reinit_test::FindInitializer;
@@ -122,4 +123,5 @@ TEST(Quantized, RequantizeKeepsZeroPointsAndFitsTheRange) {
 }
 
 }  // namespace
+}  // namespace quantize_test
 }  // namespace reinit

@@ -12,6 +12,7 @@
 #include "stats.h"
 
 namespace reinit {
+namespace recurrent_test {
 namespace {
 
 using reinit_test::AddFloatInitializer;
@@ -170,9 +171,11 @@ TEST(Recurrent, KeepBiasAndPlanRoundTrip) {
 }
 
 }  // namespace
+}  // namespace recurrent_test
 }  // namespace reinit
 
 namespace reinit {
+namespace recurrent_test {
 namespace {
 
 TEST(Recurrent, WeightsAssembledBySliceAndConcatAreDrawnInTheGateOrderTheLayerSees) {
@@ -227,9 +230,11 @@ TEST(Recurrent, WeightsAssembledBySliceAndConcatAreDrawnInTheGateOrderTheLayerSe
 }
 
 }  // namespace
+}  // namespace recurrent_test
 }  // namespace reinit
 
 namespace reinit {
+namespace recurrent_test {
 namespace {
 
 TEST(Recurrent, ABidirectionalLayerJoinedFromOneTensorPerDirection) {
@@ -272,4 +277,5 @@ TEST(Recurrent, ABidirectionalLayerJoinedFromOneTensorPerDirection) {
 }
 
 }  // namespace
+}  // namespace recurrent_test
 }  // namespace reinit

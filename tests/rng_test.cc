@@ -14,6 +14,7 @@
 #include "stats.h"
 
 namespace reinit {
+namespace rng_test {
 namespace {
 
 // Statistical checks use n draws and accept deviations up to kSigmas standard errors, each
@@ -680,4 +681,5 @@ TEST(FillStreamTest, EmptySpanIsFine) {
 }
 
 }  // namespace
+}  // namespace rng_test
 }  // namespace reinit

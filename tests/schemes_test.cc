@@ -15,6 +15,7 @@
 #include "stats.h"
 
 namespace reinit {
+namespace schemes_test {
 namespace {
 
 using reinit_test::ExpectNormal;
@@ -245,4 +246,5 @@ TEST(SchemeRegistry, TruncationConstantIsTheStdOfTheCutNormal) {
 }
 
 }  // namespace
+}  // namespace schemes_test
 }  // namespace reinit

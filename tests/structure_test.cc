@@ -19,6 +19,7 @@
 #include "signal/propagate.h"
 
 namespace reinit {
+namespace structure_test {
 namespace {
 
 using reinit_test::AddFloatInitializer;
@@ -519,4 +520,5 @@ TEST(Structure, DepthRuleKeepsTheStreamFlatWhereNoneLetsItGrow) {
 }
 
 }  // namespace
+}  // namespace structure_test
 }  // namespace reinit

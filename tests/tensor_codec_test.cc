@@ -12,6 +12,7 @@
 #include <vector>
 
 namespace reinit {
+namespace tensor_codec_test {
 namespace {
 
 using onnx::TensorProto;
@@ -478,4 +479,5 @@ TEST(EncodeBFloat16Test, EdgeCases) {
 }
 
 }  // namespace
+}  // namespace tensor_codec_test
 }  // namespace reinit

@@ -15,6 +15,7 @@
 #include "reinit.h"
 
 namespace reinit {
+namespace tensor_store_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -327,4 +328,5 @@ TEST(TensorStore, InPlaceStreamsFromTheFileItReplaces) {
 }
 
 }  // namespace
+}  // namespace tensor_store_test
 }  // namespace reinit
