@@ -229,18 +229,20 @@ TEST_P(Kill, AtEveryStepOfPuttingTheOutputInPlace) {
   // Steps 0..n-1: before each of the n files goes into place (the .onnx last); n: before the
   // previous generation is removed. Before the .onnx is in place the previous output must be
   // intact; after, the new one is whole. Run with and without a previous output.
+  // Three seeds, so that each run writes weights other than those in place (and a complete
+  // run's weights are drawn for reference once per seed, not once per run).
   const size_t files = GetParam() == "keep" ? 4 : 2;  // data files + the .onnx
-  int seed = 100;
+  const int previous_seed = 100, killed_seed = 101, complete_seed = 102;
   for (bool with_previous : {false, true}) {
     for (size_t step = 0; step <= files; ++step) {
       fs::remove_all(root_ / "out");
       fs::create_directories(root_ / "out");
       previous_.reset();
       if (with_previous) {
-        ASSERT_EQ(RunReinit(Args(seed)).exit_code, 0);
-        ASSERT_TRUE(CheckOutput(seed, "the previous output"));
-        ++seed;
+        ASSERT_EQ(RunReinit(Args(previous_seed)).exit_code, 0);
+        ASSERT_TRUE(CheckOutput(previous_seed, "the previous output"));
       }
+      const int seed = killed_seed;
       const int rc = Wait(Spawn(Args(seed), {"REINIT_TEST_KILL_AT=" + std::to_string(step)}));
       EXPECT_EQ(rc, -SIGKILL) << "step " << step;
       const std::string what = "killed at step " + std::to_string(step) +
@@ -252,11 +254,9 @@ TEST_P(Kill, AtEveryStepOfPuttingTheOutputInPlace) {
         EXPECT_EQ(previous_, before) << what;
       }
       // The next complete run cleans up whatever generation the kill left.
-      ++seed;
-      ASSERT_EQ(RunReinit(Args(seed)).exit_code, 0);
-      EXPECT_TRUE(CheckOutput(seed, what + ", then a complete run"));
+      ASSERT_EQ(RunReinit(Args(complete_seed)).exit_code, 0);
+      EXPECT_TRUE(CheckOutput(complete_seed, what + ", then a complete run"));
       ExpectOnlyTheModel(what + ", then a complete run");
-      ++seed;
     }
   }
 }
@@ -264,23 +264,28 @@ TEST_P(Kill, AtEveryStepOfPuttingTheOutputInPlace) {
 TEST_P(Kill, AtRandomMoments) {
   // Kills at moments drawn uniformly over 1.3 times a whole run, most by SIGKILL; each run
   // writes over what the previous one left, so every state is met: no output yet, a previous
-  // output, a generation left over.
-  const auto run_time = TimeOneRun(1);
+  // output, a generation left over. Each run draws with one of two seeds, the one whose
+  // weights are not in place, so that the new weights and the previous ones always differ.
+  int in_place = 1;
+  const auto run_time = TimeOneRun(in_place);
   std::mt19937 random(12345);
   std::uniform_int_distribution<int64_t> delay(0, run_time.count() * 13 / 10);
   int replaced = 0, kept = 0;
   for (int trial = 0; trial < 40; ++trial) {
-    const int seed = 1000 + trial;
+    const int seed = in_place == 1000 ? 1001 : 1000;
     const int signal = trial % 5 == 3 ? SIGINT : trial % 5 == 4 ? SIGTERM : SIGKILL;
     const pid_t pid = Spawn(Args(seed), {});
     std::this_thread::sleep_for(std::chrono::microseconds(delay(random)));
     kill(pid, signal);
     const int rc = Wait(pid);
     EXPECT_TRUE(rc == 0 || rc == -signal) << "trial " << trial << ": exit " << rc;
-    (CheckOutput(seed, "trial " + std::to_string(trial) + ", signal " + std::to_string(signal),
-                 /*killed=*/true)
-         ? replaced
-         : kept)++;
+    if (CheckOutput(seed, "trial " + std::to_string(trial) + ", signal " + std::to_string(signal),
+                    /*killed=*/true)) {
+      ++replaced;
+      in_place = seed;
+    } else {
+      ++kept;
+    }
   }
   ASSERT_EQ(RunReinit(Args(7)).exit_code, 0);
   EXPECT_TRUE(CheckOutput(7, "a complete run after the kills"));
