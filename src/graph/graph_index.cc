@@ -372,158 +372,255 @@ std::optional<std::vector<std::string>> ConstantSources(const GraphIndex& index,
   return all;
 }
 
-std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::string& tensor,
-                                            std::string* why) {
-  // Walk back to the source, collecting the ops; then replay them forward for the shapes.
-  std::vector<int> chain;
-  std::string t = tensor;
+namespace {
+
+// Where the walk back from a tensor to its stored constant ended: the name the view records
+// for the source, the source tensor, the layout nodes passed on the way (from the tensor back)
+// and, when the walk ended at a DequantizeLinear, ConstantOfShape, Slice or Concat, the view
+// the layout steps continue from.
+struct ConstantWalk {
+  std::string tensor;
   const onnx::TensorProto* source = nullptr;
-  std::optional<ConstantView> generated_view;
-  for (int steps = 0; steps < 32 && !source; ++steps) {
+  std::vector<int> chain;
+  std::optional<ConstantView> base;
+};
+
+// A DequantizeLinear of stored constants: the source is the quantized tensor; the view records
+// the scale, the zero point and, for per-axis scales, the axis.
+bool EndAtDequantize(const GraphIndex& index, int p, ConstantWalk* walk, std::string* why) {
+  const auto& node = index.node(p);
+  const std::string q = node.input_size() > 0 ? node.input(0) : "";
+  walk->source = index.ConstantTensor(q);
+  const std::string scale = node.input_size() > 1 ? node.input(1) : "";
+  const std::string zp = node.input_size() > 2 ? node.input(2) : "";
+  if (!walk->source || !index.ConstantTensor(scale) || (!zp.empty() && !index.ConstantTensor(zp))) {
+    if (why) *why = index.Describe(p) + " does not dequantize stored constants";
+    return false;
+  }
+  ConstantView view;
+  ConstantView::Dequantize dq{scale, zp, -1};
+  const auto* s = index.ConstantTensor(scale);
+  int64_t scales = 1;
+  for (int64_t d : s->dims()) scales *= d;
+  if (scales > 1) {
+    int64_t axis = IntAttribute(node, "axis", 1);
+    if (axis < 0) axis += walk->source->dims_size();
+    dq.axis = static_cast<int>(axis);
+  }
+  view.dequantize = dq;
+  walk->base = std::move(view);
+  walk->tensor = q;
+  return true;
+}
+
+// A ConstantOfShape with a constant shape: the source is a tensor generated with that shape and
+// type, from which the layout steps are replayed.
+bool EndAtConstantOfShape(const GraphIndex& index, int p, ConstantWalk* walk, std::string* why) {
+  const auto& node = index.node(p);
+  auto dims = node.input_size() > 0 ? index.ConstantValues(node.input(0)) : std::nullopt;
+  if (!dims) {
+    if (why) *why = index.Describe(p) + " has a shape that is not constant";
+    return false;
+  }
+  auto generated = std::make_shared<onnx::TensorProto>();
+  generated->set_name(walk->tensor);
+  generated->set_data_type(onnx::TensorProto::FLOAT);
+  if (const auto* value = FindAttribute(node, "value"); value && value->has_t()) {
+    generated->set_data_type(value->t().data_type());
+  }
+  for (double d : *dims) generated->add_dims(static_cast<int64_t>(d));
+  ConstantView view;
+  view.source = walk->tensor;
+  view.generated = generated;
+  view.nodes = walk->chain;
+  walk->source = generated.get();
+  walk->base = std::move(view);
+  return true;
+}
+
+// A Slice or Concat of stored constants: its view (gathers on the source) is the base.
+bool EndAtSliceOrConcat(const GraphIndex& index, int p, ConstantWalk* walk, std::string* why) {
+  auto base =
+      index.node(p).op_type() == "Slice" ? SliceView(index, p, why) : ConcatView(index, p, why);
+  if (!base) return false;
+  walk->source = StoredTensor(index, *base);
+  if (!walk->source) return false;
+  walk->tensor = base->source;
+  walk->base = std::move(*base);
+  return true;
+}
+
+// A Constant node: its tensor value is the source.
+bool EndAtConstantNode(const GraphIndex& index, ConstantWalk* walk, std::string* why) {
+  walk->source = index.ConstantTensor(walk->tensor);
+  if (!walk->source) {
+    if (why) *why = "'" + walk->tensor + "' is a Constant without a tensor value";
+    return false;
+  }
+  return true;
+}
+
+// Walks back from `tensor` through at most 32 layout ops to the constant they start from.
+std::optional<ConstantWalk> WalkBackToSource(const GraphIndex& index, const std::string& tensor,
+                                             std::string* why) {
+  static const std::unordered_set<std::string> kLayout = {
+      "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+  ConstantWalk walk;
+  walk.tensor = tensor;
+  const std::string& t = walk.tensor;
+  for (int steps = 0; steps < 32 && !walk.source; ++steps) {
     if (t.empty()) return std::nullopt;
     if (const auto* init = index.Initializer(t)) {
-      source = init;
+      walk.source = init;
       break;
     }
     int p = index.Producer(t);
     if (p < 0) {
-      source = index.ConstantTensor(t);  // a Constant node of an enclosing graph
-      if (source) break;
+      walk.source = index.ConstantTensor(t);  // a Constant node of an enclosing graph
+      if (walk.source) break;
       if (why) *why = "'" + t + "' is a graph input, not a constant";
       return std::nullopt;
     }
     const auto& node = index.node(p);
-    static const std::unordered_set<std::string> kLayout = {
-        "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
-    if (node.op_type() == "DequantizeLinear") {
-      const std::string q = node.input_size() > 0 ? node.input(0) : "";
-      source = index.ConstantTensor(q);
-      const std::string scale = node.input_size() > 1 ? node.input(1) : "";
-      const std::string zp = node.input_size() > 2 ? node.input(2) : "";
-      if (!source || !index.ConstantTensor(scale) || (!zp.empty() && !index.ConstantTensor(zp))) {
-        if (why) *why = index.Describe(p) + " does not dequantize stored constants";
-        return std::nullopt;
-      }
-      ConstantView view;
-      ConstantView::Dequantize dq{scale, zp, -1};
-      const auto* s = index.ConstantTensor(scale);
-      int64_t scales = 1;
-      for (int64_t d : s->dims()) scales *= d;
-      if (scales > 1) {
-        int64_t axis = IntAttribute(node, "axis", 1);
-        if (axis < 0) axis += source->dims_size();
-        dq.axis = static_cast<int>(axis);
-      }
-      view.dequantize = dq;
-      generated_view = std::move(view);
-      t = q;
-      break;
-    }
-    if (node.op_type() == "ConstantOfShape") {
-      auto dims = node.input_size() > 0 ? index.ConstantValues(node.input(0)) : std::nullopt;
-      if (!dims) {
-        if (why) *why = index.Describe(p) + " has a shape that is not constant";
-        return std::nullopt;
-      }
-      auto generated = std::make_shared<onnx::TensorProto>();
-      generated->set_name(t);
-      generated->set_data_type(onnx::TensorProto::FLOAT);
-      if (const auto* value = FindAttribute(node, "value"); value && value->has_t()) {
-        generated->set_data_type(value->t().data_type());
-      }
-      for (double d : *dims) generated->add_dims(static_cast<int64_t>(d));
-      ConstantView view;
-      view.source = t;
-      view.generated = generated;
-      view.nodes = chain;
-      source = generated.get();
-      // Replay the layout steps below from the generated shape.
-      generated_view = std::move(view);
-      break;
-    }
-    if (node.op_type() == "Slice" || node.op_type() == "Concat") {
-      auto base = node.op_type() == "Slice" ? SliceView(index, p, why) : ConcatView(index, p, why);
-      if (!base) return std::nullopt;
-      source = StoredTensor(index, *base);
-      if (!source) return std::nullopt;
-      t = base->source;
-      generated_view = std::move(*base);
-      break;
-    }
-    if (node.op_type() == "Constant") {
-      source = index.ConstantTensor(t);
-      if (!source) {
-        if (why) *why = "'" + t + "' is a Constant without a tensor value";
-        return std::nullopt;
-      }
-      break;
-    }
-    if (!kLayout.count(node.op_type())) {
+    const std::string& op = node.op_type();
+    bool ended = true;
+    if (op == "DequantizeLinear") {
+      ended = EndAtDequantize(index, p, &walk, why);
+    } else if (op == "ConstantOfShape") {
+      ended = EndAtConstantOfShape(index, p, &walk, why);
+    } else if (op == "Slice" || op == "Concat") {
+      ended = EndAtSliceOrConcat(index, p, &walk, why);
+    } else if (op == "Constant") {
+      ended = EndAtConstantNode(index, &walk, why);
+    } else if (kLayout.count(op)) {
+      walk.chain.push_back(p);
+      walk.tensor = node.input_size() > 0 ? node.input(0) : "";
+      continue;
+    } else {
       if (why) *why = "'" + t + "' is produced by " + index.Describe(p) + ", not a constant";
       return std::nullopt;
     }
-    chain.push_back(p);
-    t = node.input_size() > 0 ? node.input(0) : "";
+    if (!ended) return std::nullopt;
+    break;
   }
-  if (!source) return std::nullopt;
-  ConstantView view = generated_view ? std::move(*generated_view) : ConstantView{};
-  view.source = t;
-  std::vector<int64_t> shape(source->dims().begin(), source->dims().end());
+  if (!walk.source) return std::nullopt;
+  return walk;
+}
+
+// A Transpose of `shape`: its permutation (the axes reversed by default) and the shape after.
+std::optional<ViewStep> TransposeStep(const onnx::NodeProto& node,
+                                      const std::vector<int64_t>& shape) {
+  ViewStep step;
+  step.perm = IntsAttribute(node, "perm");
+  if (step.perm.empty()) {
+    for (size_t d = shape.size(); d-- > 0;) step.perm.push_back(static_cast<int64_t>(d));
+  }
+  if (step.perm.size() != shape.size()) return std::nullopt;
+  for (int64_t d : step.perm) {
+    if (d < 0 || d >= static_cast<int64_t>(shape.size())) return std::nullopt;
+    step.shape.push_back(shape[d]);
+  }
+  return step;
+}
+
+// The shape a Reshape (node p) with a constant target makes of `shape`.
+std::optional<std::vector<int64_t>> ReshapeShape(const GraphIndex& index, int p,
+                                                 const std::vector<int64_t>& shape,
+                                                 std::string* why) {
+  const auto& node = index.node(p);
+  auto target = node.input_size() > 1 ? index.ConstantValues(node.input(1)) : std::nullopt;
+  if (!target) {
+    if (why) *why = index.Describe(p) + " has a shape that is not constant";
+    return std::nullopt;
+  }
+  return ReshapeTarget(shape, {target->begin(), target->end()});
+}
+
+// Flatten's 2-d shape of `shape`.
+std::optional<std::vector<int64_t>> FlattenShape(const onnx::NodeProto& node,
+                                                 const std::vector<int64_t>& shape) {
+  int64_t axis = IntAttribute(node, "axis", 1);
+  if (axis < 0) axis += static_cast<int64_t>(shape.size());
+  if (axis < 0 || axis > static_cast<int64_t>(shape.size())) return std::nullopt;
+  int64_t a = 1, b = 1;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) (d < axis ? a : b) *= shape[d];
+  return std::vector<int64_t>{a, b};
+}
+
+// `shape` without the axes the Squeeze names (without its 1s when it names none).
+std::vector<int64_t> SqueezeShape(const GraphIndex& index, const onnx::NodeProto& node,
+                                  const std::vector<int64_t>& shape) {
+  auto axes = AxesOf(index, node);
+  std::vector<int64_t> out;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    bool drop = axes.empty() ? shape[d] == 1 : false;
+    for (int64_t a : axes) drop |= (a < 0 ? a + static_cast<int64_t>(shape.size()) : a) == d;
+    if (!drop) out.push_back(shape[d]);
+  }
+  return out;
+}
+
+// `shape` with a 1 inserted at each axis the Unsqueeze names.
+std::optional<std::vector<int64_t>> UnsqueezeShape(const GraphIndex& index,
+                                                   const onnx::NodeProto& node,
+                                                   const std::vector<int64_t>& shape) {
+  auto axes = AxesOf(index, node);
+  const int64_t rank = static_cast<int64_t>(shape.size() + axes.size());
+  std::vector<bool> inserted(rank, false);
+  for (int64_t a : axes) {
+    a = a < 0 ? a + rank : a;
+    if (a < 0 || a >= rank) return std::nullopt;
+    inserted[a] = true;
+  }
+  std::vector<int64_t> out;
+  size_t k = 0;
+  for (int64_t d = 0; d < rank; ++d) out.push_back(inserted[d] ? 1 : shape[k++]);
+  return out;
+}
+
+// The view step a layout node p (Transpose, Reshape, Flatten, Squeeze, Unsqueeze) makes of
+// `shape`.
+std::optional<ViewStep> ReplayLayoutStep(const GraphIndex& index, int p,
+                                         const std::vector<int64_t>& shape, std::string* why) {
+  const auto& node = index.node(p);
+  const std::string& op = node.op_type();
+  if (op == "Transpose") return TransposeStep(node, shape);
+  std::optional<std::vector<int64_t>> out = std::vector<int64_t>();
+  if (op == "Reshape") {
+    out = ReshapeShape(index, p, shape, why);
+  } else if (op == "Flatten") {
+    out = FlattenShape(node, shape);
+  } else if (op == "Squeeze") {
+    out = SqueezeShape(index, node, shape);
+  } else if (op == "Unsqueeze") {
+    out = UnsqueezeShape(index, node, shape);
+  }
+  if (!out) return std::nullopt;
+  ViewStep step;
+  step.shape = std::move(*out);
+  return step;
+}
+
+}  // namespace
+
+std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::string& tensor,
+                                            std::string* why) {
+  // Walk back to the source, collecting the ops; then replay them forward for the shapes.
+  auto walk = WalkBackToSource(index, tensor, why);
+  if (!walk) return std::nullopt;
+  ConstantView view = walk->base ? std::move(*walk->base) : ConstantView{};
+  view.source = walk->tensor;
+  std::vector<int64_t> shape(walk->source->dims().begin(), walk->source->dims().end());
   if (!view.steps.empty()) shape = view.shape;  // a Slice/Concat view: continue from it
+  const std::vector<int>& chain = walk->chain;
   view.nodes.insert(view.nodes.begin(), chain.begin(), chain.end());
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-    const auto& node = index.node(*it);
-    const std::string& op = node.op_type();
-    ViewStep step;
+    const std::string& op = index.node(*it).op_type();
     if (op == "Identity" || op == "Cast") continue;
-    if (op == "Transpose") {
-      step.perm = IntsAttribute(node, "perm");
-      if (step.perm.empty()) {
-        for (size_t d = shape.size(); d-- > 0;) step.perm.push_back(static_cast<int64_t>(d));
-      }
-      if (step.perm.size() != shape.size()) return std::nullopt;
-      for (int64_t d : step.perm) {
-        if (d < 0 || d >= static_cast<int64_t>(shape.size())) return std::nullopt;
-        step.shape.push_back(shape[d]);
-      }
-    } else if (op == "Reshape") {
-      auto target = node.input_size() > 1 ? index.ConstantValues(node.input(1)) : std::nullopt;
-      if (!target) {
-        if (why) *why = index.Describe(*it) + " has a shape that is not constant";
-        return std::nullopt;
-      }
-      auto out = ReshapeTarget(shape, {target->begin(), target->end()});
-      if (!out) return std::nullopt;
-      step.shape = *out;
-    } else if (op == "Flatten") {
-      int64_t axis = IntAttribute(node, "axis", 1);
-      if (axis < 0) axis += static_cast<int64_t>(shape.size());
-      if (axis < 0 || axis > static_cast<int64_t>(shape.size())) return std::nullopt;
-      int64_t a = 1, b = 1;
-      for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
-        (d < axis ? a : b) *= shape[d];
-      step.shape = {a, b};
-    } else if (op == "Squeeze") {
-      auto axes = AxesOf(index, node);
-      for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-        bool drop = axes.empty() ? shape[d] == 1 : false;
-        for (int64_t a : axes) drop |= (a < 0 ? a + static_cast<int64_t>(shape.size()) : a) == d;
-        if (!drop) step.shape.push_back(shape[d]);
-      }
-    } else if (op == "Unsqueeze") {
-      auto axes = AxesOf(index, node);
-      const int64_t rank = static_cast<int64_t>(shape.size() + axes.size());
-      std::vector<bool> inserted(rank, false);
-      for (int64_t a : axes) {
-        a = a < 0 ? a + rank : a;
-        if (a < 0 || a >= rank) return std::nullopt;
-        inserted[a] = true;
-      }
-      size_t k = 0;
-      for (int64_t d = 0; d < rank; ++d) step.shape.push_back(inserted[d] ? 1 : shape[k++]);
-    }
-    shape = step.shape;
-    view.steps.push_back(std::move(step));
+    auto step = ReplayLayoutStep(index, *it, shape, why);
+    if (!step) return std::nullopt;
+    shape = step->shape;
+    view.steps.push_back(std::move(*step));
   }
   view.shape = shape;
   return view;
