@@ -47,14 +47,26 @@ T Load(const char* p) {
   return v;
 }
 
-}  // namespace
+Status NotNpy(const std::string& path, const std::string& why) {
+  return ModelError("'" + path + "' is not a .npy file reinit reads: " + why);
+}
 
-StatusOr<exec::Tensor> ParseNpy(const std::string& bytes, const std::string& path) {
-  auto bad = [&](const std::string& why) {
-    return ModelError("'" + path + "' is not a .npy file reinit reads: " + why);
-  };
+// What a .npy header says of the data: the dtype (e.g. "<f4": kind 'f', width 4 bytes), the
+// shape and the element count.
+struct NpyLayout {
+  std::string dtype;
+  char kind = '?';
+  int width = 0;
+  std::vector<int64_t> shape;
+  int64_t count = 1;
+};
+
+// The header dict's text, after the magic and the version's header length; `data` is set to
+// where the data starts.
+StatusOr<std::string> NpyHeaderText(const std::string& bytes, const std::string& path,
+                                    size_t* data) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
-    return bad("no \\x93NUMPY magic");
+    return NotNpy(path, "no \\x93NUMPY magic");
   }
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len = 0, start = 0;
@@ -63,37 +75,46 @@ StatusOr<exec::Tensor> ParseNpy(const std::string& bytes, const std::string& pat
                  (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     start = 10;
   } else if (major == 2 || major == 3) {
-    if (bytes.size() < 12) return bad("truncated header");
+    if (bytes.size() < 12) return NotNpy(path, "truncated header");
     header_len = Load<uint32_t>(bytes.data() + 8);
     start = 12;
   } else {
-    return bad("format version " + std::to_string(major));
+    return NotNpy(path, "format version " + std::to_string(major));
   }
-  if (start + header_len > bytes.size()) return bad("truncated header");
-  const std::string header = bytes.substr(start, header_len);
-  std::string descr, fortran, shape_text;
-  if (!DictValue(header, "descr", &descr) || !DictValue(header, "fortran_order", &fortran) ||
-      !DictValue(header, "shape", &shape_text)) {
-    return bad("the header lacks descr, fortran_order or shape");
-  }
-  if (fortran != "False") return bad("Fortran order (save it with np.ascontiguousarray)");
+  if (start + header_len > bytes.size()) return NotNpy(path, "truncated header");
+  *data = start + header_len;
+  return bytes.substr(start, header_len);
+}
+
+// The dtype of `descr` ("'<f4'"): little-endian or byte-order free floats of 2, 4 or 8 bytes,
+// integers of 1, 2, 4 or 8 bytes, or bools.
+Status ParseNpyDtype(const std::string& descr, const std::string& path, NpyLayout* layout) {
   if (descr.size() < 5 || (descr.front() != '\'' && descr.front() != '"')) {
-    return bad("dtype " + descr);
+    return NotNpy(path, "dtype " + descr);
   }
   const std::string dtype = descr.substr(1, descr.size() - 2);  // e.g. <f4
   const char order = dtype[0];
   const char kind = dtype.size() > 1 ? dtype[1] : '?';
   const int width = dtype.size() > 2 ? std::atoi(dtype.c_str() + 2) : 0;
-  if (order == '>') return bad("big-endian data (" + dtype + ")");
+  if (order == '>') return NotNpy(path, "big-endian data (" + dtype + ")");
   const bool known =
       (kind == 'f' && (width == 2 || width == 4 || width == 8)) ||
       ((kind == 'i' || kind == 'u') && (width == 1 || width == 2 || width == 4 || width == 8)) ||
       (kind == 'b' && width == 1);
-  if ((order != '<' && order != '|' && order != '=') || !known) return bad("dtype " + dtype);
-  // shape: "(2, 3)", "(5,)" or "()".
-  std::vector<int64_t> shape;
+  if ((order != '<' && order != '|' && order != '=') || !known) {
+    return NotNpy(path, "dtype " + dtype);
+  }
+  layout->dtype = dtype;
+  layout->kind = kind;
+  layout->width = width;
+  return Status::Ok();
+}
+
+// The shape of `shape_text` ("(2, 3)", "(5,)" or "()") and its element count, each dim and the
+// count at most 2^40.
+Status ParseNpyShape(const std::string& shape_text, const std::string& path, NpyLayout* layout) {
   if (shape_text.size() < 2 || shape_text.front() != '(' || shape_text.back() != ')') {
-    return bad("shape " + shape_text);
+    return NotNpy(path, "shape " + shape_text);
   }
   std::stringstream dims(shape_text.substr(1, shape_text.size() - 2));
   for (std::string item; std::getline(dims, item, ',');) {
@@ -101,52 +122,86 @@ StatusOr<exec::Tensor> ParseNpy(const std::string& bytes, const std::string& pat
     if (f == std::string::npos) continue;
     char* end = nullptr;
     const long long d = std::strtoll(item.c_str() + f, &end, 10);
-    if (end == item.c_str() + f || d < 0 || d > (int64_t{1} << 40))
-      return bad("shape " + shape_text);
-    shape.push_back(d);
+    if (end == item.c_str() + f || d < 0 || d > (int64_t{1} << 40)) {
+      return NotNpy(path, "shape " + shape_text);
+    }
+    layout->shape.push_back(d);
   }
   int64_t count = 1;
-  for (int64_t d : shape) {
-    if (d != 0 && count > (int64_t{1} << 40) / d) return bad("shape " + shape_text);
+  for (int64_t d : layout->shape) {
+    if (d != 0 && count > (int64_t{1} << 40) / d) return NotNpy(path, "shape " + shape_text);
     count *= d;
   }
-  const size_t data = start + header_len;
-  if (bytes.size() - data != static_cast<size_t>(count) * static_cast<size_t>(width)) {
-    return bad("it holds " + std::to_string(bytes.size() - data) + " bytes of data; shape " +
-               shape_text + " of " + dtype + " needs " + std::to_string(count * width));
+  layout->count = count;
+  return Status::Ok();
+}
+
+// Float data (2, 4 or 8 bytes an element) from `p` into t->f.
+void DecodeNpyFloats(const char* p, const NpyLayout& layout, exec::Tensor* t) {
+  const int width = layout.width;
+  t->type = exec::DType::kFloat;
+  t->f.resize(static_cast<size_t>(layout.count));
+  for (size_t k = 0; k < t->f.size(); ++k, p += width) {
+    t->f[k] = width == 4 ? Load<float>(p)
+              : width == 8
+                  ? static_cast<float>(Load<double>(p))
+                  : static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(Load<uint16_t>(p)));
   }
-  const char* p = bytes.data() + data;
+}
+
+// Integer or bool data from `p` into t->i.
+void DecodeNpyIntegers(const char* p, const NpyLayout& layout, exec::Tensor* t) {
+  const char kind = layout.kind;
+  const int width = layout.width;
+  t->type = kind == 'b' ? exec::DType::kBool : exec::DType::kInt64;
+  t->i.resize(static_cast<size_t>(layout.count));
+  for (size_t k = 0; k < t->i.size(); ++k, p += width) {
+    int64_t v = 0;
+    switch (width) {
+      case 1:
+        v = kind == 'i' ? Load<int8_t>(p) : Load<uint8_t>(p);
+        break;
+      case 2:
+        v = kind == 'i' ? Load<int16_t>(p) : Load<uint16_t>(p);
+        break;
+      case 4:
+        v = kind == 'i' ? Load<int32_t>(p) : Load<uint32_t>(p);
+        break;
+      default:
+        v = Load<int64_t>(p);
+    }
+    t->i[k] = kind == 'b' ? v != 0 : v;
+  }
+}
+
+}  // namespace
+
+StatusOr<exec::Tensor> ParseNpy(const std::string& bytes, const std::string& path) {
+  size_t data = 0;
+  auto header = NpyHeaderText(bytes, path, &data);
+  if (!header.ok()) return header.status();
+  std::string descr, fortran, shape_text;
+  if (!DictValue(*header, "descr", &descr) || !DictValue(*header, "fortran_order", &fortran) ||
+      !DictValue(*header, "shape", &shape_text)) {
+    return NotNpy(path, "the header lacks descr, fortran_order or shape");
+  }
+  if (fortran != "False") return NotNpy(path, "Fortran order (save it with np.ascontiguousarray)");
+  NpyLayout layout;
+  REINIT_RETURN_IF_ERROR(ParseNpyDtype(descr, path, &layout));
+  REINIT_RETURN_IF_ERROR(ParseNpyShape(shape_text, path, &layout));
+  if (bytes.size() - data !=
+      static_cast<size_t>(layout.count) * static_cast<size_t>(layout.width)) {
+    return NotNpy(path, "it holds " + std::to_string(bytes.size() - data) +
+                            " bytes of data; shape " + shape_text + " of " + layout.dtype +
+                            " needs " + std::to_string(layout.count * layout.width));
+  }
   exec::Tensor t;
-  t.shape = shape;
-  if (kind == 'f') {
-    t.type = exec::DType::kFloat;
-    t.f.resize(static_cast<size_t>(count));
-    for (size_t k = 0; k < t.f.size(); ++k, p += width) {
-      t.f[k] = width == 4 ? Load<float>(p)
-               : width == 8
-                   ? static_cast<float>(Load<double>(p))
-                   : static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(Load<uint16_t>(p)));
-    }
+  t.shape = layout.shape;
+  const char* p = bytes.data() + data;
+  if (layout.kind == 'f') {
+    DecodeNpyFloats(p, layout, &t);
   } else {
-    t.type = kind == 'b' ? exec::DType::kBool : exec::DType::kInt64;
-    t.i.resize(static_cast<size_t>(count));
-    for (size_t k = 0; k < t.i.size(); ++k, p += width) {
-      int64_t v = 0;
-      switch (width) {
-        case 1:
-          v = kind == 'i' ? Load<int8_t>(p) : Load<uint8_t>(p);
-          break;
-        case 2:
-          v = kind == 'i' ? Load<int16_t>(p) : Load<uint16_t>(p);
-          break;
-        case 4:
-          v = kind == 'i' ? Load<int32_t>(p) : Load<uint32_t>(p);
-          break;
-        default:
-          v = Load<int64_t>(p);
-      }
-      t.i[k] = kind == 'b' ? v != 0 : v;
-    }
+    DecodeNpyIntegers(p, layout, &t);
   }
   return t;
 }
