@@ -184,100 +184,159 @@ struct StreamBatch {
   size_t size = 0;
 };
 
+// A streamed tensor's batches grow from one piece to kBatchElements; kBatchesAhead of them take
+// turns.
+constexpr uint64_t kBatchElements = 64 * kPieceElements;
+constexpr size_t kBatchesAhead = 3;
+
+// A tensor drawn element by element as it is written: `count` values of the ONNX type `type`.
+struct ElementwiseDraw {
+  Distribution distribution;
+  DrawSpec spec;
+  StreamKey key;
+  uint64_t count;
+  int32_t type;
+
+  bool IsDouble() const { return type == onnx::TensorProto::DOUBLE; }
+  bool IsHalf() const {
+    return type == onnx::TensorProto::FLOAT16 || type == onnx::TensorProto::BFLOAT16;
+  }
+};
+
+// The kBatchesAhead batches, large enough for `draw`. Kept from one tensor to the next
+// (producers run one at a time, on the saving thread): fresh buffers per tensor would cost a
+// page fault per 4 KiB, every time.
+StreamBatch* SizedStreamBatches(const ElementwiseDraw& draw) {
+  static thread_local StreamBatch batches[kBatchesAhead];
+  const size_t batch = static_cast<size_t>(std::min<uint64_t>(draw.count, kBatchElements));
+  const bool is_double = draw.IsDouble(), is_half = draw.IsHalf();
+  for (StreamBatch& b : batches) {
+    if (b.floats.size() < batch && !is_double) b.floats.resize(batch);
+    if (b.doubles.size() < batch && is_double) b.doubles.resize(batch);
+    if (b.halves.size() < batch && is_half) b.halves.resize(batch);
+  }
+  return batches;
+}
+
+// Draws elements [start, start + size) of the tensor (fewer at its end) into `b`, in pieces on
+// the worker threads, and encodes them; b->data and b->size are then the batch's bytes.
+void FillStreamBatch(const ElementwiseDraw& draw, uint64_t start, uint64_t size, StreamBatch* b) {
+  const bool is_double = draw.IsDouble(), is_half = draw.IsHalf();
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(size, draw.count - start));
+  const size_t pieces = (n + kPieceElements - 1) / kPieceElements;
+  ParallelFor(pieces, [&](size_t p) {
+    const size_t begin = p * kPieceElements;
+    const size_t len = std::min<size_t>(kPieceElements, n - begin);
+    if (is_double) {
+      FillPiece(draw.distribution, draw.spec, draw.key, start + begin,
+                std::span<double>(b->doubles.data() + begin, len));
+      return;
+    }
+    std::span<float> part(b->floats.data() + begin, len);
+    FillPiece(draw.distribution, draw.spec, draw.key, start + begin, part);
+    if (draw.type == onnx::TensorProto::FLOAT16) EncodeFloat16(part, b->halves.data() + begin);
+    if (draw.type == onnx::TensorProto::BFLOAT16) EncodeBFloat16(part, b->halves.data() + begin);
+  });
+  b->data = is_double ? reinterpret_cast<const char*>(b->doubles.data())
+            : is_half ? reinterpret_cast<const char*>(b->halves.data())
+                      : reinterpret_cast<const char*>(b->floats.data());
+  b->size = n * (is_double ? 8 : is_half ? 2 : 4);
+}
+
+// Hands the drawn batches from the drawing thread to one writer thread, in order, with at most
+// kBatchesAhead of them drawn or being written at a time. After a failed write the writer drops
+// the rest and drawing stops.
+class StreamBatchQueue {
+ public:
+  // Waits until a batch is free and takes it; false once a write has failed.
+  bool Reserve() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return busy_ < kBatchesAhead || !written_.ok(); });
+    if (!written_.ok()) return false;
+    ++busy_;
+    return true;
+  }
+
+  // Queues a drawn batch for the writer.
+  void Push(StreamBatch* b) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ready_.push_back(b);
+    changed_.notify_all();
+  }
+
+  // No more batches: the writer returns once the queued ones are written.
+  void Close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_ = true;
+    changed_.notify_all();
+  }
+
+  // The writer thread: writes the queued batches to `sink`, in order, until Close.
+  void WriteAll(const ByteSink& sink) {
+    for (;;) {
+      StreamBatch* b = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return !ready_.empty() || done_; });
+        if (ready_.empty()) return;
+        b = ready_.front();
+      }
+      Status s = written_.ok() ? sink(b->data, b->size) : Status::Ok();
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!s.ok()) written_ = s;
+      ready_.pop_front();
+      --busy_;
+      changed_.notify_all();
+    }
+  }
+
+  // The first failed write, or Ok; once the writer has returned.
+  const Status& written() const { return written_; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<StreamBatch*> ready_;  // drawn, not yet written
+  size_t busy_ = 0;                 // batches drawn or being written
+  bool done_ = false;
+  Status written_;
+};
+
+// The batches are drawn here, on the worker threads, and written in order by one writer thread,
+// up to kBatchesAhead batches behind: drawing never waits for the writer while a batch is free,
+// and the cores stay busy while the kernel copies into the page cache. Batches grow from one
+// piece to kBatchElements, so that writing starts early in every tensor.
+Status StreamInBatches(const ElementwiseDraw& draw, StreamBatch* batches, const ByteSink& sink) {
+  StreamBatchQueue queue;
+  std::thread writer([&] { queue.WriteAll(sink); });
+  uint64_t size = kPieceElements;
+  size_t k = 0;
+  for (uint64_t start = 0; start < draw.count;
+       start += size, size = std::min(2 * size, kBatchElements)) {
+    if (!queue.Reserve()) break;
+    StreamBatch* b = &batches[k++ % kBatchesAhead];
+    FillStreamBatch(draw, start, size, b);
+    queue.Push(b);
+  }
+  queue.Close();
+  writer.join();
+  return queue.written();
+}
+
 // The new bytes of a tensor drawn element by element, made as they are written: batches of
 // pieces drawn and encoded on the worker threads, handed to the sink in order. Three batches
 // take turns, so that the next ones are drawn while the sink writes the last. Memory: three
 // batches, whatever the tensor's size. The same bytes as RewriteInMemory, piece for piece.
 Producer ElementwiseProducer(Distribution distribution, DrawSpec spec, StreamKey key,
                              uint64_t count, int32_t type) {
-  return [=](const ByteSink& sink) -> Status {
-    constexpr uint64_t kBatch = 64 * kPieceElements;
-    const size_t batch = static_cast<size_t>(std::min<uint64_t>(count, kBatch));
-    const bool is_double = type == onnx::TensorProto::DOUBLE;
-    const bool is_half = type == onnx::TensorProto::FLOAT16 || type == onnx::TensorProto::BFLOAT16;
-    // Kept from one tensor to the next (producers run one at a time, on the saving thread):
-    // fresh buffers per tensor would cost a page fault per 4 KiB, every time.
-    constexpr size_t kAhead = 3;
-    static thread_local StreamBatch batches[kAhead];
-    for (StreamBatch& b : batches) {
-      if (b.floats.size() < batch && !is_double) b.floats.resize(batch);
-      if (b.doubles.size() < batch && is_double) b.doubles.resize(batch);
-      if (b.halves.size() < batch && is_half) b.halves.resize(batch);
-    }
-    auto fill = [&](StreamBatch* b, uint64_t start, uint64_t size) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(size, count - start));
-      const size_t pieces = (n + kPieceElements - 1) / kPieceElements;
-      ParallelFor(pieces, [&](size_t p) {
-        const size_t begin = p * kPieceElements;
-        const size_t len = std::min<size_t>(kPieceElements, n - begin);
-        if (is_double) {
-          FillPiece(distribution, spec, key, start + begin,
-                    std::span<double>(b->doubles.data() + begin, len));
-          return;
-        }
-        std::span<float> part(b->floats.data() + begin, len);
-        FillPiece(distribution, spec, key, start + begin, part);
-        if (type == onnx::TensorProto::FLOAT16) EncodeFloat16(part, b->halves.data() + begin);
-        if (type == onnx::TensorProto::BFLOAT16) EncodeBFloat16(part, b->halves.data() + begin);
-      });
-      b->data = is_double ? reinterpret_cast<const char*>(b->doubles.data())
-                : is_half ? reinterpret_cast<const char*>(b->halves.data())
-                          : reinterpret_cast<const char*>(b->floats.data());
-      b->size = n * (is_double ? 8 : is_half ? 2 : 4);
-    };
-    if (count <= kPieceElements) {
-      fill(&batches[0], 0, count);
+  ElementwiseDraw draw{distribution, std::move(spec), key, count, type};
+  return [draw = std::move(draw)](const ByteSink& sink) -> Status {
+    StreamBatch* batches = SizedStreamBatches(draw);
+    if (draw.count <= kPieceElements) {
+      FillStreamBatch(draw, 0, draw.count, &batches[0]);
       return sink(batches[0].data, batches[0].size);
     }
-    // The batches are drawn here, on the worker threads, and written in order by one writer
-    // thread, up to kAhead batches behind: drawing never waits for the writer while a batch
-    // is free, and the cores stay busy while the kernel copies into the page cache. Batches
-    // grow from one piece to kBatch, so that writing starts early in every tensor.
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::deque<StreamBatch*> ready;  // drawn, not yet written
-    size_t busy = 0;                 // batches drawn or being written
-    bool done = false;
-    Status written;
-    std::thread writer([&] {
-      for (;;) {
-        StreamBatch* b = nullptr;
-        {
-          std::unique_lock<std::mutex> lock(mutex);
-          changed.wait(lock, [&] { return !ready.empty() || done; });
-          if (ready.empty()) return;
-          b = ready.front();
-        }
-        Status s = written.ok() ? sink(b->data, b->size) : Status::Ok();
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!s.ok()) written = s;
-        ready.pop_front();
-        --busy;
-        changed.notify_all();
-      }
-    });
-    uint64_t size = kPieceElements;
-    size_t k = 0;
-    for (uint64_t start = 0; start < count; start += size, size = std::min(2 * size, kBatch)) {
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        changed.wait(lock, [&] { return busy < kAhead || !written.ok(); });
-        if (!written.ok()) break;
-        ++busy;
-      }
-      StreamBatch* b = &batches[k++ % kAhead];
-      fill(b, start, size);
-      std::lock_guard<std::mutex> lock(mutex);
-      ready.push_back(b);
-      changed.notify_all();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      done = true;
-      changed.notify_all();
-    }
-    writer.join();
-    return written;
+    return StreamInBatches(draw, batches, sink);
   };
 }
 
@@ -464,6 +523,97 @@ Status Generate(const proto::TensorInit& init, onnx::ModelProto* model,
   return Status::Ok();
 }
 
+// What ApplyPlan works on: the model, its stored constants by name (IndexTensors), the store of
+// its deferred tensors (or null) and the memory limit for tensors drawn whole.
+struct ApplyTarget {
+  onnx::ModelProto* model;
+  std::unordered_map<std::string, onnx::TensorProto*> tensors;
+  TensorStore* store;
+  uint64_t max_memory;
+};
+
+// Calls fn(layer, init) for each tensor of each layer the plan does not skip: the weight, the
+// bias, the other params; stops at the first error.
+template <typename Fn>
+Status ForEachPlannedTensor(const proto::Plan& plan, Fn fn) {
+  for (const auto& layer : plan.layers()) {
+    if (!layer.skipped().empty()) continue;
+    REINIT_RETURN_IF_ERROR(fn(layer, layer.weight()));
+    if (layer.has_bias()) REINIT_RETURN_IF_ERROR(fn(layer, layer.bias()));
+    for (const auto& p : layer.params()) REINIT_RETURN_IF_ERROR(fn(layer, p));
+  }
+  return Status::Ok();
+}
+
+// A tensor the plan gives a copy of its own: the Identity that produced the name goes, a new
+// initializer of that name takes its place. A ConstantOfShape's output is generated instead.
+Status MaterializeTensor(const proto::TensorInit& init, ApplyTarget* target) {
+  auto& tensors = target->tensors;
+  onnx::ModelProto* model = target->model;
+  if (init.scheme().empty() || init.scheme() == "keep" || tensors.count(init.name())) {
+    return Status::Ok();
+  }
+  if (init.materialize() == "ConstantOfShape") {
+    return Generate(init, model, &tensors, target->max_memory);
+  }
+  if (init.copy_of().empty()) return Status::Ok();
+  auto source = tensors.find(init.copy_of());
+  if (source == tensors.end()) return ModelError("no tensor '" + init.copy_of() + "' to copy");
+  auto* nodes = model->mutable_graph()->mutable_node();
+  for (int i = 0; i < nodes->size(); ++i) {
+    const auto& n = nodes->Get(i);
+    if (n.op_type() == "Identity" && n.output_size() == 1 && n.output(0) == init.name()) {
+      nodes->DeleteSubrange(i, 1);
+      break;
+    }
+  }
+  onnx::TensorProto* copy = model->mutable_graph()->add_initializer();
+  copy->CopyFrom(*source->second);
+  copy->set_name(init.name());
+  if (target->store) target->store->Duplicate(copy);
+  // IR < 4 lists every initializer as a graph input too.
+  for (const auto& in : model->graph().input()) {
+    if (in.name() != init.copy_of()) continue;
+    auto* added = model->mutable_graph()->add_input();
+    added->CopyFrom(in);
+    added->set_name(init.name());
+    break;
+  }
+  tensors.emplace(copy->name(), copy);
+  return Status::Ok();
+}
+
+// A quantized tensor `q` of the plan: drawn once its scale and zero point are in memory, and
+// requantized. `ctx` names the layer and the tensor.
+Status RequantizePlanned(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* q,
+                         const ApplyTarget& target, const std::string& ctx) {
+  const auto& tensors = target.tensors;
+  auto scale = tensors.find(init.quant_scale());
+  auto zp = tensors.find(init.quant_zero_point());
+  if (scale == tensors.end()) return ModelError(ctx + ": no scale '" + init.quant_scale() + "'");
+  REINIT_RETURN_IF_ERROR(CheckMemory(*q, target.max_memory).WithContext(ctx));
+  if (target.store) {
+    REINIT_RETURN_IF_ERROR(target.store->Resolve(q).WithContext(ctx));
+    REINIT_RETURN_IF_ERROR(target.store->Resolve(scale->second).WithContext(ctx));
+    if (zp != tensors.end())
+      REINIT_RETURN_IF_ERROR(target.store->Resolve(zp->second).WithContext(ctx));
+  }
+  return Requantize(init, seed, q, scale->second, zp == tensors.end() ? nullptr : zp->second)
+      .WithContext(ctx);
+}
+
+// Draws the tensor `init` of `layer` as planned, unless it is kept.
+Status RewritePlanned(const proto::Layer& layer, const proto::TensorInit& init, uint64_t seed,
+                      const ApplyTarget& target) {
+  if (init.scheme().empty() || init.scheme() == "keep") return Status::Ok();
+  auto it = target.tensors.find(init.name());
+  const std::string ctx =
+      "layer '" + layer.name() + "' (" + layer.op() + "), tensor '" + init.name() + "'";
+  if (it == target.tensors.end()) return ModelError(ctx + ": no initializer of that name");
+  if (!init.quant_scale().empty()) return RequantizePlanned(init, seed, it->second, target, ctx);
+  return Rewrite(init, seed, it->second, target.store, target.max_memory).WithContext(ctx);
+}
+
 }  // namespace
 
 Status CheckDrawable(const proto::TensorInit& init, const onnx::TensorProto& tensor,
@@ -481,80 +631,17 @@ Status CheckDrawable(const proto::TensorInit& init, const onnx::TensorProto& ten
 
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store,
                  uint64_t max_memory) {
-  std::unordered_map<std::string, onnx::TensorProto*> tensors;
-  IndexTensors(model->mutable_graph(), &tensors);
-  for (auto& fn : *model->mutable_functions()) IndexNodes(fn.mutable_node(), &tensors);
-  // Tensors the plan gives a copy of their own: the Identity that produced the name goes, a
-  // new initializer of that name takes its place.
-  auto materialize = [&](const proto::TensorInit& init) -> Status {
-    if (init.scheme().empty() || init.scheme() == "keep" || tensors.count(init.name())) {
-      return Status::Ok();
-    }
-    if (init.materialize() == "ConstantOfShape") {
-      return Generate(init, model, &tensors, max_memory);
-    }
-    if (init.copy_of().empty()) return Status::Ok();
-    auto source = tensors.find(init.copy_of());
-    if (source == tensors.end()) return ModelError("no tensor '" + init.copy_of() + "' to copy");
-    auto* nodes = model->mutable_graph()->mutable_node();
-    for (int i = 0; i < nodes->size(); ++i) {
-      const auto& n = nodes->Get(i);
-      if (n.op_type() == "Identity" && n.output_size() == 1 && n.output(0) == init.name()) {
-        nodes->DeleteSubrange(i, 1);
-        break;
-      }
-    }
-    onnx::TensorProto* copy = model->mutable_graph()->add_initializer();
-    copy->CopyFrom(*source->second);
-    copy->set_name(init.name());
-    if (store) store->Duplicate(copy);
-    // IR < 4 lists every initializer as a graph input too.
-    for (const auto& in : model->graph().input()) {
-      if (in.name() != init.copy_of()) continue;
-      auto* added = model->mutable_graph()->add_input();
-      added->CopyFrom(in);
-      added->set_name(init.name());
-      break;
-    }
-    tensors.emplace(copy->name(), copy);
-    return Status::Ok();
-  };
-  for (const auto& layer : plan.layers()) {
-    if (!layer.skipped().empty()) continue;
-    REINIT_RETURN_IF_ERROR(materialize(layer.weight()));
-    if (layer.has_bias()) REINIT_RETURN_IF_ERROR(materialize(layer.bias()));
-    for (const auto& p : layer.params()) REINIT_RETURN_IF_ERROR(materialize(p));
-  }
-  auto rewrite = [&](const proto::Layer& layer, const proto::TensorInit& init) -> Status {
-    if (init.scheme().empty() || init.scheme() == "keep") return Status::Ok();
-    auto it = tensors.find(init.name());
-    const std::string ctx =
-        "layer '" + layer.name() + "' (" + layer.op() + "), tensor '" + init.name() + "'";
-    if (it == tensors.end()) return ModelError(ctx + ": no initializer of that name");
-    if (!init.quant_scale().empty()) {
-      auto scale = tensors.find(init.quant_scale());
-      auto zp = tensors.find(init.quant_zero_point());
-      if (scale == tensors.end())
-        return ModelError(ctx + ": no scale '" + init.quant_scale() + "'");
-      REINIT_RETURN_IF_ERROR(CheckMemory(*it->second, max_memory).WithContext(ctx));
-      if (store) {
-        REINIT_RETURN_IF_ERROR(store->Resolve(it->second).WithContext(ctx));
-        REINIT_RETURN_IF_ERROR(store->Resolve(scale->second).WithContext(ctx));
-        if (zp != tensors.end())
-          REINIT_RETURN_IF_ERROR(store->Resolve(zp->second).WithContext(ctx));
-      }
-      return Requantize(init, plan.seed(), it->second, scale->second,
-                        zp == tensors.end() ? nullptr : zp->second)
-          .WithContext(ctx);
-    }
-    return Rewrite(init, plan.seed(), it->second, store, max_memory).WithContext(ctx);
-  };
-  for (const auto& layer : plan.layers()) {
-    if (!layer.skipped().empty()) continue;
-    REINIT_RETURN_IF_ERROR(rewrite(layer, layer.weight()));
-    if (layer.has_bias()) REINIT_RETURN_IF_ERROR(rewrite(layer, layer.bias()));
-    for (const auto& p : layer.params()) REINIT_RETURN_IF_ERROR(rewrite(layer, p));
-  }
+  ApplyTarget target{model, {}, store, max_memory};
+  IndexTensors(model->mutable_graph(), &target.tensors);
+  for (auto& fn : *model->mutable_functions()) IndexNodes(fn.mutable_node(), &target.tensors);
+  REINIT_RETURN_IF_ERROR(
+      ForEachPlannedTensor(plan, [&](const proto::Layer&, const proto::TensorInit& init) {
+        return MaterializeTensor(init, &target);
+      }));
+  REINIT_RETURN_IF_ERROR(
+      ForEachPlannedTensor(plan, [&](const proto::Layer& layer, const proto::TensorInit& init) {
+        return RewritePlanned(layer, init, plan.seed(), target);
+      }));
   SetMetadata(model, "reinit.version", plan.tool_version());
   SetMetadata(model, "reinit.scheme", plan.scheme());
   SetMetadata(model, "reinit.seed", std::to_string(plan.seed()));
