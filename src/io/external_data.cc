@@ -281,60 +281,98 @@ Status ReadFully(int fd, uint64_t offset, uint64_t length, std::string* out) {
   return Status::Ok();
 }
 
-// Resolves one external tensor; messages are completed by the caller with the model, tensor and
-// location.
-Status ResolveOne(const TensorRef& ref, DataFiles* files, ExternalSources* sources) {
-  onnx::TensorProto* t = ref.tensor;
+// The external_data entries of a tensor that say where its bytes are.
+struct ExternalEntries {
   std::string location;
   bool has_location = false;
   uint64_t offset = 0, length = 0;
   bool has_length = false;
-  for (const auto& entry : t->external_data()) {
+};
+
+Status ReadExternalEntries(const onnx::TensorProto& t, ExternalEntries* entries) {
+  for (const auto& entry : t.external_data()) {
     if (entry.key() == "location") {
-      location = entry.value();
-      has_location = true;
+      entries->location = entry.value();
+      entries->has_location = true;
     } else if (entry.key() == "offset") {
-      if (!ParseUint(entry.value(), &offset)) {
+      if (!ParseUint(entry.value(), &entries->offset)) {
         return ModelError("offset '" + entry.value() + "' is not a byte count");
       }
     } else if (entry.key() == "length") {
-      if (!ParseUint(entry.value(), &length)) {
+      if (!ParseUint(entry.value(), &entries->length)) {
         return ModelError("length '" + entry.value() + "' is not a byte count");
       }
-      has_length = true;
+      entries->has_length = true;
     }
   }
-  if (!has_location) return ModelError("has no 'location' entry");
+  return Status::Ok();
+}
+
+// The size the dims and type imply, where the type's width is known (`known`).
+Status ImpliedBytes(const onnx::TensorProto& t, uint64_t* expected, bool* known) {
+  const int bits = BitsPerElement(t.data_type());
+  if (bits <= 0) return Status::Ok();
+  auto count = ElementCount(t);
+  if (!count.ok()) return count.status();
+  uint64_t total_bits = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(*count), static_cast<uint64_t>(bits),
+                             &total_bits)) {
+    return ModelError("dims " + DimsText(t) + " are too large");
+  }
+  *expected = (total_bits + 7) / 8;
+  *known = true;
+  return Status::Ok();
+}
+
+// Bytes [offset, offset + length) of the file at `location` become the tensor's: deferred to
+// the store for a large graph initializer of known size, read into raw_data otherwise.
+Status LoadOrDefer(const TensorRef& ref, const std::string& location, const OpenData& file,
+                   uint64_t offset, uint64_t length, bool known, DataFiles* files) {
+  onnx::TensorProto* t = ref.tensor;
+  const bool defer = files->store() && known && ref.key.starts_with("graph/initializer/") &&
+                     length >= files->store()->min_bytes();
+  if (defer) {
+    auto index = files->StoreFile(location);
+    if (!index.ok()) return index.status();
+    files->store()->Defer(t, *index, offset, length);
+    return Status::Ok();
+  }
+  std::string bytes;
+  REINIT_RETURN_IF_ERROR(ReadFully(file.fd, offset, length, &bytes)
+                             .WithContext("'" + JoinPath(files->dir(), location) + "'"));
+  t->set_raw_data(std::move(bytes));
+  t->clear_external_data();
+  t->clear_data_location();
+  return Status::Ok();
+}
+
+// Resolves one external tensor; messages are completed by the caller with the model, tensor and
+// location.
+Status ResolveOne(const TensorRef& ref, DataFiles* files, ExternalSources* sources) {
+  onnx::TensorProto* t = ref.tensor;
+  ExternalEntries entries;
+  REINIT_RETURN_IF_ERROR(ReadExternalEntries(*t, &entries));
+  if (!entries.has_location) return ModelError("has no 'location' entry");
   std::string normalized, why;
-  if (!NormalizeLocation(location, &normalized, &why)) return ModelError(why);
+  if (!NormalizeLocation(entries.location, &normalized, &why)) return ModelError(why);
   if (t->data_type() == onnx::TensorProto::STRING) {
     return ModelError("STRING tensors cannot be stored as external data");
   }
   if (HasInFileData(*t)) {
     return ModelError("is stored externally but also holds data in the model file");
   }
-  // The size the dims and type imply, where the type's width is known.
+  uint64_t offset = entries.offset, length = entries.length;
   uint64_t expected = 0;
   bool known = false;
-  if (const int bits = BitsPerElement(t->data_type()); bits > 0) {
-    auto count = ElementCount(*t);
-    if (!count.ok()) return count.status();
-    uint64_t total_bits = 0;
-    if (__builtin_mul_overflow(static_cast<uint64_t>(*count), static_cast<uint64_t>(bits),
-                               &total_bits)) {
-      return ModelError("dims " + DimsText(*t) + " are too large");
-    }
-    expected = (total_bits + 7) / 8;
-    known = true;
-  }
-  if (has_length && known && length != expected) {
+  REINIT_RETURN_IF_ERROR(ImpliedBytes(*t, &expected, &known));
+  if (entries.has_length && known && length != expected) {
     return ModelError("length " + std::to_string(length) + " disagrees with dims " + DimsText(*t) +
                       " of " + DataTypeName(t->data_type()) + ", which take " +
                       std::to_string(expected) + " bytes");
   }
   auto file = files->Open(normalized);
   if (!file.ok()) return file.status();
-  if (!has_length) {
+  if (!entries.has_length) {
     if (known) {
       length = expected;
     } else if (offset <= file->size) {
@@ -347,20 +385,7 @@ Status ResolveOne(const TensorRef& ref, DataFiles* files, ExternalSources* sourc
                       " is past the end of '" + JoinPath(files->dir(), normalized) + "' (" +
                       std::to_string(file->size) + " bytes)");
   }
-  const bool defer = files->store() && known && ref.key.starts_with("graph/initializer/") &&
-                     length >= files->store()->min_bytes();
-  if (defer) {
-    auto index = files->StoreFile(normalized);
-    if (!index.ok()) return index.status();
-    files->store()->Defer(t, *index, offset, length);
-  } else {
-    std::string bytes;
-    REINIT_RETURN_IF_ERROR(ReadFully(file->fd, offset, length, &bytes)
-                               .WithContext("'" + JoinPath(files->dir(), normalized) + "'"));
-    t->set_raw_data(std::move(bytes));
-    t->clear_external_data();
-    t->clear_data_location();
-  }
+  REINIT_RETURN_IF_ERROR(LoadOrDefer(ref, normalized, *file, offset, length, known, files));
   sources->tensors.push_back({ref.key, t->name(), normalized, offset, length});
   sources->bytes += length;
   return Status::Ok();
@@ -474,6 +499,117 @@ void AvoidFilesInUse(const std::string& output, const std::vector<InputFile>& in
   }
 }
 
+// ExternalDataMode::kSingle: "<output name>.data" with every initializer held in raw_data of at
+// least single_min_bytes, each aligned; no file when there are none.
+std::vector<DataFile> SingleDataFile(const std::vector<TensorRef>& refs, const std::string& out_dir,
+                                     const std::string& out_name, const SaveOptions& options,
+                                     const TensorStore* store) {
+  std::vector<DataFile> files;
+  DataFile file;
+  file.location = out_name + ".data";
+  file.path = JoinPath(out_dir, file.location);
+  for (const TensorRef& ref : refs) {
+    const uint64_t size = StoredRawBytes(*ref.tensor, store);
+    if (!ref.initializer || (!ref.tensor->has_raw_data() && size == 0)) continue;
+    if (size == 0 || size < options.single_min_bytes) continue;
+    const uint64_t offset = AlignUp(file.size, options.alignment);
+    file.entries.push_back({ref.tensor, offset, size});
+    file.size = offset + size;
+  }
+  if (!file.entries.empty()) files.push_back(std::move(file));
+  return files;
+}
+
+// The tensors that were external in the input and still hold their bytes, by input location;
+// the locations in order of first use.
+struct LocationGroups {
+  std::vector<std::string> locations;
+  std::map<std::string, std::vector<std::pair<const ExternalSource*, onnx::TensorProto*>>> groups;
+};
+
+LocationGroups GroupByInputLocation(const std::vector<TensorRef>& refs,
+                                    const ExternalSources& sources) {
+  std::unordered_map<std::string, const ExternalSource*> by_key;
+  for (const auto& s : sources.tensors) by_key.emplace(s.key, &s);
+  LocationGroups result;
+  for (const TensorRef& ref : refs) {
+    auto it = by_key.find(ref.key);
+    if (it == by_key.end() || it->second->name != ref.tensor->name() ||
+        (!ref.tensor->has_raw_data() && !IsDeferred(*ref.tensor))) {
+      continue;
+    }
+    auto& group = result.groups[it->second->location];
+    if (group.empty()) result.locations.push_back(it->second->location);
+    group.emplace_back(it->second, ref.tensor);
+  }
+  return result;
+}
+
+// ExternalDataMode::kKeep: the files as in the input, the locations derived from the output's
+// name when it is in the input's folder or a kept name would be one of the input's files.
+std::vector<DataFile> KeptDataFiles(const std::vector<TensorRef>& refs,
+                                    const ExternalSources& sources, const std::string& out_dir,
+                                    const std::string& out_name,
+                                    const std::vector<InputFile>& inputs,
+                                    const SaveOptions& options, const TensorStore* store) {
+  LocationGroups grouped = GroupByInputLocation(refs, sources);
+  FileId in_dir, this_dir;
+  bool derive =
+      IdOf(DirName(sources.model_path), &in_dir) && IdOf(out_dir, &this_dir) && in_dir == this_dir;
+  for (size_t i = 0; i < grouped.locations.size() && !derive; ++i) {
+    derive = FindInput(JoinPath(out_dir, grouped.locations[i]), inputs) != nullptr;
+  }
+  std::vector<DataFile> files;
+  for (const std::string& location : grouped.locations) {
+    DataFile file;
+    file.location = derive ? DerivedLocation(out_name, location) : location;
+    file.path = JoinPath(out_dir, file.location);
+    auto group = grouped.groups[location];
+    std::stable_sort(group.begin(), group.end(), [](const auto& a, const auto& b) {
+      return a.first->offset < b.first->offset;
+    });
+    // Each tensor where it was, unless it would overlap the one before (tensors that shared
+    // bytes in the input) or changed size: then after the last one.
+    for (const auto& [source, tensor] : group) {
+      const uint64_t size = StoredRawBytes(*tensor, store);
+      const bool stays = size == source->length && source->offset >= file.size;
+      const uint64_t offset = stays ? source->offset : AlignUp(file.size, options.alignment);
+      file.entries.push_back({tensor, offset, size});
+      file.size = std::max(file.size, offset + size);
+    }
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
+// Refuses data files that would be the output model itself, one of the input's files, or one
+// another data file is written to as well.
+Status CheckDataFilePaths(const std::string& output, const std::vector<DataFile>& files,
+                          const std::vector<InputFile>& inputs) {
+  FileId output_id;
+  const bool output_exists = IdOf(output, &output_id);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& path = files[i].path;
+    FileId id;
+    if (path == output || (output_exists && IdOf(path, &id) && id == output_id)) {
+      return ModelError("'" + output + "': its external data file '" + files[i].location +
+                        "' would be the model file itself; choose another output name");
+    }
+    if (const InputFile* in = FindInput(path, inputs)) {
+      return ModelError("'" + output + "': writing external data to '" + path +
+                        "' would overwrite '" + in->path +
+                        "', a file of the input model; choose another output name");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (files[j].path == path) {
+        return ModelError("'" + output + "': external data locations '" + files[j].location +
+                          "' and '" + files[i].location + "' would both be '" + path + "'");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 // 17-20 FLOAT8*, 21 UINT4, 22 INT4, 23 FLOAT4E2M1, 24 FLOAT8E8M0: newer than this onnx library.
@@ -572,84 +708,12 @@ StatusOr<std::vector<DataFile>> PlanDataFiles(onnx::ModelProto* model, const std
   const std::string out_name = BaseName(output);
   const std::vector<TensorRef> refs = AllTensors(model);
   const std::vector<InputFile> inputs = InputFiles(sources);
-
   if (options.mode == ExternalDataMode::kSingle) {
-    DataFile file;
-    file.location = out_name + ".data";
-    file.path = JoinPath(out_dir, file.location);
-    for (const TensorRef& ref : refs) {
-      const uint64_t size = StoredRawBytes(*ref.tensor, store);
-      if (!ref.initializer || (!ref.tensor->has_raw_data() && size == 0)) continue;
-      if (size == 0 || size < options.single_min_bytes) continue;
-      const uint64_t offset = AlignUp(file.size, options.alignment);
-      file.entries.push_back({ref.tensor, offset, size});
-      file.size = offset + size;
-    }
-    if (!file.entries.empty()) files.push_back(std::move(file));
+    files = SingleDataFile(refs, out_dir, out_name, options, store);
   } else {
-    std::unordered_map<std::string, const ExternalSource*> by_key;
-    for (const auto& s : sources.tensors) by_key.emplace(s.key, &s);
-    // Input location -> its tensors, locations in order of first use.
-    std::vector<std::string> locations;
-    std::map<std::string, std::vector<std::pair<const ExternalSource*, onnx::TensorProto*>>> groups;
-    for (const TensorRef& ref : refs) {
-      auto it = by_key.find(ref.key);
-      if (it == by_key.end() || it->second->name != ref.tensor->name() ||
-          (!ref.tensor->has_raw_data() && !IsDeferred(*ref.tensor))) {
-        continue;
-      }
-      auto& group = groups[it->second->location];
-      if (group.empty()) locations.push_back(it->second->location);
-      group.emplace_back(it->second, ref.tensor);
-    }
-    FileId in_dir, this_dir;
-    bool derive = IdOf(DirName(sources.model_path), &in_dir) && IdOf(out_dir, &this_dir) &&
-                  in_dir == this_dir;
-    for (size_t i = 0; i < locations.size() && !derive; ++i) {
-      derive = FindInput(JoinPath(out_dir, locations[i]), inputs) != nullptr;
-    }
-    for (const std::string& location : locations) {
-      DataFile file;
-      file.location = derive ? DerivedLocation(out_name, location) : location;
-      file.path = JoinPath(out_dir, file.location);
-      auto group = groups[location];
-      std::stable_sort(group.begin(), group.end(), [](const auto& a, const auto& b) {
-        return a.first->offset < b.first->offset;
-      });
-      // Each tensor where it was, unless it would overlap the one before (tensors that shared
-      // bytes in the input) or changed size: then after the last one.
-      for (const auto& [source, tensor] : group) {
-        const uint64_t size = StoredRawBytes(*tensor, store);
-        const bool stays = size == source->length && source->offset >= file.size;
-        const uint64_t offset = stays ? source->offset : AlignUp(file.size, options.alignment);
-        file.entries.push_back({tensor, offset, size});
-        file.size = std::max(file.size, offset + size);
-      }
-      files.push_back(std::move(file));
-    }
+    files = KeptDataFiles(refs, sources, out_dir, out_name, inputs, options, store);
   }
-
-  FileId output_id;
-  const bool output_exists = IdOf(output, &output_id);
-  for (size_t i = 0; i < files.size(); ++i) {
-    const std::string& path = files[i].path;
-    FileId id;
-    if (path == output || (output_exists && IdOf(path, &id) && id == output_id)) {
-      return ModelError("'" + output + "': its external data file '" + files[i].location +
-                        "' would be the model file itself; choose another output name");
-    }
-    if (const InputFile* in = FindInput(path, inputs)) {
-      return ModelError("'" + output + "': writing external data to '" + path +
-                        "' would overwrite '" + in->path +
-                        "', a file of the input model; choose another output name");
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (files[j].path == path) {
-        return ModelError("'" + output + "': external data locations '" + files[j].location +
-                          "' and '" + files[i].location + "' would both be '" + path + "'");
-      }
-    }
-  }
+  REINIT_RETURN_IF_ERROR(CheckDataFilePaths(output, files, inputs));
   AvoidFilesInUse(output, inputs, in_use, &files);
   return files;
 }
