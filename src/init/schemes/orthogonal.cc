@@ -96,23 +96,21 @@ ColMatrix<T> MakeT(const ColMatrix<T>& gram, const double* tau, int64_t b) {
   return t.cast<T>();
 }
 
-template <typename T>
-void FillOrthogonalImpl(StreamKey key, int64_t rows, int64_t cols, double gain, std::span<T> out) {
-  const int64_t m = std::max(rows, cols), n = std::min(rows, cols);
-  if (n <= 0) return;
-  Eigen::initParallel();
-  const bool parallel = m * n >= kParallelElements;
-  auto run = [parallel](int64_t count, const std::function<void(size_t)>& task) {
-    if (parallel) {
-      ParallelFor(static_cast<size_t>(count), task);
-    } else {
-      for (int64_t i = 0; i < count; ++i) task(static_cast<size_t>(i));
-    }
-  };
+// Runs task(0), ..., task(count - 1): on the worker threads when `parallel`, else in order on
+// the calling thread.
+void RunTasks(bool parallel, int64_t count, const std::function<void(size_t)>& task) {
+  if (parallel) {
+    ParallelFor(static_cast<size_t>(count), task);
+  } else {
+    for (int64_t i = 0; i < count; ++i) task(static_cast<size_t>(i));
+  }
+}
 
-  // x_k = rows k..m-1 of column k of v: stream elements k·m + k .. k·m + m - 1, drawn in
-  // chunks of kFillChunk rows.
-  ColMatrix<T> v(m, n);
+// Draws x_k, rows k..m-1 of column k of v (m x n), for every k: stream elements k·m + k ..
+// k·m + m - 1, in chunks of kFillChunk rows. The entries above the diagonal are left as they are.
+template <typename T>
+void DrawReflectorVectors(StreamKey key, bool parallel, ColMatrix<T>* v) {
+  const int64_t m = v->rows(), n = v->cols();
   struct Chunk {
     int64_t col, row, length;
   };
@@ -121,36 +119,49 @@ void FillOrthogonalImpl(StreamKey key, int64_t rows, int64_t cols, double gain, 
     for (int64_t r = k; r < m; r += kFillChunk)
       chunks.push_back({k, r, std::min(kFillChunk, m - r)});
   }
-  run(static_cast<int64_t>(chunks.size()), [&](size_t i) {
+  RunTasks(parallel, static_cast<int64_t>(chunks.size()), [&](size_t i) {
     const Chunk& c = chunks[i];
     FillNormal<T>(key, 1.0, static_cast<uint64_t>(c.col * m + c.row),
-                  std::span<T>(&v(c.row, c.col), static_cast<size_t>(c.length)));
+                  std::span<T>(&(*v)(c.row, c.col), static_cast<size_t>(c.length)));
   });
+}
 
-  // Reflectors and T, one task per panel. scale[k] = g·sign(β_k), the Mezzadri correction.
+// Turns v's columns into Householder vectors (zeros above the diagonal within each panel) and
+// returns each panel's T, one task per panel. scale[k] = g·sign(β_k), the Mezzadri correction.
+template <typename T>
+std::vector<ColMatrix<T>> MakeReflectors(double gain, bool parallel, ColMatrix<T>* v,
+                                         std::vector<double>* scale) {
+  const int64_t m = v->rows(), n = v->cols();
   const int64_t panels = (n + kPanel - 1) / kPanel;
-  std::vector<double> tau(static_cast<size_t>(n)), scale(static_cast<size_t>(n));
+  std::vector<double> tau(static_cast<size_t>(n));
   std::vector<ColMatrix<T>> t(static_cast<size_t>(panels));
-  run(panels, [&](size_t p) {
+  RunTasks(parallel, panels, [&](size_t p) {
     const int64_t j = static_cast<int64_t>(p) * kPanel, b = std::min(kPanel, n - j);
     for (int64_t k = j; k < j + b; ++k) {
-      const double beta = MakeReflector(&v(k, k), m - k, &tau[k]);
-      scale[k] = beta >= 0 ? gain : -gain;
-      for (int64_t r = j; r < k; ++r) v(r, k) = T(0);
+      const double beta = MakeReflector(&(*v)(k, k), m - k, &tau[k]);
+      (*scale)[k] = beta >= 0 ? gain : -gain;
+      for (int64_t r = j; r < k; ++r) (*v)(r, k) = T(0);
     }
-    const auto vp = v.block(j, j, m - j, b);
+    const auto vp = v->block(j, j, m - j, b);
     const ColMatrix<T> gram = vp.transpose() * vp;
     t[p] = MakeT<T>(gram, &tau[j], b);
   });
+  return t;
+}
 
-  // Q = H_0(H_1(···(H_{n-1} E))), last panel first; each panel's slabs in parallel.
+// Q = H_0(H_1(···(H_{n-1} E))) from the reflectors in v and the panels' T, last panel first;
+// each panel's slabs in parallel.
+template <typename T>
+ColMatrix<T> AccumulateQ(const ColMatrix<T>& v, const std::vector<ColMatrix<T>>& t, bool parallel) {
+  const int64_t m = v.rows(), n = v.cols();
+  const int64_t panels = static_cast<int64_t>(t.size());
   ColMatrix<T> q(m, n);
   for (int64_t p = panels - 1; p >= 0; --p) {
     const int64_t j = p * kPanel, b = std::min(kPanel, n - j), height = m - j;
     const int64_t slabs = (n - j + kSlab - 1) / kSlab;
     const auto vp = v.block(j, j, height, b);
     const ColMatrix<T>& tp = t[p];
-    run(slabs, [&](size_t s) {
+    RunTasks(parallel, slabs, [&](size_t s) {
       const int64_t c0 = j + static_cast<int64_t>(s) * kSlab, width = std::min(kSlab, n - c0);
       if (s == 0) {
         // The panel's own columns, untouched so far: E's, over all m rows (rows < j of every
@@ -164,11 +175,16 @@ void FillOrthogonalImpl(StreamKey key, int64_t rows, int64_t cols, double gain, 
       c.noalias() -= vp * tw;
     });
   }
+  return q;
+}
 
-  // W = g·(Q D)ᵀ when rows < cols, else g·Q D: W[i][c] = scale[i]·Q[c][i] (rows < cols, so W
-  // row i is Q's column i), W[r][i] = scale[i]·Q[r][i] otherwise.
+// W = g·(Q D)ᵀ when rows < cols, else g·Q D: W[i][c] = scale[i]·Q[c][i] (rows < cols, so W
+// row i is Q's column i), W[r][i] = scale[i]·Q[r][i] otherwise.
+template <typename T>
+void WriteScaledQ(const ColMatrix<T>& q, const std::vector<double>& scale, int64_t rows,
+                  int64_t cols, bool parallel, std::span<T> out) {
   const int64_t row_blocks = (rows + kOutRows - 1) / kOutRows;
-  run(row_blocks, [&](size_t blk) {
+  RunTasks(parallel, row_blocks, [&](size_t blk) {
     const int64_t r0 = static_cast<int64_t>(blk) * kOutRows, r1 = std::min(rows, r0 + kOutRows);
     if (rows < cols) {
       for (int64_t i = r0; i < r1; ++i) {
@@ -180,6 +196,20 @@ void FillOrthogonalImpl(StreamKey key, int64_t rows, int64_t cols, double gain, 
       }
     }
   });
+}
+
+template <typename T>
+void FillOrthogonalImpl(StreamKey key, int64_t rows, int64_t cols, double gain, std::span<T> out) {
+  const int64_t m = std::max(rows, cols), n = std::min(rows, cols);
+  if (n <= 0) return;
+  Eigen::initParallel();
+  const bool parallel = m * n >= kParallelElements;
+  ColMatrix<T> v(m, n);
+  DrawReflectorVectors(key, parallel, &v);
+  std::vector<double> scale(static_cast<size_t>(n));
+  const std::vector<ColMatrix<T>> t = MakeReflectors(gain, parallel, &v, &scale);
+  const ColMatrix<T> q = AccumulateQ(v, t, parallel);
+  WriteScaledQ(q, scale, rows, cols, parallel, out);
 }
 
 template <typename T>
