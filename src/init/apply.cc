@@ -9,13 +9,13 @@
 #include <vector>
 
 #include "graph/graph_index.h"
+#include "init/orthogonal.h"
 #include "init/rng.h"
-#include "init/schemes/orthogonal.h"
-#include "init/schemes/registry.h"
 #include "io/quantize.h"
 #include "io/tensor_codec.h"
 #include "io/tensor_store.h"
 #include "parallel.h"
+#include "plan/registry.h"
 
 namespace reinit {
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "graph/fans.h"
-#include "init/schemes/registry.h"
 #include "plan.pb.h"
+#include "plan/registry.h"
 #include "status.h"
 
 namespace reinit {

@@ -1,4 +1,4 @@
-#include "plan.h"
+#include "plan/plan.h"
 
 #include <fnmatch.h>
 #include <google/protobuf/util/json_util.h>
@@ -15,14 +15,14 @@
 #include "graph/recurrent.h"
 #include "graph/structure.h"
 #include "init/apply.h"
-#include "init/gains.h"
-#include "init/schemes/auto_policy.h"
-#include "init/schemes/framework_defaults.h"
-#include "init/schemes/residual.h"
 #include "io/model_io.h"
 #include "io/quantize.h"
 #include "io/tensor_codec.h"
 #include "io/tensor_store.h"
+#include "plan/auto_policy.h"
+#include "plan/framework_defaults.h"
+#include "plan/gains.h"
+#include "plan/residual.h"
 
 namespace reinit {
 
