@@ -47,6 +47,14 @@ const char* KindName(LayerKind kind) {
   return "";
 }
 
+LayerKind LayerKindFromName(std::string_view name) {
+  for (LayerKind kind : {LayerKind::kConv, LayerKind::kNorm, LayerKind::kEmbedding,
+                         LayerKind::kRecurrent}) {
+    if (name == KindName(kind)) return kind;
+  }
+  return LayerKind::kDense;
+}
+
 const std::vector<LayerRule>& LayerRules() {
   using L = WeightLayout;
   static const std::vector<LayerRule> kRules = {

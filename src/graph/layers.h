@@ -33,6 +33,8 @@ enum class WeightLayout {
 enum class LayerKind { kDense, kConv, kNorm, kEmbedding, kRecurrent };
 LayerKind KindOf(WeightLayout layout);
 const char* KindName(LayerKind kind);
+// The kind KindName names; dense for any other name.
+LayerKind LayerKindFromName(std::string_view name);
 
 // A parameter input other than the weight and the bias, and what it is to the layer.
 struct ParamSlot {
