@@ -59,18 +59,18 @@ Status CheckTooLarge(const PlanContext& ctx, const Layer& found, const proto::La
 // The layer's other parameters (running statistics, R, peepholes, parts), kept until their
 // layer's kind plans them.
 void DescribeParams(const PlanContext& ctx, const Layer& found, proto::Layer* layer) {
-  for (size_t i = 0; i < found.params.size(); ++i) {
+  for (const Param& param : found.params) {
     proto::TensorInit* p = layer->add_params();
-    p->set_name(found.params[i]);
+    p->set_name(param.name);
     if (found.skipped.empty()) {
-      DescribeTensor(found.params[i], Stored(ctx, found.params[i], ""), p);
+      DescribeTensor(param.name, Stored(ctx, param.name, ""), p);
       // A ConstantOfShape output (a stripped running mean, say) becomes an initializer too.
-      if (IsGenerated(ctx, found.params[i])) p->set_materialize("ConstantOfShape");
-      if (i < found.param_views.size()) SetView(found.param_views[i], p);
-    } else if (const auto* t = ctx.index->ConstantTensor(found.params[i])) {
-      DescribeTensor(found.params[i], *t, p);
+      if (IsGenerated(ctx, param.name)) p->set_materialize("ConstantOfShape");
+      SetView(param.view, p);
+    } else if (const auto* t = ctx.index->ConstantTensor(param.name)) {
+      DescribeTensor(param.name, *t, p);
     }
-    p->set_role(i < found.param_roles.size() ? found.param_roles[i] : "parameter");
+    p->set_role(ParamRoleName(param.role));
     p->set_scheme("keep");
   }
 }
@@ -120,9 +120,9 @@ Status DescribeWeightAndBias(const PlanContext& ctx, const Layer& found, proto::
     if (IsGenerated(ctx, found.bias)) b->set_materialize("ConstantOfShape");
     b->set_scheme(ctx.options->keep_bias ? "keep" : "zero");
   }
-  for (const auto& name : found.params) {
+  for (const auto& p : found.params) {
     REINIT_RETURN_IF_ERROR(
-        CheckData(ctx, name, Stored(ctx, name, "")).WithContext(LayerContext(*layer)));
+        CheckData(ctx, p.name, Stored(ctx, p.name, "")).WithContext(LayerContext(*layer)));
   }
   return Status::Ok();
 }
@@ -298,10 +298,11 @@ StatusOr<double> CachedGain(const PlanContext& ctx, const std::string& kind, dou
 }
 
 std::vector<int64_t> ViewShape(const PlanContext& ctx, const Layer& found) {
-  if (!found.weight_parts.empty()) {
-    // One [1, G·H, C] part per direction: the layer sees [D, G·H, C].
-    auto shape = found.weight_parts[0].shape;
-    shape[0] = static_cast<int64_t>(found.weight_parts.size());
+  if (HasParamRole(found, ParamRole::kWeightPart)) {
+    // One [1, G·H, C] part per direction (the weight's view is the first): the layer sees
+    // [D, G·H, C].
+    auto shape = found.weight_view.shape;
+    shape[0] = WeightPartCount(found);
     return shape;
   }
   if (!found.weight_view.shape.empty()) return found.weight_view.shape;

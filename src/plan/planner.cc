@@ -112,7 +112,7 @@ class Planner {
         continue;
       }
       for (const auto* t : {&found.weight, &found.bias}) claimed_.insert(*t);
-      for (const auto& p : found.params) claimed_.insert(p);
+      for (const auto& p : found.params) claimed_.insert(p.name);
       found.name = prefix + found.name;
       if (!found.shared_owner.empty() && prefixed_owner_.count(found.shared_owner)) {
         found.shared_owner = prefixed_owner_[found.shared_owner];

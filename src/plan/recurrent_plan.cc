@@ -106,24 +106,24 @@ Status PlanRecurrentTensors(const PlanContext& ctx, const Layer& found, const Re
                             proto::Layer* layer) {
   const RecurrentDraws& draws = r.draws;
   layer->mutable_weight()->set_role("weight");
-  const bool parts = !found.weight_parts.empty();
+  const bool parts = HasParamRole(found, ParamRole::kWeightPart);
   REINIT_RETURN_IF_ERROR(
       PlanGateTensor(ctx, r, *layer, layer->mutable_weight(), draws.input, false, parts ? 0 : -1)
           .WithContext(LayerContext(*layer)));
-  int64_t weight_part = 0, recurrence_part = 0;
-  for (auto& p : *layer->mutable_params()) {
+  const bool r_parts = HasParamRole(found, ParamRole::kRecurrencePart);
+  for (size_t i = 0; i < found.params.size(); ++i) {
+    const Param& param = found.params[i];
+    proto::TensorInit& p = *layer->mutable_params(static_cast<int>(i));
     Status s;
-    if (p.role() == "weight_part") {
-      s = PlanGateTensor(ctx, r, *layer, &p, draws.input, false, ++weight_part);
-    } else if (p.role() == "recurrence_part") {
-      ++recurrence_part;
-      s = PlanGateTensor(ctx, r, *layer, &p, draws.recurrence, true, recurrence_part);
-    } else if (p.role() == "recurrence") {
-      s = PlanGateTensor(ctx, r, *layer, &p, draws.recurrence, true,
-                         found.recurrence_parts.empty() ? -1 : 0);
-    } else if (p.role() == "peephole") {
+    if (param.role == ParamRole::kWeightPart) {
+      s = PlanGateTensor(ctx, r, *layer, &p, draws.input, false, param.part);
+    } else if (param.role == ParamRole::kRecurrencePart) {
+      s = PlanGateTensor(ctx, r, *layer, &p, draws.recurrence, true, param.part);
+    } else if (param.role == ParamRole::kRecurrence) {
+      s = PlanGateTensor(ctx, r, *layer, &p, draws.recurrence, true, r_parts ? 0 : -1);
+    } else if (param.role == ParamRole::kPeephole) {
       p.set_scheme("zero");
-    } else if (p.role() == "bias_part") {
+    } else if (param.role == ParamRole::kBiasPart) {
       p.set_scheme(ctx.options->keep_bias ? "keep" : "zero");
       if (draws.bias.scheme != "zero" || draws.forget_bias != 0) {
         ctx.warnings->Add("layer '" + layer->name() + "': its bias is assembled from " +
