@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "init/orthogonal.h"
 #include "init/rng.h"
-#include "init/schemes/orthogonal.h"
 #include "parallel.h"
 
 namespace {

@@ -32,13 +32,13 @@
 #include <vector>
 
 #include "init/apply.h"
-#include "init/schemes/registry.h"
 #include "io/external_data.h"
 #include "io/model_io.h"
 #include "io/tensor_store.h"
 #include "parallel.h"
-#include "plan.h"
-#include "report.h"
+#include "plan/plan.h"
+#include "plan/registry.h"
+#include "signal/report.h"
 
 namespace {
 

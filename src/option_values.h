@@ -13,7 +13,7 @@
 
 #include "graph/fans.h"
 #include "io/external_data.h"
-#include "plan.h"
+#include "plan/plan.h"
 #include "status.h"
 
 namespace reinit {

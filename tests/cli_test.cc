@@ -13,8 +13,8 @@
 #include <set>
 
 #include "cli_util.h"
-#include "init/schemes/registry.h"
 #include "model_builder.h"
+#include "plan/registry.h"
 
 namespace reinit_cli_test {
 namespace cli_test {

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "model_builder.h"
-#include "plan.h"
+#include "plan/plan.h"
 
 namespace reinit {
 namespace fixed_test {

@@ -1,6 +1,6 @@
 // Gains against PyTorch's calculate_gain and against the second-moment values published in
 // REFERENCE.md (computed there independently), and the quadrature against closed forms.
-#include "init/gains.h"
+#include "plan/gains.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "plan.h"
+#include "plan/plan.h"
 #include "test_util.h"
 
 namespace reinit {
@@ -31,6 +31,18 @@ const Layer* Find(const std::vector<Layer>& layers, const std::string& name) {
     if (l.name == name) return &l;
   }
   return nullptr;
+}
+
+// Each parameter's name and the role the Plan shows.
+std::vector<std::string> ParamNames(const Layer& layer) {
+  std::vector<std::string> names;
+  for (const auto& p : layer.params) names.push_back(p.name);
+  return names;
+}
+std::vector<std::string> ParamRoles(const Layer& layer) {
+  std::vector<std::string> roles;
+  for (const auto& p : layer.params) roles.push_back(ParamRoleName(p.role));
+  return roles;
 }
 
 std::vector<std::string> Names(const std::vector<Layer>& layers) {
@@ -332,8 +344,8 @@ TEST(Layers, NormalizationEmbeddingAndRecurrentOpsOwnTheirParameters) {
   EXPECT_EQ(KindOf(layers[0].rule->layout), LayerKind::kNorm);
   EXPECT_EQ(layers[0].weight, "scale");
   EXPECT_EQ(layers[0].bias, "shift");
-  EXPECT_EQ(layers[0].params, (Names{"mean", "var"}));
-  EXPECT_EQ(layers[0].param_roles, (Names{"running_mean", "running_var"}));
+  EXPECT_EQ(ParamNames(layers[0]), (Names{"mean", "var"}));
+  EXPECT_EQ(ParamRoles(layers[0]), (Names{"running_mean", "running_var"}));
   EXPECT_EQ(KindOf(layers[1].rule->layout), LayerKind::kEmbedding);
   EXPECT_EQ(layers[1].weight, "table");
   EXPECT_EQ(layers[2].weight, "gamma");
@@ -341,8 +353,8 @@ TEST(Layers, NormalizationEmbeddingAndRecurrentOpsOwnTheirParameters) {
   EXPECT_EQ(KindOf(layers[3].rule->layout), LayerKind::kRecurrent);
   EXPECT_EQ(layers[3].weight, "W");
   EXPECT_EQ(layers[3].bias, "B");
-  EXPECT_EQ(layers[3].params, Names{"R"});
-  EXPECT_EQ(layers[3].param_roles, Names{"recurrence"});
+  EXPECT_EQ(ParamNames(layers[3]), Names{"R"});
+  EXPECT_EQ(ParamRoles(layers[3]), Names{"recurrence"});
   // Only the LSTM ends an activation walk.
   EXPECT_EQ(WalkBoundaries(layers), (std::unordered_set<int>{3}));
 }

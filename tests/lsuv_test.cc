@@ -11,8 +11,8 @@
 
 #include "cli_util.h"
 #include "io/model_io.h"
-#include "io/npy.h"
 #include "reinit.h"
+#include "signal/npy.h"
 #include "signal/propagate.h"
 
 namespace reinit {

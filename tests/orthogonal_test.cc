@@ -1,7 +1,7 @@
 // FillOrthogonal on its own: orthogonality for every shape and both precisions, the same bytes
 // for every thread count, and evidence that the matrices are Haar-distributed, each statistic
 // checked against its known moments within 5 standard errors of its sample size.
-#include "init/schemes/orthogonal.h"
+#include "init/orthogonal.h"
 
 #include <gtest/gtest.h>
 

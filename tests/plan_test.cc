@@ -1,6 +1,6 @@
 // The plan stage: the auto table, --layer overrides, bias policy, depth, the JSON form and the
 // reading back of an edited plan.
-#include "plan.h"
+#include "plan/plan.h"
 
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
@@ -9,9 +9,9 @@
 #include <map>
 
 #include "init/apply.h"
-#include "init/schemes/auto_policy.h"
 #include "io/tensor_codec.h"
 #include "model_builder.h"
+#include "plan/auto_policy.h"
 
 namespace reinit {
 namespace plan_test {

@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "model_builder.h"
-#include "plan.h"
+#include "plan/plan.h"
 #include "stats.h"
 #include "test_util.h"
 

@@ -8,7 +8,7 @@
 
 #include "init/apply.h"
 #include "model_builder.h"
-#include "plan.h"
+#include "plan/plan.h"
 #include "stats.h"
 
 namespace reinit {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "io/model_io.h"
-#include "io/npy.h"
 #include "signal/executor/executor.h"
+#include "signal/npy.h"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <numeric>
 
 #include "init/apply.h"
-#include "init/schemes/registry.h"
 #include "model_builder.h"
-#include "plan.h"
+#include "plan/plan.h"
+#include "plan/registry.h"
 #include "stats.h"
 
 namespace reinit {

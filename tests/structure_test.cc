@@ -14,7 +14,7 @@
 #include "graph/layers.h"
 #include "init/apply.h"
 #include "model_builder.h"
-#include "plan.h"
+#include "plan/plan.h"
 #include "signal/executor/executor.h"
 #include "signal/propagate.h"
 

@@ -11,10 +11,10 @@
 #include "io/model_io.h"
 #include "option_values.h"
 #include "options.h"
-#include "plan.h"
+#include "plan/plan.h"
 #include "progress.h"
 #include "reinit.h"
-#include "report.h"
+#include "signal/report.h"
 
 namespace {
 

@@ -47,6 +47,58 @@ const char* KindName(LayerKind kind) {
   return "";
 }
 
+const char* ParamRoleName(ParamRole role) {
+  switch (role) {
+    case ParamRole::kParameter:
+      return "parameter";
+    case ParamRole::kRecurrence:
+      return "recurrence";
+    case ParamRole::kRunningMean:
+      return "running_mean";
+    case ParamRole::kRunningVar:
+      return "running_var";
+    case ParamRole::kPeephole:
+      return "peephole";
+    case ParamRole::kWeightPart:
+      return "weight_part";
+    case ParamRole::kRecurrencePart:
+      return "recurrence_part";
+    case ParamRole::kBiasPart:
+      return "bias_part";
+  }
+  return "parameter";
+}
+
+ParamRole ParamRoleFromName(std::string_view name) {
+  for (ParamRole role : {ParamRole::kRecurrence, ParamRole::kRunningMean, ParamRole::kRunningVar,
+                         ParamRole::kPeephole, ParamRole::kWeightPart, ParamRole::kRecurrencePart,
+                         ParamRole::kBiasPart}) {
+    if (name == ParamRoleName(role)) return role;
+  }
+  return ParamRole::kParameter;
+}
+
+int WeightPartCount(const Layer& layer) {
+  int count = 1;
+  for (const auto& p : layer.params) count += p.role == ParamRole::kWeightPart;
+  return count;
+}
+
+bool HasParamRole(const Layer& layer, ParamRole role) {
+  for (const auto& p : layer.params) {
+    if (p.role == role) return true;
+  }
+  return false;
+}
+
+LayerKind LayerKindFromName(std::string_view name) {
+  for (LayerKind kind :
+       {LayerKind::kConv, LayerKind::kNorm, LayerKind::kEmbedding, LayerKind::kRecurrent}) {
+    if (name == KindName(kind)) return kind;
+  }
+  return LayerKind::kDense;
+}
+
 const std::vector<LayerRule>& LayerRules() {
   using L = WeightLayout;
   static const std::vector<LayerRule> kRules = {
@@ -342,8 +394,10 @@ std::string TensorProblems(const GraphIndex& index, const Layer& layer) {
       return "bias" + p.substr(6);  // "weight '...'..." -> "bias '...'..."
     }
   }
-  for (const auto& name : layer.params) {
-    if (std::string p = WeightProblem(index, name); !p.empty()) return "parameter" + p.substr(6);
+  for (const auto& param : layer.params) {
+    if (std::string p = WeightProblem(index, param.name); !p.empty()) {
+      return "parameter" + p.substr(6);
+    }
   }
   return "";
 }
@@ -396,7 +450,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
     }
     claimed.insert(layer.weight);
     if (!layer.bias.empty()) claimed.insert(layer.bias);
-    for (const auto& p : layer.params) claimed.insert(p);
+    for (const auto& p : layer.params) claimed.insert(p.name);
     layers.push_back(std::move(layer));
   };
 
@@ -447,8 +501,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
       for (const auto& slot : match->params) {
         std::string in = InputOrEmpty(node, slot.input);
         if (in.empty()) continue;
-        layer.params.push_back(in);
-        layer.param_roles.emplace_back(slot.role);
+        layer.params.push_back({in, ParamRoleFromName(slot.role), {}, -1});
       }
       // A recurrent bias an exporter assembles from several tensors (PyTorch's training-mode
       // export concatenates slices of bias_ih and bias_hh): no single view describes it, so its
@@ -458,30 +511,29 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
         if (auto parts = ConstantSources(index, layer.bias); parts && parts->size() > 1) {
           layer.bias.clear();
           for (const auto& part : *parts) {
-            layer.params.push_back(part);
-            layer.param_roles.emplace_back("bias_part");
+            layer.params.push_back({part, ParamRole::kBiasPart, {}, -1});
           }
         }
       }
-      // A recurrent W or R joined from one tensor per direction: each part is its own view.
+      // A recurrent W or R joined from one tensor per direction: each part is its own view,
+      // the first direction's the weight's (R's), the others' their parts'.
+      std::optional<ConstantView> weight_part0, recurrence_part0;
       if (KindOf(match->layout) == LayerKind::kRecurrent) {
-        auto split = [&](std::string* name, std::vector<ConstantView>* parts, const char* role) {
+        auto split = [&](std::string* name, std::optional<ConstantView>* part0, ParamRole role) {
           if (ResolveConstant(index, *name)) return;
           auto found_parts = DirectionParts(index, *name);
           if (found_parts.size() < 2) return;
           *name = found_parts[0].source;
           for (size_t k = 1; k < found_parts.size(); ++k) {
-            layer.params.push_back(found_parts[k].source);
-            layer.param_roles.emplace_back(role);
+            layer.params.push_back(
+                {found_parts[k].source, role, std::move(found_parts[k]), static_cast<int>(k)});
           }
-          *parts = std::move(found_parts);
+          *part0 = std::move(found_parts[0]);
         };
-        split(&layer.weight, &layer.weight_parts, "weight_part");
-        for (size_t k = 0; k < layer.params.size(); ++k) {
-          if (layer.param_roles[k] == "recurrence") {
-            std::string name = layer.params[k];
-            split(&name, &layer.recurrence_parts, "recurrence_part");
-            layer.params[k] = name;
+        split(&layer.weight, &weight_part0, ParamRole::kWeightPart);
+        for (auto& p : layer.params) {
+          if (p.role == ParamRole::kRecurrence) {
+            split(&p.name, &recurrence_part0, ParamRole::kRecurrencePart);
             break;
           }
         }
@@ -490,26 +542,16 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
       // stored constants behind them, and keeps the weight's view for its fans.
       layer.skipped = TensorProblems(index, layer);
       if (layer.skipped.empty()) {
-        layer.weight_view = layer.weight_parts.empty() ? *ResolveConstant(index, layer.weight)
-                                                       : layer.weight_parts[0];
+        layer.weight_view = weight_part0 ? *weight_part0 : *ResolveConstant(index, layer.weight);
         layer.weight = layer.weight_view.source;
         if (!layer.bias.empty()) layer.bias = SourceOf(index, layer.bias);
         for (auto& p : layer.params) {
-          auto view = ResolveConstant(index, p);
-          layer.param_views.push_back(view ? *view : ConstantView{});
-          if (view) p = view->source;
-        }
-        // Tensors split by direction: each part's own view stands for it.
-        size_t w_part = 0, r_part = 0;
-        for (size_t k = 0; k < layer.params.size(); ++k) {
-          const std::string& role = layer.param_roles[k];
-          if (role == "recurrence" && !layer.recurrence_parts.empty()) {
-            layer.param_views[k] = layer.recurrence_parts[0];
-          } else if (role == "recurrence_part" && ++r_part < layer.recurrence_parts.size()) {
-            layer.param_views[k] = layer.recurrence_parts[r_part];
-          } else if (role == "weight_part" && ++w_part < layer.weight_parts.size()) {
-            layer.param_views[k] = layer.weight_parts[w_part];
-          }
+          auto view = ResolveConstant(index, p.name);
+          if (view) p.name = view->source;
+          // Tensors split by direction: each part's own view stands for it.
+          if (p.part > 0) continue;
+          const bool part0 = p.role == ParamRole::kRecurrence && recurrence_part0;
+          p.view = part0 ? *recurrence_part0 : view ? *view : ConstantView{};
         }
       }
       if (match->layout == WeightLayout::kMatMulB && layer.skipped.empty()) {
@@ -530,8 +572,7 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
       for (const auto& in : node.input()) {
         const auto* init = index.Initializer(in);
         if (init && IsSupportedFloatType(init->data_type())) {
-          layer.params.push_back(in);
-          layer.param_roles.emplace_back("parameter");
+          layer.params.push_back({in, ParamRole::kParameter, {}, -1});
           claimed.insert(in);
         }
       }

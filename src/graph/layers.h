@@ -33,6 +33,8 @@ enum class WeightLayout {
 enum class LayerKind { kDense, kConv, kNorm, kEmbedding, kRecurrent };
 LayerKind KindOf(WeightLayout layout);
 const char* KindName(LayerKind kind);
+// The kind KindName names; dense for any other name.
+LayerKind LayerKindFromName(std::string_view name);
 
 // A parameter input other than the weight and the bias, and what it is to the layer.
 struct ParamSlot {
@@ -65,27 +67,49 @@ struct SkippedOpRule {
 };
 const std::vector<SkippedOpRule>& SkippedOpRules();
 
+// What a parameter other than the weight and the bias is to its layer. The Plan shows
+// ParamRoleName's strings.
+enum class ParamRole {
+  kParameter,    // a skipped op's parameter, or one no rule names
+  kRecurrence,   // a recurrent layer's R
+  kRunningMean,  // a normalization's statistics
+  kRunningVar,
+  kPeephole,        // an LSTM's P
+  kWeightPart,      // one direction's part of a recurrent W joined from parts
+  kRecurrencePart,  // one direction's part of a recurrent R joined from parts
+  kBiasPart,        // one of the tensors a recurrent bias is assembled from
+};
+const char* ParamRoleName(ParamRole role);
+// The role a rule's ParamSlot names; kParameter for any other name.
+ParamRole ParamRoleFromName(std::string_view name);
+
+struct Param {
+  std::string name;  // the stored tensor (before FindLayers resolves views: the node's input)
+  ParamRole role = ParamRole::kParameter;
+  ConstantView view;  // how the layer sees it (no steps: the stored layout)
+  // A part of a recurrent W or R joined from one tensor per direction: the direction it holds
+  // (1, 2, ...: part 0 is the weight, or the kRecurrence parameter, itself); else -1.
+  int part = -1;
+};
+
 struct Layer {
   int node = -1;     // the layer's node (for a decomposed norm, the Mul by the scale); -1: loose
   std::string name;  // GraphIndex::NodeName, or the tensor's name for a loose one
   std::string op;    // the node's op type
-  const LayerRule* rule = nullptr;       // null when skipped for want of a rule
-  std::vector<std::string> param_roles;  // role of each entry of params (rule's ParamSlot)
-  std::string weight;                    // weight tensor name ("" if none)
-  std::string bias;                      // bias tensor name ("" if none)
-  std::vector<std::string> params;       // the node's other parameter tensors, in input order
-  std::string output;        // the tensor whose consumers decide the activation: the layer's
-                             // output, or the output of the bias Add folded into it
-  std::vector<int> path;     // nodes folded into the layer (the bias Add), for paths
-  std::string skipped;       // why the layer cannot be planned; empty if it can
-  std::string shared_owner;  // the layer that initializes this layer's shared weight
-  ConstantView weight_view;  // how the layer sees its weight (steps from the stored tensor)
+  const LayerRule* rule = nullptr;  // null when skipped for want of a rule
+  std::string weight;               // weight tensor name ("" if none)
+  std::string bias;                 // bias tensor name ("" if none)
+  std::vector<Param> params;        // the node's other parameter tensors, in input order
+  std::string output;               // the tensor whose consumers decide the activation: the layer's
+                                    // output, or the output of the bias Add folded into it
+  std::vector<int> path;            // nodes folded into the layer (the bias Add), for paths
+  std::string skipped;              // why the layer cannot be planned; empty if it can
+  std::string shared_owner;         // the layer that initializes this layer's shared weight
+  ConstantView weight_view;         // how the layer sees its weight (steps from the stored tensor)
   // A recurrent W (R) concatenated from one tensor per direction (a bidirectional layer in
-  // PyTorch's training-mode export): each direction's view, [1, G·H, C]; weight_view and the
-  // "recurrence" param are then the first direction's, and the others follow as params with
-  // role "weight_part" ("recurrence_part").
-  std::vector<ConstantView> weight_parts, recurrence_parts;
-  std::vector<ConstantView> param_views;  // how the layer sees each of params
+  // PyTorch's training-mode export) is seen as its parts, [1, G·H, C] each: weight_view and
+  // the kRecurrence param are then the first direction's, and the others follow as params
+  // with role kWeightPart (kRecurrencePart).
   // Set when the weight (bias) reaches the layer only through Identity from a tensor another
   // layer already owns — an exporter's merging of equal-valued tensors, not a tie: the layer
   // gets its own copy, named after the Identity's output, and this is the tensor copied.
@@ -104,6 +128,10 @@ std::vector<Layer> FindLayers(const GraphIndex& index,
 // The nodes where an activation walk stops as "linear": the dense, conv and recurrent layers
 // (normalizations and embedding lookups are walked through).
 std::unordered_set<int> WalkBoundaries(const std::vector<Layer>& layers);
+
+// How many directions the layer's weight is joined from (1 when it is one tensor).
+int WeightPartCount(const Layer& layer);
+bool HasParamRole(const Layer& layer, ParamRole role);
 
 // The shape of an initializer as a vector.
 std::vector<int64_t> ShapeOf(const onnx::TensorProto& tensor);

@@ -9,13 +9,14 @@
 #include <vector>
 
 #include "graph/graph_index.h"
+#include "init/orthogonal.h"
 #include "init/rng.h"
-#include "init/schemes/orthogonal.h"
-#include "init/schemes/registry.h"
 #include "io/quantize.h"
 #include "io/tensor_codec.h"
 #include "io/tensor_store.h"
 #include "parallel.h"
+#include "plan/drawable.h"
+#include "plan/registry.h"
 
 namespace reinit {
 
@@ -359,37 +360,6 @@ Producer WholeProducer(const proto::TensorInit& init, uint64_t seed, const onnx:
   };
 }
 
-// Refuses a tensor that would have to be held in memory whole (orthogonal draws, views, kept
-// blocks, requantization, ConstantOfShape) if that would take more than `limit` bytes: a model
-// that declares absurd sizes fails at once instead of exhausting the machine's memory. About
-// four copies of the tensor are alive at the peak (old values, values drawn, the matrix an
-// orthogonal draw works in, the encoded bytes), each 4 bytes an element (8 for DOUBLE).
-Status CheckMemory(const onnx::TensorProto& tensor, uint64_t limit) {
-  auto count = ElementCount(tensor);
-  if (!count.ok()) return count.status();
-  const uint64_t width = tensor.data_type() == onnx::TensorProto::DOUBLE ? 8 : 4;
-  uint64_t need = 0;
-  const bool overflow = __builtin_mul_overflow(static_cast<uint64_t>(*count), 4 * width, &need);
-  if (overflow || need > limit) {
-    auto size_text = [](uint64_t bytes) {
-      const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-      double v = static_cast<double>(bytes);
-      int u = 0;
-      for (; v >= 1024 && u < 6; ++u) v /= 1024;
-      char text[32];
-      std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : "%.3g %s", v, units[u]);
-      return std::string(text);
-    };
-    std::string dims;
-    for (int64_t d : tensor.dims()) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-    return ModelError("shape [" + dims + "] (" + std::to_string(*count) +
-                      " values) must be drawn whole in memory, about " +
-                      (overflow ? std::string("more than 2^64 bytes") : size_text(need)) +
-                      ", over the limit of " + size_text(limit) + " (raise it with --max-memory)");
-  }
-  return Status::Ok();
-}
-
 // A deferred tensor drawn whole, without its old values, gets a producer; one that keeps
 // some of its old values (blocks kept, a view that covers part of it) is read into memory.
 Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* tensor,
@@ -615,19 +585,6 @@ Status RewritePlanned(const proto::Layer& layer, const proto::TensorInit& init, 
 }
 
 }  // namespace
-
-Status CheckDrawable(const proto::TensorInit& init, const onnx::TensorProto& tensor,
-                     uint64_t max_memory) {
-  if (init.scheme().empty() || init.scheme() == "keep" || max_memory == kNoMemoryLimit) {
-    return Status::Ok();
-  }
-  auto scheme = FindScheme(init.scheme());
-  const bool streamed = scheme.ok() && IsElementwise((*scheme)->distribution) &&
-                        IsDeferred(tensor) && IsSupportedFloatType(tensor.data_type()) &&
-                        init.blocks().empty() && init.view().empty() &&
-                        init.quant_scale().empty() && init.materialize().empty();
-  return streamed ? Status::Ok() : CheckMemory(tensor, max_memory);
-}
 
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store,
                  uint64_t max_memory) {

@@ -8,6 +8,7 @@
 
 #include "io/tensor_store.h"
 #include "plan.pb.h"
+#include "plan/drawable.h"
 #include "status.h"
 
 namespace reinit {
@@ -18,16 +19,8 @@ namespace reinit {
 //
 // A tensor that must be drawn whole in memory (orthogonal, a view, kept blocks,
 // requantization, ConstantOfShape) may take at most `max_memory` bytes doing so (see
-// CheckMemory in apply.cc); past that the error names it and --max-memory.
-inline constexpr uint64_t kNoMemoryLimit = UINT64_MAX;
+// CheckMemory in plan/drawable.h); past that the error names it and --max-memory.
 Status ApplyPlan(const proto::Plan& plan, onnx::ModelProto* model, TensorStore* store = nullptr,
                  uint64_t max_memory = kNoMemoryLimit);
-
-// What ApplyPlan will find about `init`, drawn into `tensor` (the stored tensor, or the
-// description of a ConstantOfShape output): ok when it is streamed or fits in `max_memory`
-// drawn whole; otherwise the error ApplyPlan would give. The plan stage asks it first, so that
-// apply never refuses what the plan lists.
-Status CheckDrawable(const proto::TensorInit& init, const onnx::TensorProto& tensor,
-                     uint64_t max_memory);
 
 }  // namespace reinit

@@ -11,8 +11,8 @@
 #include <map>
 #include <string>
 
-#include "plan.h"
 #include "plan.pb.h"
+#include "plan/plan.h"
 #include "signal/executor/tensor.h"
 #include "status.h"
 

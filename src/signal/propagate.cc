@@ -5,7 +5,7 @@
 #include <span>
 
 #include "init/rng.h"
-#include "io/npy.h"
+#include "signal/npy.h"
 
 namespace reinit {
 

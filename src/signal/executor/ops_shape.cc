@@ -9,7 +9,7 @@
 // Tile, Pad, nearest Resize and DepthToSpace differ only in their tables.
 //
 // An output shape comes from the model's data (a shape input, repeats, pads, scales), so it is
-// checked before anything is allocated: no negative dims, at most kMaxElements elements.
+// checked before anything is allocated: no negative dims, at most kMaxShapeElements elements.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -26,12 +26,12 @@ namespace {
 
 // The most elements a shape op produces (8 GiB of float32); larger shapes are refused rather
 // than allocated.
-constexpr int64_t kMaxElements = int64_t{1} << 31;
+constexpr int64_t kMaxShapeElements = int64_t{1} << 31;
 
-std::string Str(int64_t v) { return std::to_string(v); }
+std::string ShapeStr(int64_t v) { return std::to_string(v); }
 
 // The element count of an output shape the model's data asked for; an error when a dim is
-// negative or the product of the nonzero dims exceeds kMaxElements (so that no product of
+// negative or the product of the nonzero dims exceeds kMaxShapeElements (so that no product of
 // the shape's dims can overflow later, even where a zero dim makes the tensor empty).
 StatusOr<int64_t> CheckedSize(const OpContext& ctx, const std::vector<int64_t>& shape,
                               const std::string& what) {
@@ -43,7 +43,7 @@ StatusOr<int64_t> CheckedSize(const OpContext& ctx, const std::vector<int64_t>& 
       empty = true;
       continue;
     }
-    if (__builtin_mul_overflow(nonzero, d, &nonzero) || nonzero > kMaxElements) {
+    if (__builtin_mul_overflow(nonzero, d, &nonzero) || nonzero > kMaxShapeElements) {
       return ctx.Error(what + " " + ShapeString(shape) + " would have more than 2^31 elements");
     }
   }
@@ -53,13 +53,13 @@ StatusOr<int64_t> CheckedSize(const OpContext& ctx, const std::vector<int64_t>& 
 // A present input whose shape passes CheckedSize and whose buffer holds as many values as the
 // shape says (feeds come from callers); an error naming it otherwise.
 StatusOr<const Tensor*> Data(const OpContext& ctx, int k) {
-  if (!ctx.has_input(k)) return ctx.Error("input " + Str(k) + " is missing");
+  if (!ctx.has_input(k)) return ctx.Error("input " + ShapeStr(k) + " is missing");
   const Tensor& t = ctx.input(k);
-  auto n = CheckedSize(ctx, t.shape, "input " + Str(k) + " of shape");
+  auto n = CheckedSize(ctx, t.shape, "input " + ShapeStr(k) + " of shape");
   if (!n.ok()) return n.status();
   const size_t held = t.is_float() ? t.f.size() : t.i.size();
   if (static_cast<int64_t>(held) != *n) {
-    return ctx.Error("input " + Str(k) + " holds " + Str(static_cast<int64_t>(held)) +
+    return ctx.Error("input " + ShapeStr(k) + " holds " + ShapeStr(static_cast<int64_t>(held)) +
                      " values for shape " + ShapeString(t.shape));
   }
   return &t;
@@ -171,10 +171,11 @@ StatusOr<std::vector<int64_t>> NormalizeAxes(const OpContext& ctx, std::vector<i
   std::vector<bool> seen(static_cast<size_t>(rank), false);
   for (int64_t& a : axes) {
     if (a < -rank || a >= rank) {
-      return ctx.Error("axis " + Str(a) + " is out of range for rank " + Str(rank));
+      return ctx.Error("axis " + ShapeStr(a) + " is out of range for rank " + ShapeStr(rank));
     }
     if (a < 0) a += rank;
-    if (seen[a]) return ctx.Error("axis " + Str(a) + " is given twice in " + ShapeString(axes));
+    if (seen[a])
+      return ctx.Error("axis " + ShapeStr(a) + " is given twice in " + ShapeString(axes));
     seen[a] = true;
   }
   return axes;
@@ -207,8 +208,8 @@ Status Reshape(OpContext& ctx) {
     if (v < -1) return ctx.Error("shape " + ShapeString(target) + " has a negative dimension");
     if (v == 0 && !allowzero) {
       if (static_cast<int64_t>(k) >= in.rank()) {
-        return ctx.Error("shape " + ShapeString(target) + " copies dimension " + Str(k) +
-                         " (0) of an input of rank " + Str(in.rank()));
+        return ctx.Error("shape " + ShapeString(target) + " copies dimension " + ShapeStr(k) +
+                         " (0) of an input of rank " + ShapeStr(in.rank()));
       }
       shape[k] = in.shape[k];
     }
@@ -222,13 +223,13 @@ Status Reshape(OpContext& ctx) {
   const int64_t n = in.size();
   if (infer >= 0) {
     if (known == 0 || n % known != 0) {
-      return ctx.Error("cannot reshape " + ShapeString(in.shape) + " (" + Str(n) +
+      return ctx.Error("cannot reshape " + ShapeString(in.shape) + " (" + ShapeStr(n) +
                        " elements) to " + ShapeString(target));
     }
     shape[infer] = n / known;
   } else if (known != n) {
-    return ctx.Error("cannot reshape " + ShapeString(in.shape) + " (" + Str(n) + " elements) to " +
-                     ShapeString(target) + " (" + Str(known) + ")");
+    return ctx.Error("cannot reshape " + ShapeString(in.shape) + " (" + ShapeStr(n) +
+                     " elements) to " + ShapeString(target) + " (" + ShapeStr(known) + ")");
   }
   ctx.output(0) = Reshaped(in, std::move(shape));
   return Status::Ok();
@@ -240,7 +241,7 @@ Status Flatten(OpContext& ctx) {
   const Tensor& in = **in_or;
   int64_t axis = ctx.Attr("axis", int64_t{1});
   if (axis < -in.rank() || axis > in.rank()) {
-    return ctx.Error("axis " + Str(axis) + " is out of range for rank " + Str(in.rank()));
+    return ctx.Error("axis " + ShapeStr(axis) + " is out of range for rank " + ShapeStr(in.rank()));
   }
   if (axis < 0) axis += in.rank();
   const std::vector<int64_t> outer(in.shape.begin(), in.shape.begin() + axis);
@@ -268,8 +269,8 @@ Status Squeeze(OpContext& ctx) {
   std::vector<bool> drop(in.shape.size(), false);
   for (int64_t a : *norm) {
     if (in.shape[a] != 1) {
-      return ctx.Error("cannot squeeze axis " + Str(a) + " of size " + Str(in.shape[a]) + " in " +
-                       ShapeString(in.shape));
+      return ctx.Error("cannot squeeze axis " + ShapeStr(a) + " of size " + ShapeStr(in.shape[a]) +
+                       " in " + ShapeString(in.shape));
     }
     drop[a] = true;
   }
@@ -325,8 +326,8 @@ Status Transpose(OpContext& ctx) {
     if (valid) seen[perm[a]] = true;
   }
   if (!valid) {
-    return ctx.Error("perm " + ShapeString(perm) + " is not a permutation of the " + Str(rank) +
-                     " axes of " + ShapeString(in.shape));
+    return ctx.Error("perm " + ShapeString(perm) + " is not a permutation of the " +
+                     ShapeStr(rank) + " axes of " + ShapeString(in.shape));
   }
   const std::vector<int64_t> stride = Strides(in.shape);
   std::vector<int64_t> shape(perm.size());
@@ -363,10 +364,10 @@ Status Concat(OpContext& ctx) {
     for (int64_t a = 0; match && a < t.rank(); ++a)
       match = a == axis || t.shape[a] == first.shape[a];
     if (!match) {
-      return ctx.Error("input " + Str(static_cast<int64_t>(k)) + " (" + DTypeName(t.type) + " " +
-                       ShapeString(t.shape) + ") does not concatenate with input 0 (" +
+      return ctx.Error("input " + ShapeStr(static_cast<int64_t>(k)) + " (" + DTypeName(t.type) +
+                       " " + ShapeString(t.shape) + ") does not concatenate with input 0 (" +
                        DTypeName(first.type) + " " + ShapeString(first.shape) + ") on axis " +
-                       Str(axis));
+                       ShapeStr(axis));
     }
     shape[axis] += t.shape[axis];
   }
@@ -416,8 +417,8 @@ Status Split(OpContext& ctx) {
     // Equal parts; from opset 18 (num_outputs) the last may be smaller.
     const int64_t chunk = (dim + parts - 1) / parts;
     if (dim % parts != 0 && (ctx.opset() < 18 || chunk * (parts - 1) >= dim)) {
-      return ctx.Error("axis " + Str(axis) + " of size " + Str(dim) + " does not split into " +
-                       Str(parts) + " equal parts");
+      return ctx.Error("axis " + ShapeStr(axis) + " of size " + ShapeStr(dim) +
+                       " does not split into " + ShapeStr(parts) + " equal parts");
     }
     split.assign(static_cast<size_t>(parts), chunk);
     split.back() = dim - chunk * (parts - 1);
@@ -428,8 +429,8 @@ Status Split(OpContext& ctx) {
     if (total < 0) break;
   }
   if (static_cast<int64_t>(split.size()) != parts || total != dim) {
-    return ctx.Error("split " + ShapeString(split) + " does not cut axis " + Str(axis) +
-                     " of size " + Str(dim) + " into " + Str(parts) + " outputs");
+    return ctx.Error("split " + ShapeString(split) + " does not cut axis " + ShapeStr(axis) +
+                     " of size " + ShapeStr(dim) + " into " + ShapeStr(parts) + " outputs");
   }
   const int64_t outer = ShapeSize(std::vector<int64_t>(in.shape.begin(), in.shape.begin() + axis));
   const int64_t inner =
@@ -498,7 +499,7 @@ Status Slice(OpContext& ctx) {
     const int64_t a = (*norm)[k];
     const int64_t dim = in.shape[a];
     const int64_t st = steps[k];
-    if (st == 0) return ctx.Error("step 0 on axis " + Str(a));
+    if (st == 0) return ctx.Error("step 0 on axis " + ShapeStr(a));
     int64_t b = starts[k], e = ends[k];
     if (b < 0) b += dim;  // no overflow: dim >= 0
     if (e < 0) e += dim;
@@ -555,8 +556,8 @@ Status Gather(OpContext& ctx) {
   const int64_t dim = in.shape[axis];
   for (int64_t v : ind.i) {
     if (v < -dim || v >= dim) {
-      return ctx.Error("index " + Str(v) + " is out of range for axis " + Str(axis) + " of size " +
-                       Str(dim));
+      return ctx.Error("index " + ShapeStr(v) + " is out of range for axis " + ShapeStr(axis) +
+                       " of size " + ShapeStr(dim));
     }
   }
   Tensor out = Like(in, shape);
@@ -616,7 +617,7 @@ Status ConstantOfShape(OpContext& ctx) {
     auto v = DecodeTensor(a->t());
     if (!v.ok()) return v.status();
     if (v->size() != 1) {
-      return ctx.Error("the value attribute holds " + Str(v->size()) + " elements, not 1");
+      return ctx.Error("the value attribute holds " + ShapeStr(v->size()) + " elements, not 1");
     }
     value = std::move(*v);
   }
@@ -736,7 +737,7 @@ Status Pad(OpContext& ctx) {
   if (!norm.ok()) return norm.status();
   if (pads.size() != 2 * norm->size()) {
     return ctx.Error("pads " + ShapeString(pads) + " need 2 entries for each of the " +
-                     Str(static_cast<int64_t>(norm->size())) + " padded axes of " +
+                     ShapeStr(static_cast<int64_t>(norm->size())) + " padded axes of " +
                      ShapeString(in.shape));
   }
   std::vector<int64_t> begin(static_cast<size_t>(rank), 0), shape = in.shape;
@@ -745,11 +746,11 @@ Status Pad(OpContext& ctx) {
     const int64_t b = pads[k], e = pads[k + norm->size()];
     int64_t d = 0;
     if (__builtin_add_overflow(in.shape[a], b, &d) || __builtin_add_overflow(d, e, &d) || d < 0) {
-      return ctx.Error("pads " + ShapeString(pads) + " leave axis " + Str(a) + " of size " +
-                       Str(in.shape[a]) + " with a negative or overflowing size");
+      return ctx.Error("pads " + ShapeString(pads) + " leave axis " + ShapeStr(a) + " of size " +
+                       ShapeStr(in.shape[a]) + " with a negative or overflowing size");
     }
     if (mode != "constant" && in.shape[a] == 0 && d > 0) {
-      return ctx.Error("cannot pad the empty axis " + Str(a) + " in " + mode + " mode");
+      return ctx.Error("cannot pad the empty axis " + ShapeStr(a) + " in " + mode + " mode");
     }
     begin[a] = b;
     shape[a] = d;
@@ -931,8 +932,8 @@ Status RunResize(OpContext& ctx, const Tensor& in, const ResizeSpec& spec) {
 Status ScalesToAxes(OpContext& ctx, const Tensor& in, const std::vector<float>& scales,
                     ResizeSpec* spec) {
   if (static_cast<int64_t>(scales.size()) != in.rank()) {
-    return ctx.Error(Str(static_cast<int64_t>(scales.size())) + " scales for an input of rank " +
-                     Str(in.rank()));
+    return ctx.Error(ShapeStr(static_cast<int64_t>(scales.size())) +
+                     " scales for an input of rank " + ShapeStr(in.rank()));
   }
   for (size_t a = 0; a < scales.size(); ++a) {
     AxisResize r;
@@ -940,9 +941,9 @@ Status ScalesToAxes(OpContext& ctx, const Tensor& in, const std::vector<float>& 
     r.scale = scales[a];
     // In float, as onnxruntime and the ONNX reference compute it.
     const double out = std::floor(static_cast<float>(r.in) * scales[a]);
-    if (!(out >= 0.0 && out <= static_cast<double>(kMaxElements))) {
-      return ctx.Error("scale " + std::to_string(scales[a]) + " on axis " + Str(a) + " of size " +
-                       Str(r.in) + " gives no valid output size");
+    if (!(out >= 0.0 && out <= static_cast<double>(kMaxShapeElements))) {
+      return ctx.Error("scale " + std::to_string(scales[a]) + " on axis " + ShapeStr(a) +
+                       " of size " + ShapeStr(r.in) + " gives no valid output size");
     }
     r.out = static_cast<int64_t>(out);
     spec->axes.push_back(r);
@@ -1048,16 +1049,17 @@ Status Resize(OpContext& ctx) {
   }
   if (scales.size() + sizes.size() != n) {
     return ctx.Error(std::string(scales.empty() ? "sizes" : "scales") + " has " +
-                     Str(static_cast<int64_t>(scales.size() + sizes.size())) + " entries for " +
-                     Str(static_cast<int64_t>(n)) + " axes of " + ShapeString(in.shape));
+                     ShapeStr(static_cast<int64_t>(scales.size() + sizes.size())) +
+                     " entries for " + ShapeStr(static_cast<int64_t>(n)) + " axes of " +
+                     ShapeString(in.shape));
   }
   if (spec.transform == "tf_crop_and_resize") {
     auto r = Floats(ctx, 1);
     if (!r.ok()) return r.status();
     roi = *r;
     if (roi.size() != 2 * n) {
-      return ctx.Error("roi has " + Str(static_cast<int64_t>(roi.size())) + " entries, not " +
-                       Str(static_cast<int64_t>(2 * n)));
+      return ctx.Error("roi has " + ShapeStr(static_cast<int64_t>(roi.size())) + " entries, not " +
+                       ShapeStr(static_cast<int64_t>(2 * n)));
     }
   }
   for (int64_t a = 0; a < in.rank(); ++a) {
@@ -1089,8 +1091,8 @@ Status Resize(OpContext& ctx) {
     } else {
       out = static_cast<double>(sizes[k]);
     }
-    if (!(out >= 0.0 && out <= static_cast<double>(kMaxElements))) {
-      return ctx.Error("axis " + Str((*norm)[k]) + " of size " + Str(r.in) +
+    if (!(out >= 0.0 && out <= static_cast<double>(kMaxShapeElements))) {
+      return ctx.Error("axis " + ShapeStr((*norm)[k]) + " of size " + ShapeStr(r.in) +
                        " would be resized to an invalid or too large size");
     }
     r.out = static_cast<int64_t>(out);
@@ -1114,13 +1116,14 @@ Status BlockRearrange(OpContext& ctx, bool to_space) {
   if (in.rank() != 4) return ctx.Error("input " + ShapeString(in.shape) + " is not 4-D");
   const int64_t b = ctx.Attr("blocksize", int64_t{0});
   if (b <= 0 || b > (int64_t{1} << 16)) {
-    return ctx.Error("blocksize " + Str(b) + " is not in [1, 65536]");
+    return ctx.Error("blocksize " + ShapeStr(b) + " is not in [1, 65536]");
   }
   const int64_t n = in.shape[0], c = in.shape[1], h = in.shape[2], w = in.shape[3];
   std::vector<int64_t> view, perm, shape;
   if (to_space) {
     if (c % (b * b) != 0) {
-      return ctx.Error(Str(c) + " channels do not divide into blocks of " + Str(b) + "x" + Str(b));
+      return ctx.Error(ShapeStr(c) + " channels do not divide into blocks of " + ShapeStr(b) + "x" +
+                       ShapeStr(b));
     }
     const std::string mode = ctx.Attr("mode", std::string("DCR"));
     if (mode == "DCR") {
@@ -1135,11 +1138,13 @@ Status BlockRearrange(OpContext& ctx, bool to_space) {
     shape = {n, c / (b * b), h * b, w * b};  // no overflow: h, w <= 2^31 (Data), b <= 2^16
   } else {
     if (h % b != 0 || w % b != 0) {
-      return ctx.Error("height " + Str(h) + " and width " + Str(w) + " do not divide by " + Str(b));
+      return ctx.Error("height " + ShapeStr(h) + " and width " + ShapeStr(w) +
+                       " do not divide by " + ShapeStr(b));
     }
     int64_t depth = 0;
     if (__builtin_mul_overflow(c, b * b, &depth)) {
-      return ctx.Error(Str(c) + " channels in blocks of " + Str(b) + "x" + Str(b) + " overflow");
+      return ctx.Error(ShapeStr(c) + " channels in blocks of " + ShapeStr(b) + "x" + ShapeStr(b) +
+                       " overflow");
     }
     view = {n, c, h / b, b, w / b, b};
     perm = {0, 3, 5, 1, 2, 4};

@@ -1,4 +1,4 @@
-#include "init/schemes/orthogonal.h"
+#include "init/orthogonal.h"
 
 #include <Eigen/Dense>
 #include <algorithm>

@@ -1,12 +1,12 @@
-#include "report.h"
+#include "signal/report.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <vector>
 
-#include "init/gains.h"
-#include "init/schemes/registry.h"
+#include "plan/gains.h"
+#include "plan/registry.h"
 
 namespace reinit {
 

@@ -1,4 +1,4 @@
-#include "init/schemes/registry.h"
+#include "plan/registry.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "init/schemes/auto_policy.h"
+#include "plan/auto_policy.h"
 
 #include <vector>
 

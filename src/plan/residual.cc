@@ -1,11 +1,11 @@
-#include "init/schemes/residual.h"
+#include "plan/residual.h"
 
 #include <cmath>
 #include <cstdio>
 #include <deque>
 #include <unordered_set>
 
-#include "init/schemes/registry.h"
+#include "plan/registry.h"
 
 namespace reinit {
 

@@ -1,7 +1,7 @@
 // The Plan stage: from a loaded model and the user's options, decide for every layer what will
 // happen to its weight and bias — fans, activation, scheme, gain, std or bound — before anything
-// is changed. Also the Plan's JSON form (protobuf's JSON mapping) and the reading back of a
-// plan the user edited.
+// is changed. The stage's public front: the options, MakePlan, and the Plan's JSON form
+// (plan_json.h). The planner itself is planner.h, one layer's planning layer_plan.h.
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "graph/fans.h"
-#include "init/schemes/registry.h"
 #include "plan.pb.h"
+#include "plan/plan_json.h"
+#include "plan/registry.h"
 #include "status.h"
 
 namespace reinit {
@@ -49,14 +50,5 @@ Status CheckPlanOptions(const PlanOptions& options);
 
 // Errors name the layer and the tensor ("layer 'conv1' (Conv), weight 'w': ...").
 StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions& options);
-
-// Reads a plan written by `inspect --json` (possibly edited) and checks it against the model:
-// every layer it names must exist with the same weight; schemes must exist. std and bound are
-// recomputed from scheme, fans and gain (edit those, or use scheme normal/uniform to set std or
-// bound directly). Model layers the plan does not name are kept unchanged.
-StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_path,
-                               const onnx::ModelProto& model, uint64_t max_memory = 0);
-
-std::string PlanToJson(const proto::Plan& plan);
 
 }  // namespace reinit

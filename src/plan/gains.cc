@@ -1,4 +1,4 @@
-#include "init/gains.h"
+#include "plan/gains.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "io/npy.h"
+#include "signal/npy.h"
 
 #include <Eigen/Core>
 #include <cstring>

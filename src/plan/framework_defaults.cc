@@ -1,4 +1,4 @@
-#include "init/schemes/framework_defaults.h"
+#include "plan/framework_defaults.h"
 
 #include <cmath>
 
