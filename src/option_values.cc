@@ -91,6 +91,9 @@ std::pair<std::string, std::string> ParseDataSpec(const std::string& spec) {
   return named ? Spec{spec.substr(0, eq), spec.substr(eq + 1)} : Spec{"", spec};
 }
 
-int64_t DefaultBatch(std::string_view scheme) { return scheme == "lsuv" ? 32 : 8; }
+int64_t DefaultBatch(std::string_view scheme) {
+  const Scheme* s = SchemeNamed(scheme);
+  return s && s->batch > 0 ? s->batch : 8;
+}
 
 }  // namespace reinit

@@ -39,8 +39,9 @@ StatusOr<std::pair<std::string, std::vector<int64_t>>> ParseInputShape(const std
 // after a '/'.
 std::pair<std::string, std::string> ParseDataSpec(const std::string& spec);
 
-// The random inputs' samples when --batch is not given: 8, or 32 for --scheme lsuv (its scales
-// must hold on fresh inputs: a variance measured on 32 samples or more).
+// The random inputs' samples when --batch is not given: 8, or the batch of a scheme that needs
+// data (its registry row: 32 for lsuv, whose scales must hold on fresh inputs: a variance
+// measured on 32 samples or more).
 int64_t DefaultBatch(std::string_view scheme);
 
 }  // namespace reinit

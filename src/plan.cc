@@ -117,19 +117,12 @@ bool Matches(const std::string& glob, const std::string& name) {
 }  // namespace
 
 double EffectiveStd(const PlanOptions& options) {
-  if (options.naive_std > 0) return options.naive_std;
-  const std::string& s = options.scheme;
-  return s == "gpt2" || s == "bert" || s == "bert-truncated" ? 0.02 : 0.01;
+  return options.naive_std > 0 ? options.naive_std : DefaultStd(options.scheme);
 }
 
 Status CheckPlanOptions(const PlanOptions& options) {
   if (!(options.naive_std >= 0)) return UsageError("--std must be positive");
-  REINIT_RETURN_IF_ERROR(CheckResidual(options.residual));
-  if (options.scheme == "lsuv" && !options.residual.empty() && options.residual != "none") {
-    return UsageError(
-        "--scheme lsuv scales every layer to unit output variance itself; it takes "
-        "no --residual rule (only none)");
-  }
+  REINIT_RETURN_IF_ERROR(CheckResidual(options.residual, options.scheme));
   if (!(options.naive_range > 0)) return UsageError("--range must be positive");
   if (auto s = FindScheme(options.scheme); !s.ok()) return s.status();
   for (const auto& o : options.overrides) {
@@ -238,7 +231,6 @@ class Planner {
     in.requested = options_.residual;
     in.scheme = options_.scheme;
     in.zero_init_residual = options_.zero_init_residual;
-    if (options_.scheme == "lsuv") in.requested = "none";
     ApplyResidual(in, plan_);
   }
 
@@ -562,21 +554,11 @@ class Planner {
           .WithContext(LayerContext(*layer));
     }
     double weight_gain = *gain;
-    if (scheme == "lsuv" && (kind == LayerKind::kDense || kind == LayerKind::kConv)) {
-      // Orthogonal with gain 1; the LSUV stage scales it to unit output variance.
-      scheme = "orthogonal";
-      weight_gain = 1;
-      reason = "lsuv: orthogonal (gain 1), then scaled to unit output variance on the batch";
-      layer->mutable_lsuv();
-    } else if (auto recipe = ChooseRecipe(scheme, act.kind(), kind, layer->depth())) {
-      reason = recipe->reason;
-      scheme = std::string(recipe->scheme);
-      if (recipe->unit_gain) weight_gain = 1;
-    } else if (scheme == "auto" || scheme == "lsuv") {
-      AutoChoice choice = ChooseAuto(act.kind(), kind, layer->depth());
-      reason = (scheme == "lsuv" ? "lsuv leaves this kind of layer to auto: " : "") +
-               std::string(choice.reason);
-      scheme = std::string(choice.scheme);
+    if (auto draw = ChooseForLayer(scheme, act.kind(), kind, layer->depth())) {
+      reason = std::move(draw->reason);
+      scheme = std::move(draw->scheme);
+      if (draw->unit_gain) weight_gain = 1;
+      if (draw->lsuv) layer->mutable_lsuv();  // the LSUV stage scales it to unit variance
     }
     layer->set_reason(reason);
     return Resolve(scheme, *layer, weight_gain, *plan_, layer->mutable_weight())
@@ -675,7 +657,7 @@ class Planner {
       draws = FrameworkRecurrent(*framework, input, hidden, per_dir);
     } else {
       draws.grain = RecurrentGrain::kGate;
-      const bool is_auto = requested == "auto" || requested == "lsuv" || IsRecipe(requested);
+      const bool is_auto = ChoosesPerLayer(requested);
       AutoChoice in = ChooseAutoRecurrent(false), rec = ChooseAutoRecurrent(true);
       draws.input = {is_auto ? std::string(in.scheme) : requested,
                      double(input),
