@@ -23,6 +23,7 @@
 #include "io/quantize.h"
 #include "io/tensor_codec.h"
 #include "io/tensor_store.h"
+#include "plan_options.h"
 
 namespace reinit {
 
@@ -805,17 +806,7 @@ class Planner {
 StatusOr<proto::Plan> MakePlan(const onnx::ModelProto& model, const PlanOptions& options) {
   REINIT_RETURN_IF_ERROR(CheckPlanOptions(options));
   proto::Plan plan;
-  plan.set_scheme(options.scheme);
-  plan.set_seed(options.seed);
-  plan.set_fan_convention(options.fan_convention == FanConvention::kTorch ? "torch" : "onnx");
-  plan.set_mode(std::string(FanModeName(options.he_mode)));
-  plan.set_bias(options.keep_bias ? "keep" : "zero");
-  plan.set_norms(options.keep_norms ? "keep" : "reset");
-  plan.set_forget_bias(options.forget_bias);
-  plan.set_std(EffectiveStd(options));
-  plan.set_residual(options.residual);
-  plan.set_zero_init_residual(options.zero_init_residual);
-  plan.set_range(options.naive_range);
+  WritePlanOptions(options, &plan);
   plan.set_tool_version(REINIT_VERSION);
   if (!model.has_graph()) return ModelError("the model has no graph");
   Planner planner(model, options, &plan);
@@ -842,23 +833,9 @@ StatusOr<proto::Plan> ReadPlan(const std::string& json, const std::string& plan_
     return ModelError(where + ": not a reinit plan: " + std::string(parsed.message()));
   }
   PlanOptions options;
-  options.seed = edited.seed();
-  if (edited.fan_convention() == "torch")
-    options.fan_convention = FanConvention::kTorch;
-  else if (!edited.fan_convention().empty() && edited.fan_convention() != "onnx")
-    return ModelError(where + ": fanConvention must be 'onnx' or 'torch', not '" +
-                      edited.fan_convention() + "'");
-  if (edited.mode() == "fan_out")
-    options.he_mode = FanMode::kFanOut;
-  else if (!edited.mode().empty() && edited.mode() != "fan_in")
-    return ModelError(where + ": mode must be 'fan_in' or 'fan_out', not '" + edited.mode() + "'");
-  if (edited.std() > 0) options.naive_std = edited.std();
-  if (edited.range() > 0) options.naive_range = edited.range();
-  options.keep_bias = edited.bias() == "keep";
-  options.keep_norms = edited.norms() == "keep";
-  options.forget_bias = edited.forget_bias();
-  options.residual = edited.residual();
-  options.zero_init_residual = edited.zero_init_residual();
+  if (auto s = ReadPlanOptions(edited, &options); !s.ok()) {
+    return ModelError(where + ": " + std::string(s.message()));
+  }
   options.max_memory = max_memory;
   if (auto s = CheckResidual(options.residual); !s.ok()) {
     return ModelError(where + ": " + std::string(s.message()));

@@ -19,6 +19,7 @@ namespace reinit {
 struct LayerOverride {
   std::string glob;  // fnmatch pattern, matched against the layer's and the weight's names
   std::string scheme;
+  bool operator==(const LayerOverride&) const = default;
 };
 
 struct PlanOptions {
@@ -39,6 +40,7 @@ struct PlanOptions {
   // --max-memory: a tensor that must be drawn whole in more memory than this is refused at
   // planning (apply would refuse it: it never refuses what a plan lists); 0: no limit.
   uint64_t max_memory = 0;
+  bool operator==(const PlanOptions&) const = default;
 };
 
 // The std the naive and recipe normal draws use: --std, or the scheme's default.
