@@ -143,73 +143,76 @@ void SetData(const std::string& name, py::handle v, reinit::RunOptions* o) {
   for (auto& [input, file] : Pairs(name, list, DataFromDict, DataFromString)) o->data[input] = file;
 }
 
+// A planning option's value, checked by the Python type its row takes (src/plan_options.h).
+reinit::OptionValue PlanValue(const std::string& n, py::handle v, reinit::OptionType type) {
+  using T = reinit::OptionType;
+  switch (type) {
+    case T::kText:
+      return Str(n, v);
+    case T::kNumber:
+      return Number(n, v);
+    case T::kPositiveNumber:
+      return Positive(n, v);
+    case T::kFlag:
+      return Flag(n, v);
+    case T::kSeed:
+      // A Python int past int64: cast through unsigned.
+      if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v)) BadType(n, "an int", v);
+      if (v.cast<py::int_>() < py::int_(0) || v.cast<py::int_>() > py::int_(UINT64_MAX)) {
+        throw py::value_error("seed must be a whole number from 0 to 18446744073709551615");
+      }
+      return v.cast<uint64_t>();
+    case T::kGlobSchemes:
+      return Pairs(n, v, LayerFromDict, reinit::ParseLayerOverride);
+  }
+  throw py::value_error("option " + n + "= has no conversion");
+}
+
+// Every planning option of the table, by its keyword.
+void SetPlan(const std::string& n, py::handle v, reinit::RunOptions* o) {
+  for (const auto& row : reinit::PlanOptionRows()) {
+    if (row.keyword != n) continue;
+    if (reinit::Status s = row.set(PlanValue(n, v, row.type), &o->plan); !s.ok()) Throw(s);
+  }
+}
+
 const std::map<std::string, OptionRow>& Options() {
   using O = reinit::RunOptions;
-  static const std::map<std::string, OptionRow> kOptions = {
-      {"scheme", {kPlan, [](auto& n, py::handle v, O* o) { o->plan.scheme = Str(n, v); }}},
-      {"seed",
-       {kPlan,
-        [](auto& n, py::handle v, O* o) {
-          // A Python int past int64: cast through unsigned.
-          if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v)) BadType(n, "an int", v);
-          if (v.cast<py::int_>() < py::int_(0) || v.cast<py::int_>() > py::int_(UINT64_MAX)) {
-            throw py::value_error("seed must be a whole number from 0 to 18446744073709551615");
-          }
-          o->plan.seed = o->inputs.seed = v.cast<uint64_t>();
-        }}},
-      {"fan_convention",
-       {kPlan, [](auto& n, py::handle v,
-                  O* o) { o->plan.fan_convention = Take(reinit::ParseFanConvention(Str(n, v))); }}},
-      {"mode",
-       {kPlan, [](auto& n, py::handle v,
-                  O* o) { o->plan.he_mode = Take(reinit::ParseHeMode(Str(n, v))); }}},
-      {"bias",
-       {kPlan, [](auto& n, py::handle v,
-                  O* o) { o->plan.keep_bias = Take(reinit::ParseKeepBias(Str(n, v))); }}},
-      {"norms",
-       {kPlan, [](auto& n, py::handle v,
-                  O* o) { o->plan.keep_norms = Take(reinit::ParseKeepNorms(Str(n, v))); }}},
-      {"forget_bias",
-       {kPlan, [](auto& n, py::handle v, O* o) { o->plan.forget_bias = Number(n, v); }}},
-      {"std", {kPlan, [](auto& n, py::handle v, O* o) { o->plan.naive_std = Positive(n, v); }}},
-      {"range", {kPlan, [](auto& n, py::handle v, O* o) { o->plan.naive_range = Positive(n, v); }}},
-      {"residual", {kPlan, [](auto& n, py::handle v, O* o) { o->plan.residual = Str(n, v); }}},
-      {"zero_init_residual",
-       {kPlan, [](auto& n, py::handle v, O* o) { o->plan.zero_init_residual = Flag(n, v); }}},
-      {"layers",
-       {kPlan,
-        [](auto& n, py::handle v, O* o) {
-          o->plan.overrides = Pairs(n, v, LayerFromDict, reinit::ParseLayerOverride);
-        }}},
-      {"max_memory",
-       {kLimit, [](auto& n, py::handle v,
-                   O* o) { o->max_memory = o->plan.max_memory = Int(n, v, 1, INT64_MAX); }}},
-      {"batch",
-       {kInputs,
-        [](auto& n, py::handle v, O* o) { o->inputs.batch = Int(n, v, 1, reinit::kMaxBatch); }}},
-      {"inputs",
-       {kInputs,
-        [](auto& n, py::handle v, O* o) {
-          for (auto& [input, dims] : Pairs(n, v, InputFromDict, reinit::ParseInputShape)) {
-            o->inputs.input_shapes[input] = dims;
-          }
-        }}},
-      {"threads",
-       {kDraw,
-        [](auto& n, py::handle v, O* o) { o->threads = Int(n, v, 0, reinit::kMaxThreads); }}},
-      {"skip_check", {kDraw, [](auto& n, py::handle v, O* o) { o->skip_check = Flag(n, v); }}},
-      {"lsuv_tolerance",
-       {kDraw, [](auto& n, py::handle v, O* o) { o->lsuv.tolerance = Positive(n, v); }}},
-      {"lsuv_iterations",
-       {kDraw, [](auto& n, py::handle v,
-                  O* o) { o->lsuv.max_iterations = Int(n, v, 1, reinit::kMaxLsuvIterations); }}},
-      {"data", {kDraw, SetData}},
-      {"external_data",
-       {kFile, [](auto& n, py::handle v,
-                  O* o) { o->save.mode = Take(reinit::ParseExternalDataMode(Str(n, v))); }}},
-      {"in_place", {kFile, [](auto& n, py::handle v, O* o) { o->in_place = Flag(n, v); }}},
-      {"fsync", {kFile, [](auto& n, py::handle v, O* o) { o->save.fsync = Flag(n, v); }}},
-  };
+  static const std::map<std::string, OptionRow> kOptions = [] {
+    std::map<std::string, OptionRow> rows = {
+        {"max_memory",
+         {kLimit, [](auto& n, py::handle v,
+                     O* o) { o->max_memory = o->plan.max_memory = Int(n, v, 1, INT64_MAX); }}},
+        {"batch",
+         {kInputs,
+          [](auto& n, py::handle v, O* o) { o->inputs.batch = Int(n, v, 1, reinit::kMaxBatch); }}},
+        {"inputs",
+         {kInputs,
+          [](auto& n, py::handle v, O* o) {
+            for (auto& [input, dims] : Pairs(n, v, InputFromDict, reinit::ParseInputShape)) {
+              o->inputs.input_shapes[input] = dims;
+            }
+          }}},
+        {"threads",
+         {kDraw,
+          [](auto& n, py::handle v, O* o) { o->threads = Int(n, v, 0, reinit::kMaxThreads); }}},
+        {"skip_check", {kDraw, [](auto& n, py::handle v, O* o) { o->skip_check = Flag(n, v); }}},
+        {"lsuv_tolerance",
+         {kDraw, [](auto& n, py::handle v, O* o) { o->lsuv.tolerance = Positive(n, v); }}},
+        {"lsuv_iterations",
+         {kDraw, [](auto& n, py::handle v,
+                    O* o) { o->lsuv.max_iterations = Int(n, v, 1, reinit::kMaxLsuvIterations); }}},
+        {"data", {kDraw, SetData}},
+        {"external_data",
+         {kFile, [](auto& n, py::handle v,
+                    O* o) { o->save.mode = Take(reinit::ParseExternalDataMode(Str(n, v))); }}},
+        {"in_place", {kFile, [](auto& n, py::handle v, O* o) { o->in_place = Flag(n, v); }}},
+        {"fsync", {kFile, [](auto& n, py::handle v, O* o) { o->save.fsync = Flag(n, v); }}},
+    };
+    for (const auto& row : reinit::PlanOptionRows())
+      rows[std::string(row.keyword)] = {kPlan, SetPlan};
+    return rows;
+  }();
   return kOptions;
 }
 
@@ -233,6 +236,7 @@ reinit::RunOptions ToRunOptions(const py::dict& options, unsigned groups, const 
     row->second.set(name, value, &run);
     batch_given |= name == "batch";
   }
+  run.inputs.seed = run.plan.seed;  // the same seed draws the random inputs
   if (!batch_given) run.inputs.batch = reinit::DefaultBatch(run.plan.scheme);
   return run;
 }

@@ -4,62 +4,12 @@
 
 namespace reinit {
 
-namespace {
-
-// The index of `text` in `valid`, or an error "unknown <flag> 'text'; valid: a, b".
-StatusOr<size_t> Choose(std::string_view flag, std::string_view text,
-                        std::initializer_list<std::string_view> valid) {
-  std::string list;
-  size_t i = 0;
-  for (std::string_view v : valid) {
-    if (v == text) return i;
-    list.append(list.empty() ? "" : ", ").append(v);
-    ++i;
-  }
-  return UsageError("unknown " + std::string(flag) + " '" + std::string(text) +
-                    "'; valid: " + list);
-}
-
-}  // namespace
-
-StatusOr<FanConvention> ParseFanConvention(std::string_view text) {
-  auto i = Choose("--fan-convention", text, {"onnx", "torch"});
-  if (!i.ok()) return i.status();
-  return *i == 1 ? FanConvention::kTorch : FanConvention::kOnnx;
-}
-
-StatusOr<FanMode> ParseHeMode(std::string_view text) {
-  auto i = Choose("--mode", text, {"fan_in", "fan_out"});
-  if (!i.ok()) return i.status();
-  return *i == 1 ? FanMode::kFanOut : FanMode::kFanIn;
-}
-
-StatusOr<bool> ParseKeepBias(std::string_view text) {
-  auto i = Choose("--bias", text, {"zero", "keep"});
-  if (!i.ok()) return i.status();
-  return *i == 1;
-}
-
-StatusOr<bool> ParseKeepNorms(std::string_view text) {
-  auto i = Choose("--norms", text, {"reset", "keep"});
-  if (!i.ok()) return i.status();
-  return *i == 1;
-}
-
 StatusOr<ExternalDataMode> ParseExternalDataMode(std::string_view text) {
-  auto i = Choose("--external-data", text, {"keep", "single", "inline"});
+  auto i = ChooseText("--external-data", text, {"keep", "single", "inline"});
   if (!i.ok()) return i.status();
   return *i == 1   ? ExternalDataMode::kSingle
          : *i == 2 ? ExternalDataMode::kInline
                    : ExternalDataMode::kKeep;
-}
-
-StatusOr<LayerOverride> ParseLayerOverride(const std::string& spec) {
-  const size_t eq = spec.rfind('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-    return UsageError("--layer '" + spec + "': expected GLOB=SCHEME");
-  }
-  return LayerOverride{spec.substr(0, eq), spec.substr(eq + 1)};
 }
 
 StatusOr<std::pair<std::string, std::vector<int64_t>>> ParseInputShape(const std::string& spec) {
@@ -91,6 +41,9 @@ std::pair<std::string, std::string> ParseDataSpec(const std::string& spec) {
   return named ? Spec{spec.substr(0, eq), spec.substr(eq + 1)} : Spec{"", spec};
 }
 
-int64_t DefaultBatch(std::string_view scheme) { return scheme == "lsuv" ? 32 : 8; }
+int64_t DefaultBatch(std::string_view scheme) {
+  const Scheme* s = SchemeNamed(scheme);
+  return s && s->batch > 0 ? s->batch : 8;
+}
 
 }  // namespace reinit

@@ -14,6 +14,7 @@
 #include "graph/fans.h"
 #include "io/external_data.h"
 #include "plan/plan.h"
+#include "plan/plan_options.h"
 #include "status.h"
 
 namespace reinit {
@@ -23,14 +24,11 @@ inline constexpr int kMaxThreads = 1024;
 inline constexpr int64_t kMaxBatch = int64_t{1} << 20;
 inline constexpr int kMaxLsuvIterations = 1000;
 
-StatusOr<FanConvention> ParseFanConvention(std::string_view text);        // onnx | torch
-StatusOr<FanMode> ParseHeMode(std::string_view text);                     // fan_in | fan_out
-StatusOr<bool> ParseKeepBias(std::string_view text);                      // zero | keep: keep?
-StatusOr<bool> ParseKeepNorms(std::string_view text);                     // reset | keep: keep?
-StatusOr<ExternalDataMode> ParseExternalDataMode(std::string_view text);  // keep|single|inline
+// The planning options (--scheme, --bias, --mode, --layer, ...): their table and their text
+// conversions (ParseFanConvention, ParseHeMode, ParseKeepBias, ParseKeepNorms,
+// ParseLayerOverride) are in plan_options.h, with the plan they shape.
 
-// --layer GLOB=SCHEME (split at the last '='; the scheme is checked by CheckPlanOptions).
-StatusOr<LayerOverride> ParseLayerOverride(const std::string& spec);
+StatusOr<ExternalDataMode> ParseExternalDataMode(std::string_view text);  // keep|single|inline
 
 // --input NAME=D0,D1,... with positive dims.
 StatusOr<std::pair<std::string, std::vector<int64_t>>> ParseInputShape(const std::string& spec);
@@ -39,8 +37,9 @@ StatusOr<std::pair<std::string, std::vector<int64_t>>> ParseInputShape(const std
 // after a '/'.
 std::pair<std::string, std::string> ParseDataSpec(const std::string& spec);
 
-// The random inputs' samples when --batch is not given: 8, or 32 for --scheme lsuv (its scales
-// must hold on fresh inputs: a variance measured on 32 samples or more).
+// The random inputs' samples when --batch is not given: 8, or the batch of a scheme that needs
+// data (its registry row: 32 for lsuv, whose scales must hold on fresh inputs: a variance
+// measured on 32 samples or more).
 int64_t DefaultBatch(std::string_view scheme);
 
 }  // namespace reinit

@@ -2,6 +2,7 @@
 // reading back of an edited plan.
 #include "plan/plan.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
 
@@ -12,6 +13,7 @@
 #include "io/tensor_codec.h"
 #include "model_builder.h"
 #include "plan/auto_policy.h"
+#include "plan/plan_options.h"
 
 namespace reinit {
 namespace plan_test {
@@ -475,6 +477,65 @@ g (int64 n, bool c, float[1, 16] x) => (float[1, 16] y) {
             std::string(16 * 16 * 4, '\1'));
   EXPECT_NE(reinit_test::FindInitializer(applied, "w_outer")->raw_data(),
             reinit_test::FindInitializer(model, "w_outer")->raw_data());
+}
+
+// Every planning option's row: a value other than the default, set through the row, written
+// by MakePlan and read back from the plan's JSON by ReadPlan's reader, gives the same
+// PlanOptions (the rows without a reader: the defaults). A new row fails here until it has a
+// value below.
+TEST(PlanOptionTable, EveryRowRoundTripsThroughThePlan) {
+  const std::map<std::string_view, OptionValue> non_default = {
+      {"scheme", std::string("he-normal")},
+      {"seed", uint64_t{7}},
+      {"layer", std::vector<std::string>{"*=xavier-uniform"}},
+      {"bias", std::string("keep")},
+      {"norms", std::string("keep")},
+      {"forget-bias", 1.0},
+      {"fan-convention", std::string("torch")},
+      {"mode", std::string("fan_out")},
+      {"std", 0.05},
+      {"range", 0.2},
+      {"residual", std::string("zero")},
+      {"zero-init-residual", true},
+  };
+  PlanOptions base;
+  base.naive_std = EffectiveStd(base);  // what a plan holds, and so reads back
+  const auto model = GemmModel(16, 8, "Relu");
+  for (const auto& row : PlanOptionRows()) {
+    auto value = non_default.find(row.flag);
+    ASSERT_NE(value, non_default.end()) << row.flag << ": give the new row a value here";
+    PlanOptions o = base;
+    ASSERT_TRUE(SetPlanOption(row.flag, value->second, &o).ok()) << row.flag;
+    EXPECT_FALSE(o == base) << row.flag << ": the value is the default";
+    auto plan = MakePlan(model, o);
+    ASSERT_TRUE(plan.ok()) << row.flag << ": " << plan.status().message();
+    proto::Plan read;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(PlanToJson(*plan), &read).ok());
+    PlanOptions back;
+    ASSERT_TRUE(ReadPlanOptions(read, &back).ok()) << row.flag;
+    EXPECT_TRUE(back == (row.read ? o : base)) << row.flag;
+    auto again = ReadPlan(PlanToJson(*plan), "p.json", model);
+    EXPECT_TRUE(again.ok()) << row.flag << ": " << again.status().message();
+  }
+}
+
+TEST(PlanOptionTable, TextsAndPlanFieldsAreCheckedWithTheToolsMessages) {
+  PlanOptions o;
+  EXPECT_EQ(SetPlanOption("mode", std::string("fan_middle"), &o).message(),
+            "unknown --mode 'fan_middle'; valid: fan_in, fan_out");
+  EXPECT_EQ(SetPlanOption("layer", std::vector<std::string>{"fc1"}, &o).message(),
+            "--layer 'fc1': expected GLOB=SCHEME");
+  EXPECT_TRUE(SetPlanOption("layer", std::vector<LayerOverride>{{"fc=1", ""}}, &o).ok());
+  EXPECT_EQ(o.overrides, (std::vector<LayerOverride>{{"fc=1", ""}}));
+  EXPECT_FALSE(SetPlanOption("std", std::string("0.1"), &o).ok());  // a number, not a text
+  proto::Plan plan;
+  plan.set_fan_convention("keras");
+  EXPECT_EQ(ReadPlanOptions(plan, &o).message(),
+            "fanConvention must be 'onnx' or 'torch', not 'keras'");
+  plan.set_fan_convention("torch");
+  plan.set_mode("fan_avg");
+  EXPECT_EQ(ReadPlanOptions(plan, &o).message(),
+            "mode must be 'fan_in' or 'fan_out', not 'fan_avg'");
 }
 
 }  // namespace

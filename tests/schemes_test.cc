@@ -10,8 +10,12 @@
 
 #include "init/apply.h"
 #include "model_builder.h"
+#include "option_values.h"
+#include "plan/auto_policy.h"
+#include "plan/framework_defaults.h"
 #include "plan/plan.h"
 #include "plan/registry.h"
+#include "plan/residual.h"
 #include "stats.h"
 
 namespace reinit {
@@ -243,6 +247,144 @@ TEST(SchemeRegistry, TruncationConstantIsTheStdOfTheCutNormal) {
   const double phi2 = std::exp(-2.0) / std::sqrt(2 * M_PI);
   const double unit_var = 1 - 4 * phi2 / std::erf(std::sqrt(2.0));
   EXPECT_NEAR(kTruncatedStdAt2, std::sqrt(unit_var), 1e-12);
+}
+
+// What each policy and recipe row must hold, as docs/schemes.md and docs/residual.md describe
+// them; a new row fails here until it is listed. Plain schemes: every row not listed here draws
+// itself, keeps variance unless it is a fixed-scale draw, and needs no data.
+struct Expected {
+  std::string_view name;
+  LayerChoice choice;
+  std::string_view draw;      // what a recipe's dense and conv layers get
+  bool embeddings;            // and its embedding tables
+  std::string_view residual;  // its own rule
+  bool refuses_residual;
+  bool keeps_variance;
+  double default_std;
+  int64_t batch;
+  std::optional<Framework> framework;
+};
+
+const std::vector<Expected>& PolicyRows() {
+  using C = LayerChoice;
+  static const std::vector<Expected> kRows = {
+      {"auto", C::kAuto, "", false, "auto", false, true, 0.01, 0, std::nullopt},
+      {"torch-default", C::kFramework, "", false, "none", false, true, 0.01, 0, Framework::kTorch},
+      {"keras-default", C::kFramework, "", false, "none", false, true, 0.01, 0, Framework::kKeras},
+      {"flax-default", C::kFramework, "", false, "none", false, true, 0.01, 0, Framework::kFlax},
+      {"lsuv", C::kRecipe, "orthogonal", false, "none", true, true, 0.01, 32, std::nullopt},
+      {"fixup", C::kRecipe, "he-normal", false, "fixup", false, true, 0.01, 0, std::nullopt},
+      {"gpt2", C::kRecipe, "normal", true, "scaled", false, false, 0.02, 0, std::nullopt},
+      {"bert", C::kRecipe, "normal", true, "none", false, false, 0.02, 0, std::nullopt},
+      {"bert-truncated", C::kRecipe, "truncated-normal", true, "none", false, false, 0.02, 0,
+       std::nullopt},
+      {"deepnet", C::kRecipe, "xavier-normal", false, "deepnet", false, true, 0.01, 0,
+       std::nullopt},
+  };
+  return kRows;
+}
+
+TEST(SchemeRegistry, PolicyAndRecipeRowsHoldTheDocumentedValues) {
+  for (const auto& e : PolicyRows()) {
+    const Scheme* s = SchemeNamed(e.name);
+    ASSERT_NE(s, nullptr) << e.name;
+    EXPECT_EQ(s->kind, SchemeKind::kPolicy) << e.name;
+    EXPECT_EQ(s->choice, e.choice) << e.name;
+    EXPECT_EQ(s->draw.scheme, e.draw) << e.name;
+    EXPECT_EQ(s->draw.embeddings, e.embeddings) << e.name;
+    EXPECT_EQ(s->residual, e.residual) << e.name;
+    EXPECT_EQ(!s->refuses_residual.empty(), e.refuses_residual) << e.name;
+    EXPECT_EQ(s->keeps_variance, e.keeps_variance) << e.name;
+    EXPECT_EQ(s->default_std, e.default_std) << e.name;
+    EXPECT_EQ(DefaultStd(e.name), e.default_std) << e.name;
+    EXPECT_EQ(s->batch, e.batch) << e.name;
+    EXPECT_EQ(NeedsData(e.name), e.batch > 0) << e.name;
+    EXPECT_EQ(DefaultBatch(e.name), e.batch > 0 ? e.batch : 8) << e.name;
+    EXPECT_EQ(FrameworkFor(e.name), e.framework) << e.name;
+    EXPECT_EQ(ChoosesPerLayer(e.name), e.choice == LayerChoice::kAuto || !e.draw.empty()) << e.name;
+    if (!e.draw.empty()) {
+      ASSERT_NE(SchemeNamed(e.draw), nullptr) << e.name;  // a recipe draws a plain scheme
+      EXPECT_EQ(SchemeNamed(e.draw)->kind == SchemeKind::kPolicy, false) << e.name;
+    }
+    if (!s->paper.empty()) {  // cited by the formula `reinit schemes` shows or the plan's reason
+      EXPECT_TRUE(s->formula.find(s->paper) != std::string::npos ||
+                  s->draw.reason.find(s->paper) != std::string::npos)
+          << e.name;
+    }
+  }
+}
+
+TEST(SchemeRegistry, EveryOtherRowIsAPlainSchemeThatDrawsItself) {
+  const std::vector<std::string_view> fixed_scale = {"zero", "uniform", "normal",
+                                                     "truncated-normal"};
+  for (const auto& s : Schemes()) {
+    bool listed = false;
+    for (const auto& e : PolicyRows()) listed |= e.name == s.name;
+    if (listed) continue;
+    EXPECT_NE(s.kind, SchemeKind::kPolicy) << s.name << ": a policy row needs its PolicyRows() row";
+    EXPECT_EQ(s.choice, LayerChoice::kSelf) << s.name;
+    EXPECT_EQ(s.residual, "none") << s.name;
+    EXPECT_TRUE(s.refuses_residual.empty()) << s.name;
+    const bool fixed =
+        std::find(fixed_scale.begin(), fixed_scale.end(), s.name) != fixed_scale.end();
+    EXPECT_EQ(s.keeps_variance, !fixed) << s.name;
+    EXPECT_EQ(s.default_std, 0.01) << s.name;
+    EXPECT_EQ(s.batch, 0) << s.name;
+    EXPECT_FALSE(s.framework.has_value()) << s.name;
+    EXPECT_FALSE(ChooseForLayer(s.name, "relu", LayerKind::kDense, 1).has_value()) << s.name;
+  }
+}
+
+TEST(SchemeRegistry, RecipesDrawTheirLayersAndLeaveTheRestToAuto) {
+  const auto dense = ChooseForLayer("gpt2", "gelu", LayerKind::kDense, 1);
+  ASSERT_TRUE(dense.has_value());
+  EXPECT_EQ(dense->scheme, "normal");
+  EXPECT_EQ(dense->reason, "gpt2: N(0, std^2) (GPT-2, Radford 2019)");
+  EXPECT_EQ(ChooseForLayer("bert", "linear", LayerKind::kEmbedding, 0)->scheme, "normal");
+  EXPECT_EQ(
+      ChooseForLayer("fixup", "linear", LayerKind::kEmbedding, 0)->reason,
+      "fixup leaves this layer to auto: " + ChooseAuto("linear", LayerKind::kEmbedding, 0).reason);
+  const auto deepnet = ChooseForLayer("deepnet", "relu", LayerKind::kConv, 1);
+  EXPECT_EQ(deepnet->scheme, "xavier-normal");
+  EXPECT_TRUE(deepnet->unit_gain);
+  EXPECT_FALSE(deepnet->lsuv);
+  const auto lsuv = ChooseForLayer("lsuv", "relu", LayerKind::kDense, 1);
+  EXPECT_EQ(lsuv->scheme, "orthogonal");
+  EXPECT_TRUE(lsuv->unit_gain && lsuv->lsuv);
+  const auto lsuv_table = ChooseForLayer("lsuv", "linear", LayerKind::kEmbedding, 0);
+  EXPECT_FALSE(lsuv_table->lsuv);
+  EXPECT_EQ(lsuv_table->reason, "lsuv leaves this kind of layer to auto: " +
+                                    ChooseAuto("linear", LayerKind::kEmbedding, 0).reason);
+  const auto automatic = ChooseForLayer("auto", "tanh", LayerKind::kDense, kDeepChain);
+  EXPECT_EQ(automatic->scheme, "orthogonal");
+  EXPECT_EQ(automatic->reason, ChooseAuto("tanh", LayerKind::kDense, kDeepChain).reason);
+}
+
+TEST(SchemeRegistry, ResidualRulePerRecipeAndNormalization) {
+  const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> rules = {
+      // the scheme's own rule for streams with no norm, pre-norm and post-norm branches
+      {"auto", {"fixup", "scaled", "none"}},    {"fixup", {"fixup", "fixup", "fixup"}},
+      {"gpt2", {"scaled", "scaled", "scaled"}}, {"deepnet", {"deepnet", "deepnet", "deepnet"}},
+      {"bert", {"none", "none", "none"}},       {"lsuv", {"none", "none", "none"}},
+      {"he-normal", {"none", "none", "none"}},
+  };
+  const StreamNorm norms[] = {StreamNorm::kNone, StreamNorm::kPreNorm, StreamNorm::kPostNorm};
+  for (const auto& [scheme, want] : rules) {
+    for (int n = 0; n < 3; ++n) {
+      EXPECT_EQ(ResidualRuleFor("", scheme, norms[n]), want[n]) << scheme << " " << n;
+    }
+    EXPECT_EQ(ResidualRuleFor("zero", scheme, StreamNorm::kPreNorm),
+              scheme == "lsuv" ? "none" : "zero")
+        << scheme;
+  }
+  EXPECT_TRUE(CheckResidual("none", "lsuv").ok());
+  EXPECT_TRUE(CheckResidual("", "lsuv").ok());
+  EXPECT_TRUE(CheckResidual("fixup", "gpt2").ok());
+  EXPECT_EQ(CheckResidual("scaled", "lsuv").message(),
+            "--scheme lsuv scales every layer to unit output variance itself; it takes no "
+            "--residual rule (only none)");
+  EXPECT_EQ(CheckResidual("sometimes", "lsuv").message(),
+            "unknown --residual 'sometimes'; valid: auto, none, scaled, fixup, zero");
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 #include "io/model_io.h"
 #include "option_values.h"
@@ -28,32 +30,26 @@ int Fail(const Status& status) {
 }
 
 // The values were checked by the parser (options.cc) where CLI11 can; the conversions and the
-// forms it cannot check are the library's (src/option_values.h), shared with the Python module.
+// forms it cannot check are the library's planning option table (src/plan_options.h), shared
+// with the Python module: one line here per flag, naming the variable CLI11 filled.
 reinit::StatusOr<reinit::PlanOptions> ToPlanOptions(const CliOptions& o) {
+  const std::pair<std::string_view, reinit::OptionValue> given[] = {
+      {"scheme", o.scheme},
+      {"seed", o.seed},
+      {"layer", o.layers},
+      {"bias", o.bias},
+      {"norms", o.norms},
+      {"forget-bias", o.forget_bias},
+      {"fan-convention", o.fan_convention},
+      {"mode", o.mode},
+      {"std", o.std},
+      {"range", o.range},
+      {"residual", o.residual},
+      {"zero-init-residual", o.zero_init_residual},
+  };
   reinit::PlanOptions p;
-  p.scheme = o.scheme;
-  p.seed = o.seed;
-  auto convention = reinit::ParseFanConvention(o.fan_convention);
-  if (!convention.ok()) return convention.status();
-  p.fan_convention = *convention;
-  auto mode = reinit::ParseHeMode(o.mode);
-  if (!mode.ok()) return mode.status();
-  p.he_mode = *mode;
-  auto keep_bias = reinit::ParseKeepBias(o.bias);
-  if (!keep_bias.ok()) return keep_bias.status();
-  p.keep_bias = *keep_bias;
-  auto keep_norms = reinit::ParseKeepNorms(o.norms);
-  if (!keep_norms.ok()) return keep_norms.status();
-  p.keep_norms = *keep_norms;
-  p.forget_bias = o.forget_bias;
-  p.naive_std = o.std;
-  p.naive_range = o.range;
-  p.residual = o.residual;
-  p.zero_init_residual = o.zero_init_residual;
-  for (const auto& spec : o.layers) {
-    auto layer = reinit::ParseLayerOverride(spec);
-    if (!layer.ok()) return layer.status();
-    p.overrides.push_back(std::move(*layer));
+  for (const auto& [flag, value] : given) {
+    REINIT_RETURN_IF_ERROR(reinit::SetPlanOption(flag, value, &p));
   }
   return p;
 }

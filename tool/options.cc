@@ -85,9 +85,8 @@ void AddPropagateOptions(CLI::App* app, CliOptions* o) {
 void ExcludeWithPlan(CLI::App* app, CLI::Option* plan) {
   app->parse_complete_callback([app, plan] {
     if (plan->count() == 0) return;
-    for (const char* name :
-         {"--scheme", "--seed", "--layer", "--bias", "--norms", "--forget-bias", "--fan-convention",
-          "--mode", "--std", "--range", "--residual", "--zero-init-residual"}) {
+    for (const auto& row : reinit::PlanOptionRows()) {
+      const std::string name = "--" + std::string(row.flag);
       if (app->get_option(name)->count() > 0) {
         throw CLI::ValidationError("--plan", std::string("cannot be combined with ") + name +
                                                  ": the plan file sets it (edit the plan instead)");

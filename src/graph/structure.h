@@ -11,7 +11,7 @@
 // BatchNorm), `pre_norm` (a norm before the branch's first weight layer: GPT-2, ViT),
 // `post_norm` (a norm on the stream after the join: BERT) or `none`; the majority of its joins
 // decides. The plan uses this to scale each branch to the depth of its stream
-// (init/schemes/residual.h).
+// (plan/residual.h).
 #pragma once
 
 #include <string>

@@ -56,36 +56,6 @@ AutoChoice ChooseAuto(std::string_view activation, LayerKind kind, int depth) {
           "auto: xavier-uniform for " + std::string(activation) + " (no rule; Glorot 2010)"};
 }
 
-bool IsRecipe(std::string_view scheme) {
-  for (auto r : {"fixup", "gpt2", "bert", "bert-truncated", "deepnet"}) {
-    if (scheme == r) return true;
-  }
-  return false;
-}
-
-std::optional<AutoChoice> ChooseRecipe(std::string_view scheme, std::string_view activation,
-                                       LayerKind kind, int depth) {
-  if (!IsRecipe(scheme)) return std::nullopt;
-  const bool weight = kind == LayerKind::kDense || kind == LayerKind::kConv;
-  if (scheme == "gpt2" || scheme == "bert" || scheme == "bert-truncated") {
-    if (weight || kind == LayerKind::kEmbedding) {
-      const char* paper = scheme == "gpt2" ? "GPT-2, Radford 2019" : "BERT, Devlin 2019";
-      if (scheme == "bert-truncated") {
-        return AutoChoice{"truncated-normal",
-                          "bert-truncated: N(0, std^2) cut at +-2 std (BERT, Devlin 2019)"};
-      }
-      return AutoChoice{"normal", std::string(scheme) + ": N(0, std^2) (" + paper + ")"};
-    }
-  } else if (weight && scheme == "fixup") {
-    return AutoChoice{"he-normal", "fixup: He for the layer (Zhang 2019)"};
-  } else if (weight) {
-    return AutoChoice{"xavier-normal", "deepnet: xavier-normal, gain 1 (Wang 2022)", true};
-  }
-  AutoChoice fallback = ChooseAuto(activation, kind, depth);
-  fallback.reason = std::string(scheme) + " leaves this layer to auto: " + fallback.reason;
-  return fallback;
-}
-
 AutoChoice ChooseAutoRecurrent(bool recurrence) {
   if (recurrence) {
     return {"orthogonal",

@@ -41,13 +41,9 @@ struct AutoChoice {
 
 AutoChoice ChooseAuto(std::string_view activation, LayerKind kind, int depth);
 
-// The recipes' per-layer draws (fixup: He; gpt2, bert: normal at --std; bert-truncated:
-// truncated-normal at --std; deepnet: xavier-normal, gain 1); their depth rules are in
-// init/schemes/residual.h. Layers a recipe does not name (norms, recurrent layers, fixup's and
-// deepnet's embeddings) get auto's choice; nullopt when `scheme` is not a recipe.
-bool IsRecipe(std::string_view scheme);
-std::optional<AutoChoice> ChooseRecipe(std::string_view scheme, std::string_view activation,
-                                       LayerKind kind, int depth);
+// The recipes' per-layer draws (fixup, gpt2, bert, bert-truncated, deepnet, lsuv) are their
+// rows in plan/registry.cc (ChooseForLayer); layers a recipe does not name get auto's
+// choice.
 
 // Recurrent layers: the scheme of an input-to-hidden (recurrence = false) or hidden-to-hidden
 // gate block.

@@ -61,10 +61,8 @@ double FlaxFanIn(const LayerRule& rule, const onnx::NodeProto& node,
 }  // namespace
 
 std::optional<Framework> FrameworkFor(std::string_view scheme) {
-  if (scheme == "torch-default") return Framework::kTorch;
-  if (scheme == "keras-default") return Framework::kKeras;
-  if (scheme == "flax-default") return Framework::kFlax;
-  return std::nullopt;
+  const Scheme* s = SchemeNamed(scheme);
+  return s ? s->framework : std::nullopt;
 }
 
 FrameworkDraw FrameworkWeight(Framework f, const LayerRule& rule, const onnx::NodeProto& node,

@@ -23,12 +23,11 @@
 #include <vector>
 
 #include "graph/layers.h"
+#include "plan/registry.h"
 
 namespace reinit {
 
-enum class Framework { kTorch, kKeras, kFlax };
-
-// The framework a scheme name stands for, if it is one of the three.
+// The framework a scheme name stands for (its registry row's), if it is one of the three.
 std::optional<Framework> FrameworkFor(std::string_view scheme);
 
 // How one tensor (or every block of a recurrent tensor) is drawn.

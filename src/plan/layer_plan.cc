@@ -10,6 +10,7 @@
 #include "io/tensor_codec.h"
 #include "io/tensor_store.h"
 #include "plan/auto_policy.h"
+#include "plan/registry.h"
 #include "plan/drawable.h"
 #include "plan/framework_defaults.h"
 #include "plan/gains.h"
@@ -193,21 +194,11 @@ Status PlanWeight(const PlanContext& ctx, const Layer& found, proto::Layer* laye
     return PlanFrameworkWeight(ctx, found, *framework, layer);
   }
   double weight_gain = *gain;
-  if (scheme == "lsuv" && (kind == LayerKind::kDense || kind == LayerKind::kConv)) {
-    // Orthogonal with gain 1; the LSUV stage scales it to unit output variance.
-    scheme = "orthogonal";
-    weight_gain = 1;
-    reason = "lsuv: orthogonal (gain 1), then scaled to unit output variance on the batch";
-    layer->mutable_lsuv();
-  } else if (auto recipe = ChooseRecipe(scheme, act.kind(), kind, layer->depth())) {
-    reason = recipe->reason;
-    scheme = std::string(recipe->scheme);
-    if (recipe->unit_gain) weight_gain = 1;
-  } else if (scheme == "auto" || scheme == "lsuv") {
-    AutoChoice choice = ChooseAuto(act.kind(), kind, layer->depth());
-    reason = (scheme == "lsuv" ? "lsuv leaves this kind of layer to auto: " : "") +
-             std::string(choice.reason);
-    scheme = std::string(choice.scheme);
+  if (auto draw = ChooseForLayer(scheme, act.kind(), kind, layer->depth())) {
+    reason = std::move(draw->reason);
+    scheme = std::move(draw->scheme);
+    if (draw->unit_gain) weight_gain = 1;
+    if (draw->lsuv) layer->mutable_lsuv();  // the LSUV stage scales it to unit variance
   }
   layer->set_reason(reason);
   return Resolve(scheme, FansOf(*layer), weight_gain, *ctx.settings, layer->mutable_weight())

@@ -20,6 +20,7 @@ namespace reinit {
 struct LayerOverride {
   std::string glob;  // fnmatch pattern, matched against the layer's and the weight's names
   std::string scheme;
+  bool operator==(const LayerOverride&) const = default;
 };
 
 struct PlanOptions {
@@ -33,13 +34,14 @@ struct PlanOptions {
   bool keep_norms = false;  // --norms keep: normalization scales, shifts and statistics kept
   double forget_bias = 0;   // --forget-bias: the LSTM forget gate's bias
   std::vector<LayerOverride> overrides;  // applied in order: a later match wins
-  // --residual: the depth rule for every residual stream (init/schemes/residual.h); "": the
+  // --residual: the depth rule for every residual stream (plan/residual.h); "": the
   // scheme's own (auto for auto, fixup for fixup, scaled for gpt2, none for the others).
   std::string residual;
   bool zero_init_residual = false;  // --zero-init-residual: γ = 0 on each branch's last norm
   // --max-memory: a tensor that must be drawn whole in more memory than this is refused at
   // planning (apply would refuse it: it never refuses what a plan lists); 0: no limit.
   uint64_t max_memory = 0;
+  bool operator==(const PlanOptions&) const = default;
 };
 
 // The std the naive and recipe normal draws use: --std, or the scheme's default.

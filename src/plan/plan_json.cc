@@ -8,6 +8,7 @@
 #include "graph/layers.h"
 #include "plan/auto_policy.h"
 #include "plan/plan.h"
+#include "plan/plan_options.h"
 #include "plan/residual.h"
 #include "plan/resolve.h"
 
@@ -20,23 +21,9 @@ namespace {
 StatusOr<PlanOptions> OptionsOfPlan(const proto::Plan& edited, const std::string& where,
                                     uint64_t max_memory) {
   PlanOptions options;
-  options.seed = edited.seed();
-  if (edited.fan_convention() == "torch")
-    options.fan_convention = FanConvention::kTorch;
-  else if (!edited.fan_convention().empty() && edited.fan_convention() != "onnx")
-    return ModelError(where + ": fanConvention must be 'onnx' or 'torch', not '" +
-                      edited.fan_convention() + "'");
-  if (edited.mode() == "fan_out")
-    options.he_mode = FanMode::kFanOut;
-  else if (!edited.mode().empty() && edited.mode() != "fan_in")
-    return ModelError(where + ": mode must be 'fan_in' or 'fan_out', not '" + edited.mode() + "'");
-  if (edited.std() > 0) options.naive_std = edited.std();
-  if (edited.range() > 0) options.naive_range = edited.range();
-  options.keep_bias = edited.bias() == "keep";
-  options.keep_norms = edited.norms() == "keep";
-  options.forget_bias = edited.forget_bias();
-  options.residual = edited.residual();
-  options.zero_init_residual = edited.zero_init_residual();
+  if (auto s = ReadPlanOptions(edited, &options); !s.ok()) {
+    return ModelError(where + ": " + std::string(s.message()));
+  }
   options.max_memory = max_memory;
   if (auto s = CheckResidual(options.residual); !s.ok()) {
     return ModelError(where + ": " + std::string(s.message()));

@@ -173,7 +173,6 @@ class Planner {
     in.requested = options_.residual;
     in.scheme = options_.scheme;
     in.zero_init_residual = options_.zero_init_residual;
-    if (options_.scheme == "lsuv") in.requested = "none";
     ApplyResidual(in, plan_);
   }
 

@@ -29,7 +29,7 @@ RecurrentDraws ChooseRecurrentDraws(const PlanContext& ctx, const std::string& r
     draws = FrameworkRecurrent(*framework, r.input, r.hidden, r.per_dir);
   } else {
     draws.grain = RecurrentGrain::kGate;
-    const bool is_auto = requested == "auto" || requested == "lsuv" || IsRecipe(requested);
+    const bool is_auto = ChoosesPerLayer(requested);
     AutoChoice in = ChooseAutoRecurrent(false), rec = ChooseAutoRecurrent(true);
     draws.input = {is_auto ? std::string(in.scheme) : requested,
                    double(r.input),

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "plan/auto_policy.h"
+
 namespace reinit {
 
 std::string_view SchemeKindName(SchemeKind kind) {
@@ -56,98 +58,198 @@ const std::vector<Scheme>& Schemes() {
   using D = Distribution;
   using K = SchemeKind;
   using M = FanMode;
+  using C = LayerChoice;
   static const std::vector<Scheme> kSchemes = {
-      {"auto", "per layer, from the detected activation and the layer kind (README: auto)",
-       K::kPolicy, D::kNone, M::kFanIn, false, true},
+      {.name = "auto",
+       .formula = "per layer, from the detected activation and the layer kind (README: auto)",
+       .uses_gain = true,
+       .choice = C::kAuto,
+       .residual = "auto"},
       // What each framework's layers hold when constructed (schemes/framework_defaults.h).
-      {"torch-default",
-       "PyTorch's reset_parameters: Linear/Conv W and b U(+-1/sqrt(fan_in)), RNN U(+-1/sqrt(H)), "
-       "Embedding N(0,1)",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
-      {"keras-default",
-       "Keras: kernels glorot_uniform, recurrent kernels orthogonal, bias 0, LSTM forget bias 1, "
-       "Embedding U(+-0.05)",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
-      {"flax-default",
-       "Flax: kernels lecun_normal (truncated), recurrent orthogonal, bias 0, Embed N(0, 1/D)",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {.name = "torch-default",
+       .formula = "PyTorch's reset_parameters: Linear/Conv W and b U(+-1/sqrt(fan_in)), RNN "
+                  "U(+-1/sqrt(H)), Embedding N(0,1)",
+       .choice = C::kFramework,
+       .framework = Framework::kTorch},
+      {.name = "keras-default",
+       .formula = "Keras: kernels glorot_uniform, recurrent kernels orthogonal, bias 0, LSTM "
+                  "forget bias 1, Embedding U(+-0.05)",
+       .choice = C::kFramework,
+       .framework = Framework::kKeras},
+      {.name = "flax-default",
+       .formula = "Flax: kernels lecun_normal (truncated), recurrent orthogonal, bias 0, Embed "
+                  "N(0, 1/D)",
+       .choice = C::kFramework,
+       .framework = Framework::kFlax},
       // LSUV (Mishkin & Matas 2015): orthogonal pre-initialization with gain 1, then, layer
       // by layer in the order they run, W /= sqrt(Var(output)) on a batch until
-      // |Var - 1| < tolerance (src/signal/lsuv.h). Recurrent layers and embeddings get auto's
+      // |Var - 1| < tolerance (src/signal/lsuv.h); its scales must hold on fresh inputs, so the
+      // batch is 32 random inputs by default. Recurrent layers and embeddings get auto's
       // scheme.
-      {"lsuv",
-       "LSUV (Mishkin & Matas 2015): W = Q orthogonal, then per dense/conv layer in order "
-       "W /= sqrt(Var(output on a batch)) until |Var - 1| < tol",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {.name = "lsuv",
+       .formula = "LSUV (Mishkin & Matas 2015): W = Q orthogonal, then per dense/conv layer in "
+                  "order W /= sqrt(Var(output on a batch)) until |Var - 1| < tol",
+       .paper = "Mishkin & Matas 2015",
+       .choice = C::kRecipe,
+       .draw = {.scheme = "orthogonal",
+                .reason = "lsuv: orthogonal (gain 1), then scaled to unit output variance on "
+                          "the batch",
+                .unit_gain = true,
+                .lsuv = true,
+                .leaves_to_auto = "lsuv leaves this kind of layer to auto: "},
+       .refuses_residual = "scales every layer to unit output variance itself",
+       .batch = 32},
       // Recipes: a per-layer draw and the residual rule that goes with it
-      // (init/schemes/residual.h; README: Residual streams).
+      // (plan/residual.h; README: Residual streams).
       // Zhang, Dauphin & Ma 2019: the last layer of each residual branch and the classifier 0,
       // the branches' other layers He x L^(-1/(2m-2)), biases 0.
-      {"fixup",
-       "Fixup (Zhang 2019): last layer of each branch and the classifier 0, other branch layers "
-       "He * L^(-1/(2m-2)) (L branches, m layers each), biases 0",
-       K::kPolicy, D::kNone, M::kFanIn, false, true},
+      {.name = "fixup",
+       .formula = "Fixup (Zhang 2019): last layer of each branch and the classifier 0, other "
+                  "branch layers He * L^(-1/(2m-2)) (L branches, m layers each), biases 0",
+       .paper = "Zhang 2019",
+       .uses_gain = true,
+       .choice = C::kRecipe,
+       .draw = {.scheme = "he-normal", .reason = "fixup: He for the layer (Zhang 2019)"},
+       .residual = "fixup"},
       // Radford 2019 / nanoGPT: N(0, 0.02^2) everywhere, residual branch outputs 0.02/sqrt(L).
-      {"gpt2",
-       "GPT-2 (Radford 2019): Linear and Embedding N(0, s^2), s = --std (default 0.02); each "
-       "branch's output projection s/sqrt(2*n_layer); biases 0, LayerNorm 1/0",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {.name = "gpt2",
+       .formula = "GPT-2 (Radford 2019): Linear and Embedding N(0, s^2), s = --std (default "
+                  "0.02); each branch's output projection s/sqrt(2*n_layer); biases 0, "
+                  "LayerNorm 1/0",
+       .paper = "Radford 2019",
+       .choice = C::kRecipe,
+       .draw = {.scheme = "normal",
+                .reason = "gpt2: N(0, std^2) (GPT-2, Radford 2019)",
+                .embeddings = true},
+       .residual = "scaled",
+       .keeps_variance = false,
+       .default_std = 0.02},
       // Devlin 2019 / Hugging Face: N(0, 0.02^2) everywhere, no depth scaling (post-LN).
-      {"bert",
-       "BERT (Devlin 2019): Linear and Embedding N(0, s^2), s = --std (default 0.02); biases 0, "
-       "LayerNorm 1/0",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
-      {"bert-truncated",
-       "BERT as TF's truncated_normal_initializer(s): N(0, s^2) cut at +-2s (std 0.88 s), "
-       "s = --std (default 0.02)",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {.name = "bert",
+       .formula = "BERT (Devlin 2019): Linear and Embedding N(0, s^2), s = --std (default "
+                  "0.02); biases 0, LayerNorm 1/0",
+       .paper = "Devlin 2019",
+       .choice = C::kRecipe,
+       .draw = {.scheme = "normal",
+                .reason = "bert: N(0, std^2) (BERT, Devlin 2019)",
+                .embeddings = true},
+       .keeps_variance = false,
+       .default_std = 0.02},
+      {.name = "bert-truncated",
+       .formula = "BERT as TF's truncated_normal_initializer(s): N(0, s^2) cut at +-2s (std "
+                  "0.88 s), s = --std (default 0.02)",
+       .paper = "Devlin 2019",
+       .choice = C::kRecipe,
+       .draw = {.scheme = "truncated-normal",
+                .reason = "bert-truncated: N(0, std^2) cut at +-2 std (BERT, Devlin 2019)",
+                .embeddings = true},
+       .keeps_variance = false,
+       .default_std = 0.02},
       // Wang 2022: xavier-normal, with gain beta = (8N)^(-1/4) on the value, output and
       // feed-forward projections of N post-LN blocks; alpha = (2N)^(1/4) on the skip is the
       // graph's (a change reinit does not make).
-      {"deepnet",
-       "DeepNet (Wang 2022): xavier-normal; value, output and FFN projections gain "
-       "(8N)^(-1/4); the skip's alpha = (2N)^(1/4) must already be in the graph",
-       K::kPolicy, D::kNone, M::kFanIn, false, false},
+      {.name = "deepnet",
+       .formula = "DeepNet (Wang 2022): xavier-normal; value, output and FFN projections gain "
+                  "(8N)^(-1/4); the skip's alpha = (2N)^(1/4) must already be in the graph",
+       .paper = "Wang 2022",
+       .choice = C::kRecipe,
+       .draw = {.scheme = "xavier-normal",
+                .reason = "deepnet: xavier-normal, gain 1 (Wang 2022)",
+                .unit_gain = true},
+       .residual = "deepnet"},
       // W = 0: every unit computes the same thing and receives the same gradient.
-      {"zero", "W = 0", K::kZero, D::kNone, M::kFanIn, false, false},
+      {.name = "zero", .formula = "W = 0", .kind = K::kZero, .keeps_variance = false},
       // Normalization scales and running variances are reset to 1; a plan may set any value.
-      {"constant", "W = c (c = the plan's value; 1 for normalization scales and variances)",
-       K::kConstant, D::kConstant, M::kFanIn, false, false},
+      {.name = "constant",
+       .formula = "W = c (c = the plan's value; 1 for normalization scales and variances)",
+       .kind = K::kConstant,
+       .distribution = D::kConstant},
       // Naive draws with a fixed scale, ignoring the layer's size.
-      {"uniform", "W ~ U(-a, a), a = --range (default 0.05, Keras' RandomUniform)", K::kNaive,
-       D::kUniform, M::kFanIn, false, false},
-      {"normal", "W ~ N(0, s^2), s = --std (default 0.01)", K::kNaive, D::kNormal, M::kFanIn, false,
-       false},
+      {.name = "uniform",
+       .formula = "W ~ U(-a, a), a = --range (default 0.05, Keras' RandomUniform)",
+       .kind = K::kNaive,
+       .distribution = D::kUniform,
+       .keeps_variance = false},
+      {.name = "normal",
+       .formula = "W ~ N(0, s^2), s = --std (default 0.01)",
+       .kind = K::kNaive,
+       .distribution = D::kNormal,
+       .keeps_variance = false},
       // TF's truncated_normal_initializer: s is the std before the cut, not after.
-      {"truncated-normal", "W ~ N(0, s^2) cut at +-2s, s = --std (the values' std is 0.88 s)",
-       K::kNaive, D::kTruncatedNormal, M::kFanIn, false, false},
+      {.name = "truncated-normal",
+       .formula = "W ~ N(0, s^2) cut at +-2s, s = --std (the values' std is 0.88 s)",
+       .kind = K::kNaive,
+       .distribution = D::kTruncatedNormal,
+       .keeps_variance = false},
       // Glorot & Bengio 2010: var = g^2 * 2 / (fan_in + fan_out).
-      {"xavier-uniform", "W ~ U(-b, b), b = g * sqrt(6 / (fan_in + fan_out))", K::kVarianceScaling,
-       D::kUniform, M::kFanAvg, false, true},
-      {"xavier-normal", "W ~ N(0, s^2), s = g * sqrt(2 / (fan_in + fan_out))", K::kVarianceScaling,
-       D::kNormal, M::kFanAvg, false, true},
-      {"xavier-truncated-normal",
-       "W ~ N(0, s^2) cut at +-2s, s = g * sqrt(2 / (fan_in + fan_out)) / 0.8796",
-       K::kVarianceScaling, D::kTruncatedNormal, M::kFanAvg, false, true},
+      {.name = "xavier-uniform",
+       .formula = "W ~ U(-b, b), b = g * sqrt(6 / (fan_in + fan_out))",
+       .paper = "Glorot & Bengio 2010",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kUniform,
+       .mode = M::kFanAvg,
+       .uses_gain = true},
+      {.name = "xavier-normal",
+       .formula = "W ~ N(0, s^2), s = g * sqrt(2 / (fan_in + fan_out))",
+       .paper = "Glorot & Bengio 2010",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kNormal,
+       .mode = M::kFanAvg,
+       .uses_gain = true},
+      {.name = "xavier-truncated-normal",
+       .formula = "W ~ N(0, s^2) cut at +-2s, s = g * sqrt(2 / (fan_in + fan_out)) / 0.8796",
+       .paper = "Glorot & Bengio 2010",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kTruncatedNormal,
+       .mode = M::kFanAvg,
+       .uses_gain = true},
       // He et al. 2015: var = g^2 / n, n = fan_in (default) or fan_out (--mode).
-      {"he-uniform", "W ~ U(-b, b), b = g * sqrt(3 / n), n = fan_in or fan_out (--mode)",
-       K::kVarianceScaling, D::kUniform, M::kFanIn, true, true},
-      {"he-normal", "W ~ N(0, s^2), s = g / sqrt(n), n = fan_in or fan_out (--mode)",
-       K::kVarianceScaling, D::kNormal, M::kFanIn, true, true},
-      {"he-truncated-normal", "W ~ N(0, s^2) cut at +-2s, s = g / sqrt(n) / 0.8796",
-       K::kVarianceScaling, D::kTruncatedNormal, M::kFanIn, true, true},
+      {.name = "he-uniform",
+       .formula = "W ~ U(-b, b), b = g * sqrt(3 / n), n = fan_in or fan_out (--mode)",
+       .paper = "He 2015",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kUniform,
+       .follows_mode = true,
+       .uses_gain = true},
+      {.name = "he-normal",
+       .formula = "W ~ N(0, s^2), s = g / sqrt(n), n = fan_in or fan_out (--mode)",
+       .paper = "He 2015",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kNormal,
+       .follows_mode = true,
+       .uses_gain = true},
+      {.name = "he-truncated-normal",
+       .formula = "W ~ N(0, s^2) cut at +-2s, s = g / sqrt(n) / 0.8796",
+       .paper = "He 2015",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kTruncatedNormal,
+       .follows_mode = true,
+       .uses_gain = true},
       // LeCun et al. 1998: var = 1 / fan_in, no gain (what SELU's self-normalization needs).
-      {"lecun-uniform", "W ~ U(-b, b), b = sqrt(3 / fan_in)", K::kVarianceScaling, D::kUniform,
-       M::kFanIn, false, false},
-      {"lecun-normal", "W ~ N(0, s^2), s = 1 / sqrt(fan_in)", K::kVarianceScaling, D::kNormal,
-       M::kFanIn, false, false},
-      {"lecun-truncated-normal", "W ~ N(0, s^2) cut at +-2s, s = 1 / sqrt(fan_in) / 0.8796",
-       K::kVarianceScaling, D::kTruncatedNormal, M::kFanIn, false, false},
+      {.name = "lecun-uniform",
+       .formula = "W ~ U(-b, b), b = sqrt(3 / fan_in)",
+       .paper = "LeCun 1998",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kUniform},
+      {.name = "lecun-normal",
+       .formula = "W ~ N(0, s^2), s = 1 / sqrt(fan_in)",
+       .paper = "LeCun 1998",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kNormal},
+      {.name = "lecun-truncated-normal",
+       .formula = "W ~ N(0, s^2) cut at +-2s, s = 1 / sqrt(fan_in) / 0.8796",
+       .paper = "LeCun 1998",
+       .kind = K::kVarianceScaling,
+       .distribution = D::kTruncatedNormal},
       // Saxe et al. 2013: rows = output units, the rest flattened; Q of the QR of a Gaussian
       // (max x min) matrix with column signs fixed by sign(R_ii) (Mezzadri 2007), transposed
       // when rows < cols, times g. W W^T = g^2 I (rows <= cols) or W^T W = g^2 I.
-      {"orthogonal", "W = g * Q, Q with orthonormal rows or columns (QR of a Gaussian, sign-fixed)",
-       K::kOrthogonal, D::kOrthogonal, M::kFanIn, false, true},
+      {.name = "orthogonal",
+       .formula = "W = g * Q, Q with orthonormal rows or columns (QR of a Gaussian, sign-fixed)",
+       .paper = "Saxe 2013",
+       .kind = K::kOrthogonal,
+       .distribution = D::kOrthogonal,
+       .uses_gain = true},
   };
   return kSchemes;
 }
@@ -158,13 +260,55 @@ std::vector<std::string> SchemeNames() {
   return names;
 }
 
-StatusOr<const Scheme*> FindScheme(std::string_view name) {
+const Scheme* SchemeNamed(std::string_view name) {
   for (const auto& s : Schemes()) {
     if (s.name == name) return &s;
   }
+  return nullptr;
+}
+
+StatusOr<const Scheme*> FindScheme(std::string_view name) {
+  if (const Scheme* s = SchemeNamed(name)) return s;
   std::string list;
   for (const auto& n : SchemeNames()) list += (list.empty() ? "" : ", ") + n;
   return UsageError("unknown scheme '" + std::string(name) + "'; valid schemes: " + list);
+}
+
+double DefaultStd(std::string_view scheme) {
+  const Scheme* s = SchemeNamed(scheme);
+  return s ? s->default_std : 0.01;
+}
+
+bool NeedsData(std::string_view scheme) {
+  const Scheme* s = SchemeNamed(scheme);
+  return s && s->batch > 0;
+}
+
+bool ChoosesPerLayer(std::string_view scheme) {
+  const Scheme* s = SchemeNamed(scheme);
+  return s && (s->choice == LayerChoice::kAuto || s->choice == LayerChoice::kRecipe);
+}
+
+std::optional<LayerDraw> ChooseForLayer(std::string_view scheme, std::string_view activation,
+                                        LayerKind kind, int depth) {
+  const Scheme* s = SchemeNamed(scheme);
+  if (!s || (s->choice != LayerChoice::kAuto && s->choice != LayerChoice::kRecipe)) {
+    return std::nullopt;
+  }
+  const RecipeDraw& d = s->draw;
+  const bool weight = kind == LayerKind::kDense || kind == LayerKind::kConv;
+  if (s->choice == LayerChoice::kRecipe &&
+      (weight || (d.embeddings && kind == LayerKind::kEmbedding))) {
+    return LayerDraw{std::string(d.scheme), std::string(d.reason), d.unit_gain, d.lsuv};
+  }
+  AutoChoice choice = ChooseAuto(activation, kind, depth);
+  LayerDraw draw{std::string(choice.scheme), std::move(choice.reason), choice.unit_gain, false};
+  if (s->choice == LayerChoice::kRecipe) {
+    draw.reason = (d.leaves_to_auto.empty() ? std::string(s->name) + " leaves this layer to auto: "
+                                            : std::string(d.leaves_to_auto)) +
+                  draw.reason;
+  }
+  return draw;
 }
 
 StatusOr<DrawParameters> ComputeParameters(const Scheme& scheme, const SchemeInputs& in) {

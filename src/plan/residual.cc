@@ -14,11 +14,16 @@ const std::vector<std::string_view>& ResidualNames() {
   return kNames;
 }
 
-Status CheckResidual(std::string_view residual) {
+Status CheckResidual(std::string_view residual, std::string_view scheme) {
   if (residual.empty()) return Status::Ok();
   std::string list;
   for (auto n : ResidualNames()) {
-    if (n == residual) return Status::Ok();
+    if (n == residual) {
+      const Scheme* s = SchemeNamed(scheme);
+      if (!s || s->refuses_residual.empty() || residual == "none") return Status::Ok();
+      return UsageError("--scheme " + std::string(scheme) + " " + std::string(s->refuses_residual) +
+                        "; it takes no --residual rule (only none)");
+    }
     list += (list.empty() ? "" : ", ") + std::string(n);
   }
   return UsageError("unknown --residual '" + std::string(residual) + "'; valid: " + list);
@@ -26,13 +31,9 @@ Status CheckResidual(std::string_view residual) {
 
 std::string_view ResidualRuleFor(std::string_view requested, std::string_view scheme,
                                  StreamNorm norm) {
-  if (requested.empty()) {
-    if (scheme == "fixup") return "fixup";
-    if (scheme == "gpt2") return "scaled";
-    if (scheme == "deepnet") return "deepnet";
-    if (scheme != "auto") return "none";
-    requested = "auto";
-  }
+  const Scheme* s = SchemeNamed(scheme);
+  if (s && !s->refuses_residual.empty()) return "none";
+  if (requested.empty()) requested = s ? s->residual : "none";
   if (requested != "auto") return requested;
   if (norm == StreamNorm::kNone) return "fixup";
   if (norm == StreamNorm::kPreNorm) return "scaled";
@@ -102,11 +103,8 @@ double DrawnStd(const proto::TensorInit& t) {
 // Schemes whose per-layer draws keep a unit-variance input at unit variance (so a branch that
 // normalizes its input puts out O(1) whatever the stream's scale).
 bool KeepsVariance(std::string_view scheme) {
-  for (auto s :
-       {"normal", "uniform", "truncated-normal", "gpt2", "bert", "bert-truncated", "zero"}) {
-    if (scheme == s) return false;
-  }
-  return true;
+  const Scheme* s = SchemeNamed(scheme);
+  return !s || s->keeps_variance;
 }
 
 class Applier {

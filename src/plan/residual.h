@@ -42,10 +42,12 @@ namespace reinit {
 
 // The --residual values, and the rules a stream can get.
 const std::vector<std::string_view>& ResidualNames();
-Status CheckResidual(std::string_view residual);
+// A --residual value ("" for the scheme's own), and one `scheme` takes: a scheme that refuses
+// residual rules (lsuv) takes only none.
+Status CheckResidual(std::string_view residual, std::string_view scheme = "");
 
 // The rule `requested` (a --residual value, or "" for the scheme's own) gives a stream of this
-// normalization under `scheme`.
+// normalization under `scheme` (none under a scheme that refuses residual rules).
 std::string_view ResidualRuleFor(std::string_view requested, std::string_view scheme,
                                  StreamNorm norm);
 

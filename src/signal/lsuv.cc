@@ -16,9 +16,9 @@ bool HasLsuvLayers(const proto::Plan& plan) {
 }
 
 bool UsesLsuv(const PlanOptions& options) {
-  if (options.scheme == "lsuv") return true;
+  if (NeedsData(options.scheme)) return true;
   for (const auto& o : options.overrides) {
-    if (o.scheme == "lsuv") return true;
+    if (NeedsData(o.scheme)) return true;
   }
   return false;
 }
