@@ -4,6 +4,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "graph/op_traits.h"
 #include "io/tensor_codec.h"
 
 namespace reinit {
@@ -357,9 +358,7 @@ std::optional<std::vector<std::string>> ConstantSources(const GraphIndex& index,
   int p = tensor.empty() ? -1 : index.Producer(tensor);
   if (p < 0) return std::nullopt;
   const auto& node = index.node(p);
-  static const std::unordered_set<std::string> kJoin = {
-      "Concat", "Slice", "Identity", "Cast", "Transpose", "Reshape", "Unsqueeze", "Squeeze"};
-  if (!kJoin.count(node.op_type())) return std::nullopt;
+  if (!JoinsConstantParts(node.op_type())) return std::nullopt;
   std::vector<std::string> all;
   const int parts = node.op_type() == "Concat" ? node.input_size() : 1;
   for (int i = 0; i < parts; ++i) {
@@ -393,8 +392,6 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
       return std::nullopt;
     }
     const auto& node = index.node(p);
-    static const std::unordered_set<std::string> kLayout = {
-        "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
     if (node.op_type() == "DequantizeLinear") {
       const std::string q = node.input_size() > 0 ? node.input(0) : "";
       source = index.ConstantTensor(q);
@@ -458,7 +455,7 @@ std::optional<ConstantView> ResolveConstant(const GraphIndex& index, const std::
       }
       break;
     }
-    if (!kLayout.count(node.op_type())) {
+    if (!IsConstantViewStep(node.op_type())) {
       if (why) *why = "'" + t + "' is produced by " + index.Describe(p) + ", not a constant";
       return std::nullopt;
     }
