@@ -20,7 +20,7 @@ namespace reinit {
 namespace {
 
 struct Verdict {
-  ActivationKind kind;
+  ActivationKind kind = ActivationKind::kLinear;
   double param = 0;
 };
 
@@ -95,20 +95,24 @@ struct DecompositionMatch {
   std::string output;     // what it produces; empty: after the constant scalings of `mul`'s
 };
 
-// Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
-// `t` (or of `t` scaled by constants, as in 0.5·x·(1 + Erf(x/√2))) with a value computed from
-// `t` alone (through constants) by a few ops. The nonlinear ops on that side name the
-// activation.
-std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const std::string& t) {
+// Ops a named decomposition is made of -> whether it is a nonlinearity that names it.
+const std::unordered_map<std::string_view, bool>& InnerOps() {
   static const std::unordered_map<std::string_view, bool> kInner = {
-      // op -> whether it is a nonlinearity that names the decomposition
       {"Sigmoid", true}, {"HardSigmoid", true}, {"Tanh", true}, {"Softplus", true}, {"Erf", true},
       {"Pow", true},     {"Mul", false},        {"Div", false}, {"Add", false},     {"Sub", false},
   };
-  // Nodes derived from t alone, up to a few steps out.
-  std::unordered_map<std::string, int> derived;  // tensor -> producing node
+  return kInner;
+}
+
+// The tensors derived from t alone (through constants) by InnerOps, up to a few steps out.
+struct Derived {
+  std::unordered_map<std::string, int> producer;  // tensor -> producing node
+  std::vector<int> muls;                          // the Muls among them, in the order found
+};
+
+Derived DeriveFrom(const GraphIndex& index, const std::string& t) {
+  Derived d;
   std::deque<std::pair<std::string, int>> queue{{t, 0}};
-  std::vector<int> muls;
   std::unordered_set<int> seen;
   while (!queue.empty()) {
     auto [tensor, depth] = queue.front();
@@ -117,20 +121,49 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
     for (int c : index.Consumers(tensor)) {
       if (seen.count(c)) continue;
       const auto& node = index.node(c);
-      if (!kInner.count(node.op_type())) continue;
+      if (!InnerOps().count(node.op_type())) continue;
       bool from_t = true;
       for (const auto& in : node.input()) {
-        if (in != t && !derived.count(in) && !index.IsConstant(in)) from_t = false;
+        if (in != t && !d.producer.count(in) && !index.IsConstant(in)) from_t = false;
       }
       if (!from_t) continue;
       seen.insert(c);
-      if (node.op_type() == "Mul") muls.push_back(c);
+      if (node.op_type() == "Mul") d.muls.push_back(c);
       for (const auto& out : node.output()) {
-        derived.emplace(out, c);
+        d.producer.emplace(out, c);
         queue.emplace_back(out, depth + 1);
       }
     }
   }
+  return d;
+}
+
+// The activation that the nonlinear ops of a decomposition's non-t side name (with how often
+// each occurs); `squares_t`: that side multiplies two computed values (x·x for x³).
+std::optional<ActivationKind> KindNamedByOps(const std::map<std::string, int>& ops,
+                                             bool squares_t) {
+  auto only = [&](std::initializer_list<const char*> names) {
+    if (ops.size() != names.size()) return false;
+    for (const char* n : names) {
+      if (!ops.count(n)) return false;
+    }
+    return true;
+  };
+  if (only({"Sigmoid"})) return ActivationKind::kSilu;
+  if (only({"HardSigmoid"})) return ActivationKind::kHardSwish;
+  if (only({"Softplus", "Tanh"})) return ActivationKind::kMish;
+  if (only({"Erf"})) return ActivationKind::kGelu;
+  if (only({"Tanh", "Pow"}) || (only({"Tanh"}) && squares_t)) return ActivationKind::kGeluTanh;
+  return std::nullopt;
+}
+
+// Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
+// `t` (or of `t` scaled by constants, as in 0.5·x·(1 + Erf(x/√2))) with a value computed from
+// `t` alone (through constants) by a few ops. The nonlinear ops on that side name the
+// activation.
+std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const std::string& t) {
+  const Derived d = DeriveFrom(index, t);
+  const auto& derived = d.producer;
   // Whether `s` is t times constants: t itself, or a Mul by a constant or a Div by a constant
   // of such a tensor. Collects the nodes on the way.
   auto scaled_t = [&](std::string s, std::unordered_set<int>* nodes) {
@@ -149,7 +182,7 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
     }
     return true;
   };
-  for (int m : muls) {
+  for (int m : d.muls) {
     const auto& mul = index.node(m);
     if (mul.input_size() != 2) continue;
     for (int t_side = 0; t_side < 2; ++t_side) {
@@ -173,33 +206,16 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
         if (it == derived.end()) continue;
         match.nodes.insert(it->second);
         const auto& node = index.node(it->second);
-        if (kInner.at(node.op_type())) ops[node.op_type()]++;
+        if (InnerOps().at(node.op_type())) ops[node.op_type()]++;
         if (node.op_type() == "Mul" && node.input_size() == 2 && !index.IsConstant(node.input(0)) &&
             !index.IsConstant(node.input(1))) {
           squares_t = true;  // x·x, as in x³ written without Pow
         }
         for (const auto& in : node.input()) stack.push_back(in);
       }
-      auto only = [&](std::initializer_list<const char*> names) {
-        if (ops.size() != names.size()) return false;
-        for (const char* n : names) {
-          if (!ops.count(n)) return false;
-        }
-        return true;
-      };
-      if (only({"Sigmoid"})) {
-        match.verdict = Verdict{ActivationKind::kSilu};
-      } else if (only({"HardSigmoid"})) {
-        match.verdict = Verdict{ActivationKind::kHardSwish};
-      } else if (only({"Softplus", "Tanh"})) {
-        match.verdict = Verdict{ActivationKind::kMish};
-      } else if (only({"Erf"})) {
-        match.verdict = Verdict{ActivationKind::kGelu};
-      } else if (only({"Tanh", "Pow"}) || (only({"Tanh"}) && squares_t)) {
-        match.verdict = Verdict{ActivationKind::kGeluTanh};
-      } else {
-        continue;
-      }
+      const auto kind = KindNamedByOps(ops, squares_t);
+      if (!kind) continue;
+      match.verdict = Verdict{*kind};
       match.mul = m;
       match.nodes.insert(m);
       return match;
