@@ -12,90 +12,15 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "graph/activation_kinds.h"
+#include "graph/op_traits.h"
+
 namespace reinit {
 
 namespace {
 
-enum class Role {
-  kPass,        // the next nonlinearity is found after it: keep walking its outputs
-  kStatistic,   // computes a statistic of the tensor: the path ends with no verdict
-  kLinearStop,  // Softmax and friends: the layer's output is used linearly
-};
-
-// Ops that do not change which nonlinearity comes next, or that end a path without one.
-const std::unordered_map<std::string_view, Role>& OpRoles() {
-  static const std::unordered_map<std::string_view, Role> kRoles = {
-      // elementwise arithmetic: bias Add, residual Add, scaling
-      {"Add", Role::kPass},
-      {"Sub", Role::kPass},
-      {"Mul", Role::kPass},
-      {"Div", Role::kPass},
-      {"Neg", Role::kPass},
-      {"Sum", Role::kPass},
-      {"Mean", Role::kPass},
-      // normalization layers rescale per channel; the nonlinearity after them still decides
-      {"BatchNormalization", Role::kPass},
-      {"InstanceNormalization", Role::kPass},
-      {"LayerNormalization", Role::kPass},
-      {"GroupNormalization", Role::kPass},
-      {"LpNormalization", Role::kPass},
-      {"MeanVarianceNormalization", Role::kPass},
-      // layout and data movement
-      {"Reshape", Role::kPass},
-      {"Flatten", Role::kPass},
-      {"Transpose", Role::kPass},
-      {"Squeeze", Role::kPass},
-      {"Unsqueeze", Role::kPass},
-      {"Identity", Role::kPass},
-      {"Dropout", Role::kPass},
-      {"Cast", Role::kPass},
-      {"CastLike", Role::kPass},
-      {"Concat", Role::kPass},
-      {"Split", Role::kPass},
-      {"Slice", Role::kPass},
-      {"Pad", Role::kPass},
-      {"Resize", Role::kPass},
-      {"Upsample", Role::kPass},
-      {"Expand", Role::kPass},
-      {"Tile", Role::kPass},
-      {"Gather", Role::kPass},
-      {"DepthToSpace", Role::kPass},
-      {"SpaceToDepth", Role::kPass},
-      // pooling
-      {"MaxPool", Role::kPass},
-      {"AveragePool", Role::kPass},
-      {"GlobalAveragePool", Role::kPass},
-      {"GlobalMaxPool", Role::kPass},
-      {"LpPool", Role::kPass},
-      {"GlobalLpPool", Role::kPass},
-      // a MatMul of two activations (attention): its result carries the layer's output on
-      {"MatMul", Role::kPass},
-      // statistics of the tensor (the LayerNorm decomposition's mean and variance, shapes)
-      {"ReduceMean", Role::kStatistic},
-      {"ReduceSum", Role::kStatistic},
-      {"ReduceMax", Role::kStatistic},
-      {"ReduceMin", Role::kStatistic},
-      {"ReduceL2", Role::kStatistic},
-      {"ReduceSumSquare", Role::kStatistic},
-      {"Pow", Role::kStatistic},
-      {"Sqrt", Role::kStatistic},
-      {"Shape", Role::kStatistic},
-      {"Size", Role::kStatistic},
-      {"ArgMax", Role::kStatistic},
-      {"ArgMin", Role::kStatistic},
-      {"Equal", Role::kStatistic},
-      {"Less", Role::kStatistic},
-      {"Greater", Role::kStatistic},
-      {"NonZero", Role::kStatistic},
-      // the layer's output is used linearly
-      {"Softmax", Role::kLinearStop},
-      {"LogSoftmax", Role::kLinearStop},
-  };
-  return kRoles;
-}
-
 struct Verdict {
-  std::string kind;
+  ActivationKind kind = ActivationKind::kLinear;
   double param = 0;
 };
 
@@ -106,55 +31,56 @@ double ConstantScalar(const GraphIndex& index, const onnx::NodeProto& node, int 
   return values && values->size() == 1 ? (*values)[0] : std::nan("");
 }
 
-// The activation op table: op type -> verdict (reading attributes and constant inputs).
-// nullopt: not an activation op.
+// PRelu's slope: the learned slope's mean when it is a constant, else `fallback`.
+double SlopeMean(const GraphIndex& index, const onnx::NodeProto& node, double fallback) {
+  double slope = fallback;
+  if (auto v = index.ConstantValues(node.input_size() > 1 ? node.input(1) : "")) {
+    if (!v->empty()) {
+      double sum = 0;
+      for (double x : *v) sum += x;
+      slope = sum / static_cast<double>(v->size());
+    }
+  }
+  return slope;
+}
+
+// Clip(0, 6) is relu6, Clip(0, 1) a hard sigmoid after the walk's affine ops (Clip(x/6 + 0.5,
+// 0, 1)), Clip(0, ∞) relu; another clamp is no activation (the walk does not know it: linear).
+std::optional<Verdict> ClipVerdict(const GraphIndex& index, const onnx::NodeProto& node) {
+  // Opset < 11 keeps the bounds in attributes, later opsets in inputs 1 and 2.
+  double lo, hi;
+  if (FindAttribute(node, "min") || FindAttribute(node, "max")) {
+    lo = FloatAttribute(node, "min", -INFINITY);
+    hi = FloatAttribute(node, "max", INFINITY);
+  } else {
+    lo = ConstantScalar(index, node, 1, -INFINITY);
+    hi = ConstantScalar(index, node, 2, INFINITY);
+  }
+  if (lo == 0 && hi == 6) return Verdict{ActivationKind::kRelu6};
+  if (lo == 0 && hi == 1) return Verdict{ActivationKind::kHardSigmoid};
+  if (lo == 0 && std::isinf(hi)) return Verdict{ActivationKind::kRelu};
+  return std::nullopt;
+}
+
+// The verdict of an activation op (its record in graph/op_traits.cc), reading attributes and
+// constant inputs; nullopt: not an activation op.
 std::optional<Verdict> ActivationOp(const GraphIndex& index, const onnx::NodeProto& node) {
-  const std::string& op = node.op_type();
-  if (op == "Relu") return Verdict{"relu"};
-  if (op == "LeakyRelu") return Verdict{"leaky_relu", FloatAttribute(node, "alpha", 0.01f)};
-  if (op == "PRelu") {
-    // The learned slope's mean, when it is a constant; PyTorch's default 0.25 otherwise.
-    double slope = 0.25;
-    if (auto v = index.ConstantValues(node.input_size() > 1 ? node.input(1) : "")) {
-      if (!v->empty()) {
-        double sum = 0;
-        for (double x : *v) sum += x;
-        slope = sum / static_cast<double>(v->size());
-      }
+  const OpTraits* traits = FindOpTraits(node.op_type());
+  if (!traits || !traits->activation) return std::nullopt;
+  const ActivationOpRule& rule = *traits->activation;
+  switch (rule.read) {
+    case ActivationRead::kFixed:
+      return Verdict{rule.kind};
+    case ActivationRead::kAttribute:
+      return Verdict{rule.kind, FloatAttribute(node, rule.attribute, rule.fallback)};
+    case ActivationRead::kSlopeMean:
+      return Verdict{rule.kind, SlopeMean(index, node, rule.fallback)};
+    case ActivationRead::kGeluApproximate: {
+      const auto* a = FindAttribute(node, rule.attribute);
+      return Verdict{a && a->s() == "tanh" ? ActivationKind::kGeluTanh : ActivationKind::kGelu};
     }
-    return Verdict{"prelu", slope};
-  }
-  if (op == "Elu") return Verdict{"elu", FloatAttribute(node, "alpha", 1.0f)};
-  if (op == "Celu") return Verdict{"celu", FloatAttribute(node, "alpha", 1.0f)};
-  if (op == "Selu") return Verdict{"selu"};
-  if (op == "ThresholdedRelu")
-    return Verdict{"thresholded_relu", FloatAttribute(node, "alpha", 1.0f)};
-  if (op == "Sigmoid") return Verdict{"sigmoid"};
-  if (op == "HardSigmoid") return Verdict{"hard_sigmoid"};
-  if (op == "Tanh") return Verdict{"tanh"};
-  if (op == "Softplus") return Verdict{"softplus"};
-  if (op == "Softsign") return Verdict{"softsign"};
-  if (op == "HardSwish") return Verdict{"hard_swish"};
-  if (op == "Mish") return Verdict{"mish"};
-  if (op == "Gelu") {
-    const auto* a = FindAttribute(node, "approximate");
-    return Verdict{a && a->s() == "tanh" ? "gelu_tanh" : "gelu"};
-  }
-  if (op == "Clip") {
-    // Opset < 11 keeps the bounds in attributes, later opsets in inputs 1 and 2.
-    double lo, hi;
-    if (FindAttribute(node, "min") || FindAttribute(node, "max")) {
-      lo = FloatAttribute(node, "min", -INFINITY);
-      hi = FloatAttribute(node, "max", INFINITY);
-    } else {
-      lo = ConstantScalar(index, node, 1, -INFINITY);
-      hi = ConstantScalar(index, node, 2, INFINITY);
-    }
-    if (lo == 0 && hi == 6) return Verdict{"relu6"};
-    // A clamp to [0, 1] after the walk's affine ops: a hard sigmoid (Clip(x/6 + 0.5, 0, 1)).
-    if (lo == 0 && hi == 1) return Verdict{"hard_sigmoid"};
-    if (lo == 0 && std::isinf(hi)) return Verdict{"relu"};
-    return std::nullopt;  // another clamp: judged by the table (unknown -> linear)
+    case ActivationRead::kClipBounds:
+      return ClipVerdict(index, node);
   }
   return std::nullopt;
 }
@@ -169,20 +95,24 @@ struct DecompositionMatch {
   std::string output;     // what it produces; empty: after the constant scalings of `mul`'s
 };
 
-// Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
-// `t` (or of `t` scaled by constants, as in 0.5·x·(1 + Erf(x/√2))) with a value computed from
-// `t` alone (through constants) by a few ops. The nonlinear ops on that side name the
-// activation.
-std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const std::string& t) {
+// Ops a named decomposition is made of -> whether it is a nonlinearity that names it.
+const std::unordered_map<std::string_view, bool>& InnerOps() {
   static const std::unordered_map<std::string_view, bool> kInner = {
-      // op -> whether it is a nonlinearity that names the decomposition
       {"Sigmoid", true}, {"HardSigmoid", true}, {"Tanh", true}, {"Softplus", true}, {"Erf", true},
       {"Pow", true},     {"Mul", false},        {"Div", false}, {"Add", false},     {"Sub", false},
   };
-  // Nodes derived from t alone, up to a few steps out.
-  std::unordered_map<std::string, int> derived;  // tensor -> producing node
+  return kInner;
+}
+
+// The tensors derived from t alone (through constants) by InnerOps, up to a few steps out.
+struct Derived {
+  std::unordered_map<std::string, int> producer;  // tensor -> producing node
+  std::vector<int> muls;                          // the Muls among them, in the order found
+};
+
+Derived DeriveFrom(const GraphIndex& index, const std::string& t) {
+  Derived d;
   std::deque<std::pair<std::string, int>> queue{{t, 0}};
-  std::vector<int> muls;
   std::unordered_set<int> seen;
   while (!queue.empty()) {
     auto [tensor, depth] = queue.front();
@@ -191,20 +121,49 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
     for (int c : index.Consumers(tensor)) {
       if (seen.count(c)) continue;
       const auto& node = index.node(c);
-      if (!kInner.count(node.op_type())) continue;
+      if (!InnerOps().count(node.op_type())) continue;
       bool from_t = true;
       for (const auto& in : node.input()) {
-        if (in != t && !derived.count(in) && !index.IsConstant(in)) from_t = false;
+        if (in != t && !d.producer.count(in) && !index.IsConstant(in)) from_t = false;
       }
       if (!from_t) continue;
       seen.insert(c);
-      if (node.op_type() == "Mul") muls.push_back(c);
+      if (node.op_type() == "Mul") d.muls.push_back(c);
       for (const auto& out : node.output()) {
-        derived.emplace(out, c);
+        d.producer.emplace(out, c);
         queue.emplace_back(out, depth + 1);
       }
     }
   }
+  return d;
+}
+
+// The activation that the nonlinear ops of a decomposition's non-t side name (with how often
+// each occurs); `squares_t`: that side multiplies two computed values (x·x for x³).
+std::optional<ActivationKind> KindNamedByOps(const std::map<std::string, int>& ops,
+                                             bool squares_t) {
+  auto only = [&](std::initializer_list<const char*> names) {
+    if (ops.size() != names.size()) return false;
+    for (const char* n : names) {
+      if (!ops.count(n)) return false;
+    }
+    return true;
+  };
+  if (only({"Sigmoid"})) return ActivationKind::kSilu;
+  if (only({"HardSigmoid"})) return ActivationKind::kHardSwish;
+  if (only({"Softplus", "Tanh"})) return ActivationKind::kMish;
+  if (only({"Erf"})) return ActivationKind::kGelu;
+  if (only({"Tanh", "Pow"}) || (only({"Tanh"}) && squares_t)) return ActivationKind::kGeluTanh;
+  return std::nullopt;
+}
+
+// Recognises an exporter's decomposition of an activation applied to tensor `t`: a Mul of
+// `t` (or of `t` scaled by constants, as in 0.5·x·(1 + Erf(x/√2))) with a value computed from
+// `t` alone (through constants) by a few ops. The nonlinear ops on that side name the
+// activation.
+std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const std::string& t) {
+  const Derived d = DeriveFrom(index, t);
+  const auto& derived = d.producer;
   // Whether `s` is t times constants: t itself, or a Mul by a constant or a Div by a constant
   // of such a tensor. Collects the nodes on the way.
   auto scaled_t = [&](std::string s, std::unordered_set<int>* nodes) {
@@ -223,7 +182,7 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
     }
     return true;
   };
-  for (int m : muls) {
+  for (int m : d.muls) {
     const auto& mul = index.node(m);
     if (mul.input_size() != 2) continue;
     for (int t_side = 0; t_side < 2; ++t_side) {
@@ -247,33 +206,16 @@ std::optional<DecompositionMatch> Decomposition(const GraphIndex& index, const s
         if (it == derived.end()) continue;
         match.nodes.insert(it->second);
         const auto& node = index.node(it->second);
-        if (kInner.at(node.op_type())) ops[node.op_type()]++;
+        if (InnerOps().at(node.op_type())) ops[node.op_type()]++;
         if (node.op_type() == "Mul" && node.input_size() == 2 && !index.IsConstant(node.input(0)) &&
             !index.IsConstant(node.input(1))) {
           squares_t = true;  // x·x, as in x³ written without Pow
         }
         for (const auto& in : node.input()) stack.push_back(in);
       }
-      auto only = [&](std::initializer_list<const char*> names) {
-        if (ops.size() != names.size()) return false;
-        for (const char* n : names) {
-          if (!ops.count(n)) return false;
-        }
-        return true;
-      };
-      if (only({"Sigmoid"})) {
-        match.verdict = Verdict{"silu"};
-      } else if (only({"HardSigmoid"})) {
-        match.verdict = Verdict{"hard_swish"};
-      } else if (only({"Softplus", "Tanh"})) {
-        match.verdict = Verdict{"mish"};
-      } else if (only({"Erf"})) {
-        match.verdict = Verdict{"gelu"};
-      } else if (only({"Tanh", "Pow"}) || (only({"Tanh"}) && squares_t)) {
-        match.verdict = Verdict{"gelu_tanh"};
-      } else {
-        continue;
-      }
+      const auto kind = KindNamedByOps(ops, squares_t);
+      if (!kind) continue;
+      match.verdict = Verdict{*kind};
       match.mul = m;
       match.nodes.insert(m);
       return match;
@@ -451,31 +393,34 @@ std::optional<Values> Evaluate(const GraphIndex& index, const onnx::NodeProto& n
   return out;
 }
 
+// PyTorch's hardsigmoid, x/6 + 1/2, as exporters spell it out (φ has ONNX's default slope 0.2).
+double TorchHardSigmoid(double x, double) { return std::clamp(x / 6 + 0.5, 0.0, 1.0); }
+
 struct Reference {
-  const char* kind;
-  double (*f)(double);
+  ActivationKind kind;
+  double (*f)(double x, double a);
 };
 
-// The activations a decomposition may compute, by definition.
+// The activations a decomposition may compute, by their φ (graph/activation_kinds.h), in the
+// order tried: gelu before gelu_tanh, which agree within the tolerance.
 const std::vector<Reference>& References() {
-  static const std::vector<Reference> kRefs = {
-      {"silu", [](double x) { return x / (1 + std::exp(-x)); }},
-      {"hard_swish", [](double x) { return x * std::clamp(x + 3, 0.0, 6.0) / 6; }},
-      {"mish", [](double x) { return x * std::tanh(std::log1p(std::exp(x))); }},
-      {"gelu", [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }},
-      {"gelu_tanh",
-       [](double x) {
-         return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-       }},
-      {"hard_sigmoid", [](double x) { return std::clamp(x / 6 + 0.5, 0.0, 1.0); }},
-      {"relu", [](double x) { return std::max(x, 0.0); }},
-  };
+  static const std::vector<Reference> kRefs = [] {
+    std::vector<Reference> refs;
+    for (ActivationKind kind :
+         {ActivationKind::kSilu, ActivationKind::kHardSwish, ActivationKind::kMish,
+          ActivationKind::kGelu, ActivationKind::kGeluTanh, ActivationKind::kHardSigmoid,
+          ActivationKind::kRelu}) {
+      refs.push_back(
+          {kind, kind == ActivationKind::kHardSigmoid ? TorchHardSigmoid : TraitsOf(kind).phi});
+    }
+    return refs;
+  }();
   return kRefs;
 }
 
-bool Close(const Values& got, double (*f)(double)) {
+bool Close(const Values& got, double (*f)(double, double)) {
   for (size_t i = 0; i < kSampleCount; ++i) {
-    const double want = f(kSamples[i]);
+    const double want = f(kSamples[i], 0);
     if (!(std::abs(got[i] - want) <= 1e-3 * (1 + std::abs(want)))) return false;
   }
   return true;
@@ -493,7 +438,7 @@ std::optional<Verdict> Identify(const Values& v) {
       const double x = kSamples[i], want = x >= 0 ? x : alpha * x;
       leaky = std::abs(v[i] - want) <= 1e-4 * (1 + std::abs(want));
     }
-    if (leaky) return Verdict{"leaky_relu", std::round(alpha * 1e6) / 1e6};
+    if (leaky) return Verdict{ActivationKind::kLeakyRelu, std::round(alpha * 1e6) / 1e6};
   }
   return std::nullopt;
 }
@@ -557,7 +502,7 @@ std::optional<DecompositionMatch> NumericDecomposition(const GraphIndex& index,
       if (verdict) break;
     }
     if (!verdict) continue;
-    if (!combining.count(j) && verdict->kind != "hard_sigmoid") continue;
+    if (!combining.count(j) && verdict->kind != ActivationKind::kHardSigmoid) continue;
     DecompositionMatch match;
     match.verdict = *verdict;
     match.mul = j;
@@ -576,111 +521,140 @@ std::optional<DecompositionMatch> NumericDecomposition(const GraphIndex& index,
   return std::nullopt;
 }
 
-std::string DecompositionText(const std::string& kind) {
-  if (kind == "silu") return "x·Sigmoid(x) = SiLU";
-  if (kind == "hard_swish") return "x·HardSigmoid(x) = HardSwish";
-  if (kind == "mish") return "x·Tanh(Softplus(x)) = Mish";
-  if (kind == "gelu") return "0.5·x·(1 + Erf(x/√2)) = GELU";
-  return "0.5·x·(1 + Tanh(√(2/π)(x + 0.044715x³))) = GELU (tanh)";
+std::string DecompositionText(ActivationKind kind) {
+  switch (kind) {
+    case ActivationKind::kSilu:
+      return "x·Sigmoid(x) = SiLU";
+    case ActivationKind::kHardSwish:
+      return "x·HardSigmoid(x) = HardSwish";
+    case ActivationKind::kMish:
+      return "x·Tanh(Softplus(x)) = Mish";
+    case ActivationKind::kGelu:
+      return "0.5·x·(1 + Erf(x/√2)) = GELU";
+    default:
+      return "0.5·x·(1 + Tanh(√(2/π)(x + 0.044715x³))) = GELU (tanh)";
+  }
 }
 
-}  // namespace
+// A verdict reached on one path, with the path and what the nonlinearity produces (empty for
+// linear).
+struct Found {
+  Verdict verdict;
+  std::vector<std::string> path;
+  std::string tensor = {};
+};
 
-proto::Activation DetectActivation(const GraphIndex& index,
-                                   const std::unordered_set<int>& layer_nodes,
-                                   const std::string& output, const std::vector<int>& prefix) {
-  struct Found {
-    Verdict verdict;
-    std::vector<std::string> path;
-    std::string tensor = {};  // what the nonlinearity produces; empty for linear
-  };
+// A tensor the walk has reached, and the path to it.
+struct WalkItem {
+  std::string tensor;
+  std::vector<std::string> path;
+};
+
+// The verdicts of the walk from a layer's output.
+class ActivationWalk {
+ public:
+  ActivationWalk(const GraphIndex& index, const std::unordered_set<int>& layer_nodes)
+      : index_(index), layer_nodes_(layer_nodes) {}
+
+  // Walks from `output` (`start`: the path to it), breadth first.
+  void Run(const std::string& output, const std::vector<std::string>& start) {
+    std::deque<WalkItem> queue{{output, start}};
+    std::unordered_set<std::string> visited{output};
+    constexpr size_t kMaxSteps = 4096;  // a bound for pathological graphs
+    size_t steps = 0;
+    while (!queue.empty() && steps++ < kMaxSteps) {
+      WalkItem item = std::move(queue.front());
+      queue.pop_front();
+      const std::string& t = item.tensor;
+      if (index_.IsGraphOutput(t)) {
+        auto path = item.path;
+        path.push_back("graph output '" + t + "'");
+        exported.push_back({{ActivationKind::kLinear}, std::move(path)});
+      }
+      // The decomposition's own nodes are not walked; the tensor's other consumers are.
+      const std::unordered_set<int> decomposition_nodes = VisitDecomposition(item);
+      for (int c : index_.Consumers(t)) {
+        if (decomposition_nodes.count(c)) continue;
+        auto path = item.path;
+        path.push_back(index_.Describe(c));
+        if (!Verdicts(c, &path)) continue;
+        for (const auto& out : index_.node(c).output()) {
+          if (!out.empty() && visited.insert(out).second) queue.push_back({out, path});
+        }
+      }
+    }
+  }
+
   std::vector<Found> found;
   // Reaching a graph output means linear only when nothing else is reached: a pre-activation
   // also exported as an output still feeds its nonlinearity inside the network.
   std::vector<Found> exported;
-  std::vector<std::string> start;
-  for (int p : prefix) start.push_back(index.Describe(p));
 
-  struct Item {
-    std::string tensor;
-    std::vector<std::string> path;
-  };
-  std::deque<Item> queue{{output, start}};
-  std::unordered_set<std::string> visited{output};
-  constexpr size_t kMaxSteps = 4096;  // a bound for pathological graphs
-  size_t steps = 0;
-  while (!queue.empty() && steps++ < kMaxSteps) {
-    Item item = std::move(queue.front());
-    queue.pop_front();
-    const std::string& t = item.tensor;
-    if (index.IsGraphOutput(t)) {
-      auto path = item.path;
-      path.push_back("graph output '" + t + "'");
-      exported.push_back({{"linear"}, std::move(path)});
-    }
-    // The decomposition's own nodes are not walked; the tensor's other consumers are.
-    std::unordered_set<int> decomposition_nodes;
-    auto d = Decomposition(index, t);
-    if (!d) d = NumericDecomposition(index, t);
-    if (d) {
-      auto path = item.path;
-      path.push_back(index.Describe(d->mul) + " (" +
-                     (d->by_value ? "computes " + d->verdict.kind + ", checked at " +
-                                        std::to_string(kSampleCount) + " points"
-                                  : DecompositionText(d->verdict.kind)) +
-                     ")");
-      found.push_back({d->verdict, std::move(path),
-                       d->output.empty() ? AfterConstantScaling(index, index.node(d->mul).output(0))
-                                         : d->output});
-      decomposition_nodes = std::move(d->nodes);
-    }
-    for (int c : index.Consumers(t)) {
-      if (decomposition_nodes.count(c)) continue;
-      const auto& node = index.node(c);
-      auto path = item.path;
-      path.push_back(index.Describe(c));
-      if (layer_nodes.count(c)) {
-        found.push_back({{"linear"}, std::move(path)});
-        continue;
-      }
-      if (auto v = ActivationOp(index, node)) {
-        found.push_back({*v, std::move(path), node.output_size() ? node.output(0) : ""});
-        continue;
-      }
-      auto role = OpRoles().find(node.op_type());
-      if (role == OpRoles().end()) {
-        path.back() += " (not a known activation or pass-through op: taken as linear)";
-        found.push_back({{"linear"}, std::move(path)});
-        continue;
-      }
-      if (role->second == Role::kStatistic) continue;
-      if (role->second == Role::kLinearStop) {
-        found.push_back({{"linear"}, std::move(path)});
-        continue;
-      }
-      for (const auto& out : node.output()) {
-        if (!out.empty() && visited.insert(out).second) queue.push_back({out, path});
-      }
-    }
+ private:
+  // An exporter's decomposition of an activation applied to the item's tensor: its verdict;
+  // returns the nodes it consists of.
+  std::unordered_set<int> VisitDecomposition(const WalkItem& item) {
+    auto d = Decomposition(index_, item.tensor);
+    if (!d) d = NumericDecomposition(index_, item.tensor);
+    if (!d) return {};
+    const std::string kind(ActivationName(d->verdict.kind));
+    auto path = item.path;
+    path.push_back(index_.Describe(d->mul) + " (" +
+                   (d->by_value ? "computes " + kind + ", checked at " +
+                                      std::to_string(kSampleCount) + " points"
+                                : DecompositionText(d->verdict.kind)) +
+                   ")");
+    found.push_back({d->verdict, std::move(path),
+                     d->output.empty() ? AfterConstantScaling(index_, index_.node(d->mul).output(0))
+                                       : d->output});
+    return std::move(d->nodes);
   }
 
-  proto::Activation result;
-  if (found.empty()) found = std::move(exported);
-  if (found.empty()) {
-    result.set_kind("linear");
-    auto path = start;
-    path.push_back("no nonlinearity reached");
-    for (auto& p : path) result.add_path(p);
-    return result;
+  // Judges consumer `c` reached along `path`: records a verdict, or ends the path without
+  // one; true when the walk goes on through its outputs.
+  bool Verdicts(int c, std::vector<std::string>* path) {
+    const auto& node = index_.node(c);
+    if (layer_nodes_.count(c)) {
+      found.push_back({{ActivationKind::kLinear}, std::move(*path)});
+      return false;
+    }
+    if (auto v = ActivationOp(index_, node)) {
+      found.push_back({*v, std::move(*path), node.output_size() ? node.output(0) : ""});
+      return false;
+    }
+    switch (WalkRoleOf(node.op_type())) {
+      case WalkRole::kUnknown:
+        path->back() += " (not a known activation or pass-through op: taken as linear)";
+        found.push_back({{ActivationKind::kLinear}, std::move(*path)});
+        return false;
+      case WalkRole::kStatistic:
+        return false;
+      case WalkRole::kLinearStop:
+        found.push_back({{ActivationKind::kLinear}, std::move(*path)});
+        return false;
+      case WalkRole::kPass:
+        break;
+    }
+    return true;
   }
-  // The verdict reached on most paths; ties go to the first found.
+
+  const GraphIndex& index_;
+  const std::unordered_set<int>& layer_nodes_;
+};
+
+std::string VerdictKey(const Verdict& v) {
+  return std::string(ActivationName(v.kind)) + "/" + std::to_string(v.param);
+}
+
+// The verdict reached on most paths (ties go to the first found), with the others as
+// alternatives.
+proto::Activation ChooseVerdict(const std::vector<Found>& found) {
   std::vector<std::pair<std::string, int>> counts;  // key -> count, in order found
-  auto key = [](const Verdict& v) { return v.kind + "/" + std::to_string(v.param); };
   for (const auto& f : found) {
     auto it = std::find_if(counts.begin(), counts.end(),
-                           [&](const auto& c) { return c.first == key(f.verdict); });
+                           [&](const auto& c) { return c.first == VerdictKey(f.verdict); });
     if (it == counts.end())
-      counts.emplace_back(key(f.verdict), 1);
+      counts.emplace_back(VerdictKey(f.verdict), 1);
     else
       it->second++;
   }
@@ -690,12 +664,13 @@ proto::Activation DetectActivation(const GraphIndex& index,
   }
   const Found* chosen = nullptr;
   for (const auto& f : found) {
-    if (key(f.verdict) == counts[best].first) {
+    if (VerdictKey(f.verdict) == counts[best].first) {
       chosen = &f;
       break;
     }
   }
-  result.set_kind(chosen->verdict.kind);
+  proto::Activation result;
+  result.set_kind(std::string(ActivationName(chosen->verdict.kind)));
   result.set_param(chosen->verdict.param);
   for (const auto& p : chosen->path) result.add_path(p);
   result.set_output(chosen->tensor);
@@ -703,12 +678,31 @@ proto::Activation DetectActivation(const GraphIndex& index,
     result.set_ambiguous(true);
     std::unordered_set<std::string> listed{counts[best].first};
     for (const auto& f : found) {
-      if (!listed.insert(key(f.verdict)).second) continue;
-      std::string alt = f.verdict.kind;
+      if (!listed.insert(VerdictKey(f.verdict)).second) continue;
+      std::string alt(ActivationName(f.verdict.kind));
       if (!f.path.empty()) alt += " via " + f.path.back();
       result.add_alternatives(alt);
     }
   }
+  return result;
+}
+
+}  // namespace
+
+proto::Activation DetectActivation(const GraphIndex& index,
+                                   const std::unordered_set<int>& layer_nodes,
+                                   const std::string& output, const std::vector<int>& prefix) {
+  std::vector<std::string> start;
+  for (int p : prefix) start.push_back(index.Describe(p));
+  ActivationWalk walk(index, layer_nodes);
+  walk.Run(output, start);
+  if (!walk.found.empty()) return ChooseVerdict(walk.found);
+  if (!walk.exported.empty()) return ChooseVerdict(walk.exported);
+  proto::Activation result;
+  result.set_kind("linear");
+  auto path = start;
+  path.push_back("no nonlinearity reached");
+  for (auto& p : path) result.add_path(p);
   return result;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "graph/op_traits.h"
 #include "io/tensor_codec.h"
 
 namespace reinit {
@@ -357,9 +358,7 @@ std::optional<std::vector<std::string>> ConstantSources(const GraphIndex& index,
   int p = tensor.empty() ? -1 : index.Producer(tensor);
   if (p < 0) return std::nullopt;
   const auto& node = index.node(p);
-  static const std::unordered_set<std::string> kJoin = {
-      "Concat", "Slice", "Identity", "Cast", "Transpose", "Reshape", "Unsqueeze", "Squeeze"};
-  if (!kJoin.count(node.op_type())) return std::nullopt;
+  if (!JoinsConstantParts(node.op_type())) return std::nullopt;
   std::vector<std::string> all;
   const int parts = node.op_type() == "Concat" ? node.input_size() : 1;
   for (int i = 0; i < parts; ++i) {
@@ -463,8 +462,6 @@ bool EndAtConstantNode(const GraphIndex& index, ConstantWalk* walk, std::string*
 // Walks back from `tensor` through at most 32 layout ops to the constant they start from.
 std::optional<ConstantWalk> WalkBackToSource(const GraphIndex& index, const std::string& tensor,
                                              std::string* why) {
-  static const std::unordered_set<std::string> kLayout = {
-      "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
   ConstantWalk walk;
   walk.tensor = tensor;
   const std::string& t = walk.tensor;
@@ -492,7 +489,7 @@ std::optional<ConstantWalk> WalkBackToSource(const GraphIndex& index, const std:
       ended = EndAtSliceOrConcat(index, p, &walk, why);
     } else if (op == "Constant") {
       ended = EndAtConstantNode(index, &walk, why);
-    } else if (kLayout.count(op)) {
+    } else if (IsConstantViewStep(op)) {
       walk.chain.push_back(p);
       walk.tensor = node.input_size() > 0 ? node.input(0) : "";
       continue;

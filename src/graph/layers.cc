@@ -100,22 +100,11 @@ LayerKind LayerKindFromName(std::string_view name) {
 }
 
 const std::vector<LayerRule>& LayerRules() {
-  using L = WeightLayout;
-  static const std::vector<LayerRule> kRules = {
-      {"Gemm", 1, 2, L::kGemm},
-      {"MatMul", 1, -1, L::kMatMulB},
-      {"MatMul", 0, -1, L::kMatMulA},
-      {"Conv", 1, 2, L::kConv},
-      {"ConvTranspose", 1, 2, L::kConvTranspose},
-      {"BatchNormalization", 1, 2, L::kNorm, {{3, "running_mean"}, {4, "running_var"}}},
-      {"InstanceNormalization", 1, 2, L::kNorm},
-      {"LayerNormalization", 1, 2, L::kNorm},
-      {"GroupNormalization", 1, 2, L::kNorm},
-      {"Gather", 0, -1, L::kEmbedding},
-      {"LSTM", 1, 3, L::kLstm, {{2, "recurrence"}, {7, "peephole"}}},
-      {"GRU", 1, 3, L::kGru, {{2, "recurrence"}}},
-      {"RNN", 1, 3, L::kRnn, {{2, "recurrence"}}},
-  };
+  static const std::vector<LayerRule> kRules = [] {
+    std::vector<LayerRule> rules;
+    for (const auto& o : AllOpTraits()) rules.insert(rules.end(), o.layers.begin(), o.layers.end());
+    return rules;
+  }();
   return kRules;
 }
 
@@ -125,14 +114,13 @@ const LayerRule& DecomposedNormRule() {
 }
 
 const std::vector<SkippedOpRule>& SkippedOpRules() {
-  static const std::vector<SkippedOpRule> kSkipped = {
-      {"PRelu", "PRelu slopes are kept"},
-      {"Einsum", "Einsum weights are not supported yet"},
-      {"ConvInteger", "integer layers are not supported"},
-      {"MatMulInteger", "integer layers are not supported"},
-      {"QLinearConv", "quantized layers are not supported yet"},
-      {"QLinearMatMul", "quantized layers are not supported yet"},
-  };
+  static const std::vector<SkippedOpRule> kSkipped = [] {
+    std::vector<SkippedOpRule> skipped;
+    for (const auto& o : AllOpTraits()) {
+      if (!o.skipped.empty()) skipped.push_back({o.op, o.skipped});
+    }
+    return skipped;
+  }();
   return kSkipped;
 }
 
@@ -253,11 +241,6 @@ void AttachShift(const GraphIndex& index, Layer* layer) {
   layer->output = index.node(shift).output(0);
 }
 
-bool IsNormalization(std::string_view op) {
-  return op == "BatchNormalization" || op == "InstanceNormalization" ||
-         op == "LayerNormalization" || op == "GroupNormalization";
-}
-
 // If node `i` divides a tensor by its root mean square — a LayerNorm (mean-centred) or RMSNorm
 // written out as elementwise ops — the layer made of it and the constant scale Mul (and shift
 // Add) after it.
@@ -345,7 +328,7 @@ std::optional<Layer> AffineAfterNorm(const GraphIndex& index, int i) {
   for (int k = 0; k < 2; ++k) {
     const std::string& from = node.input(k);
     const int norm = index.Producer(from);
-    if (norm < 0 || !IsNormalization(index.node(norm).op_type()) ||
+    if (norm < 0 || !IsNormalizationOp(index.node(norm).op_type()) ||
         SoleConsumer(index, from, "Mul") != i || index.node(norm).input_size() < 2) {
       continue;
     }

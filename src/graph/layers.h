@@ -1,8 +1,8 @@
 // Layers: which nodes own weights, and which of their inputs are the weight and the bias.
 //
-// Op knowledge lives in one table (LayerRules): one row per supported op saying which input is
+// Op knowledge lives in one table (graph/op_traits.h): a layer op's record says which input is
 // the weight, which the bias, and how the weight is laid out (which fans.cc turns into fan_in
-// and fan_out). Adding an op is one row here, one case in fans.cc, and one test.
+// and fan_out). Adding an op is one record there, one case in fans.cc, and one test.
 // FindLayers walks the graph and returns every weight-owning node it sees: the ones it can
 // plan, and the ones it cannot yet, each of those with the reason.
 #pragma once
@@ -14,21 +14,9 @@
 #include <vector>
 
 #include "graph/graph_index.h"
+#include "graph/op_traits.h"
 
 namespace reinit {
-
-enum class WeightLayout {
-  kGemm,           // B: [K, N], or [N, K] when transB = 1
-  kMatMulB,        // constant right operand B: [..., K, N]
-  kMatMulA,        // constant left operand A: [..., M, K]
-  kConv,           // W: [M, C/group, k...]
-  kConvTranspose,  // W: [C, M/group, k...]
-  kNorm,           // a normalization's per-channel scale (and shift, running statistics)
-  kEmbedding,      // Gather's table: [V, D]
-  kLstm,           // W [D, 4H, I], R [D, 4H, H], B [D, 8H], P [D, 3H]
-  kGru,            // W [D, 3H, I], R [D, 3H, H], B [D, 6H]
-  kRnn,            // W [D, H, I], R [D, H, H], B [D, 2H]
-};
 
 enum class LayerKind { kDense, kConv, kNorm, kEmbedding, kRecurrent };
 LayerKind KindOf(WeightLayout layout);
@@ -36,21 +24,8 @@ const char* KindName(LayerKind kind);
 // The kind KindName names; dense for any other name.
 LayerKind LayerKindFromName(std::string_view name);
 
-// A parameter input other than the weight and the bias, and what it is to the layer.
-struct ParamSlot {
-  int input;
-  std::string_view role;  // "recurrence", "running_mean", "running_var", "peephole"
-};
-
-struct LayerRule {
-  std::string_view op;
-  int weight_input;  // the main tensor: weight, scale, table or W
-  int bias_input;    // -1: the op has no bias input (MatMul's bias is a following Add)
-  WeightLayout layout;
-  std::vector<ParamSlot> params = {};
-};
-
-// The table. A MatMul appears twice (constant B, then constant A).
+// Every op record's layer rules (graph/op_traits.h) in table order. A MatMul appears twice
+// (constant B, then constant A).
 const std::vector<LayerRule>& LayerRules();
 
 // The rule for a normalization written out as elementwise ops (LayerNorm as
@@ -59,8 +34,8 @@ const std::vector<LayerRule>& LayerRules();
 // affine written as a per-channel Mul (and Add) after the norm op (Caffe's BatchNorm + Scale).
 const LayerRule& DecomposedNormRule();
 
-// Ops that own parameters this version does not initialize; FindLayers lists their nodes as
-// skipped with this reason.
+// Ops that own parameters this version does not initialize (the op records' `skipped`);
+// FindLayers lists their nodes as skipped with this reason.
 struct SkippedOpRule {
   std::string_view op;
   std::string_view reason;

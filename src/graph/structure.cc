@@ -8,6 +8,8 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "graph/op_traits.h"
+
 namespace reinit {
 
 const char* StreamNormName(StreamNorm norm) {
@@ -46,21 +48,6 @@ namespace {
 
 enum class NodeRole { kOther, kWeight, kNorm, kStop };
 
-bool IsOneOf(std::string_view op, std::initializer_list<std::string_view> ops) {
-  return std::find(ops.begin(), ops.end(), op) != ops.end();
-}
-
-// Ops a skip passes through unchanged in what it carries.
-bool IsSkipLayout(std::string_view op) {
-  return IsOneOf(op, {"Identity", "Dropout", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-                      "Transpose", "AveragePool", "MaxPool"});
-}
-
-bool IsNormOp(std::string_view op) {
-  return IsOneOf(op, {"BatchNormalization", "LayerNormalization", "InstanceNormalization",
-                      "GroupNormalization"});
-}
-
 class Analyzer {
  public:
   Analyzer(const GraphIndex& index, const std::vector<Layer>& layers, const std::vector<int>& order)
@@ -77,7 +64,7 @@ class Analyzer {
       }
     }
     for (int i = 0; i < n_; ++i) {
-      if (role_[i] == NodeRole::kOther && IsNormOp(index.node(i).op_type()))
+      if (role_[i] == NodeRole::kOther && IsNormalizationOp(index.node(i).op_type()))
         role_[i] = NodeRole::kNorm;
     }
   }
@@ -122,7 +109,7 @@ class Analyzer {
       if (p < 0) break;
       const auto& node = index_.node(p);
       const std::string& op = node.op_type();
-      if (IsSkipLayout(op) && node.input_size() > 0) {
+      if (SkipPassesThrough(op) && node.input_size() > 0) {
         t = node.input(0);
       } else if ((op == "Mul" || op == "Div") && node.input_size() == 2 &&
                  Constant(node.input(1)) != Constant(node.input(0))) {
@@ -131,7 +118,7 @@ class Analyzer {
         if (!v || *v == 0) break;  // a per-channel scaling (layer scale) is part of a branch
         tr.scale *= op == "Mul" ? *v : (c == 1 ? 1 / *v : *v);
         t = node.input(1 - c);
-      } else if (projected && role_[p] == NodeRole::kNorm && IsNormOp(op) &&
+      } else if (projected && role_[p] == NodeRole::kNorm && IsNormalizationOp(op) &&
                  tr.projection.empty()) {
         tr.projection.push_back(p);  // a projection's norm, if a layer comes next
         before_norm = t;
@@ -405,7 +392,7 @@ class Analyzer {
       for (int c : index_.Consumers(t)) {
         if (role_[c] == NodeRole::kNorm) return true;
         const auto& node = index_.node(c);
-        const bool unary = node.input_size() == 1 || IsSkipLayout(node.op_type());
+        const bool unary = node.input_size() == 1 || SkipPassesThrough(node.op_type());
         if (hops < 4 && role_[c] == NodeRole::kOther && unary && node.output_size() > 0) {
           todo.push_back({node.output(0), hops + 1});
         }

@@ -2,37 +2,9 @@
 
 #include <vector>
 
+#include "graph/activation_kinds.h"
+
 namespace reinit {
-
-namespace {
-
-struct Row {
-  std::vector<std::string_view> activations;
-  std::string_view scheme;
-  std::string_view why;
-};
-
-// In order; the first row naming the activation wins. The deep-tanh row is handled before it.
-const std::vector<Row>& Rows() {
-  static const std::vector<Row> kRows = {
-      {{"relu", "leaky_relu", "prelu", "relu6", "thresholded_relu"},
-       "he-normal",
-       "He 2015: variance 2/fan_in keeps the signal through ReLU units"},
-      {{"gelu", "gelu_tanh", "silu", "mish", "hard_swish", "elu", "celu", "softplus"},
-       "he-normal",
-       "ReLU-like unit: He with its second-moment gain"},
-      {{"selu"},
-       "lecun-normal",
-       "Klambauer 2017: self-normalizing SELU nets need variance 1/fan_in"},
-      {{"tanh", "sigmoid", "hard_sigmoid", "softsign"},
-       "xavier-uniform",
-       "Glorot 2010: saturating unit, variance 2/(fan_in+fan_out)"},
-      {{"linear"}, "xavier-uniform", "Glorot 2010: linear output, gain 1"},
-  };
-  return kRows;
-}
-
-}  // namespace
 
 AutoChoice ChooseAuto(std::string_view activation, LayerKind kind, int depth) {
   if (kind == LayerKind::kEmbedding) {
@@ -40,17 +12,17 @@ AutoChoice ChooseAuto(std::string_view activation, LayerKind kind, int depth) {
             "auto: lecun-normal for an embedding table (std 1/sqrt(D): rows of unit expected "
             "norm, as Flax's Embed; LeCun for a tied output projection)"};
   }
-  if (activation == "tanh" && kind == LayerKind::kDense && depth >= kDeepChain) {
+  const auto known = ActivationKindNamed(activation);
+  if (known == ActivationKind::kTanh && kind == LayerKind::kDense && depth >= kDeepChain) {
     return {"orthogonal", "auto: orthogonal for tanh in a chain of " + std::to_string(depth) +
                               " layers (Saxe 2013: deep tanh stacks stay isometric)"};
   }
-  for (const auto& row : Rows()) {
-    for (auto a : row.activations) {
-      if (a == activation) {
-        return {row.scheme, "auto: " + std::string(row.scheme) + " for " + std::string(activation) +
-                                " (" + std::string(row.why) + ")"};
-      }
-    }
+  if (known) {
+    // The activation's row (graph/activation_kinds.cc) holds its scheme and why.
+    const ActivationTraits& traits = TraitsOf(*known);
+    return {traits.auto_scheme, "auto: " + std::string(traits.auto_scheme) + " for " +
+                                    std::string(activation) + " (" + std::string(traits.auto_why) +
+                                    ")"};
   }
   return {"xavier-uniform",
           "auto: xavier-uniform for " + std::string(activation) + " (no rule; Glorot 2010)"};

@@ -20,6 +20,7 @@
 //              hidden-to-hidden gate blocks      orthogonal        Saxe 2013: norm-preserving
 //                                                                    through time (gain 1)
 //
+// The per-activation rows are data in graph/activation_kinds.cc (auto_scheme, auto_why).
 // Biases are set to zero; normalization layers are reset (scale 1, shift 0, mean 0, var 1).
 #pragma once
 

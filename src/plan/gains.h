@@ -7,6 +7,7 @@
 // second-moment gain 1/√E[φ(z)²], z ~ N(0, 1): the generalisation of He's argument that gives
 // exactly √2 for ReLU (gelu 1.5335, silu 1.6765, mish 1.4868, elu(1) 1.2452, hard_swish 1.7367,
 // softplus 1.0419, relu6 1.4142), computed by quadrature at the activation's parameter.
+// φ and the fixed gains are the rows of graph/activation_kinds.h.
 #pragma once
 
 #include <string>

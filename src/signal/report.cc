@@ -5,6 +5,7 @@
 #include <map>
 #include <vector>
 
+#include "graph/activation_kinds.h"
 #include "plan/gains.h"
 #include "plan/registry.h"
 
@@ -30,8 +31,7 @@ std::string Shape(const proto::TensorInit& t) {
 
 std::string ActivationText(const proto::Activation& a) {
   std::string s = a.kind();
-  if (a.kind() == "leaky_relu" || a.kind() == "prelu" || a.kind() == "elu" || a.kind() == "celu" ||
-      a.kind() == "thresholded_relu") {
+  if (auto kind = ActivationKindNamed(a.kind()); kind && TraitsOf(*kind).takes_param) {
     s.append("(").append(Num(a.param(), 3)).append(")");
   }
   if (a.ambiguous()) s += " [ambiguous]";
@@ -225,13 +225,12 @@ std::string FormatSchemes() {
   std::string out = "schemes (g = the gain of the layer's activation):\n" + Table(rows);
   out += "\ngains (torch calculate_gain where it has one, else 1/sqrt(E[phi(z)^2]), z ~ N(0,1)):\n";
   std::vector<std::vector<std::string>> gains;
-  for (auto kind : ActivationKinds()) {
-    double param = kind == "leaky_relu" ? 0.01 : kind == "prelu" ? 0.25 : 1.0;
-    auto g = GainFor(kind, param);
+  for (const auto& activation : AllActivationTraits()) {
+    const double param = activation.shown_param;
+    auto g = GainFor(activation.name, param);
     if (!g.ok()) continue;
-    std::string name(kind);
-    if (kind == "leaky_relu" || kind == "prelu" || kind == "elu" || kind == "celu" ||
-        kind == "thresholded_relu") {
+    std::string name(activation.name);
+    if (activation.takes_param) {
       name.append("(").append(Num(param, 3)).append(")");
     }
     gains.push_back({name, Num(g->gain, 5), g->source});
