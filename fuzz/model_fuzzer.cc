@@ -6,8 +6,8 @@
 // input. A Status error is a normal outcome; a crash, a sanitizer report, a leak, an exception
 // escaping the library, a timeout or running out of memory is a finding. Two properties are
 // checked as well, and a violation aborts: an output that SaveModel wrote loads again, and when
-// both runs write a model, the two are the same model (README: streaming changes no byte of
-// what is written).
+// both runs write a model, the two are the same model (docs/guarantees.md: streaming changes no
+// byte of what is written).
 //
 // Files live in a private folder created once per process, on /dev/shm (memory) where it
 // exists: the input is written there as m/model.onnx, beside data files that external-data

@@ -2,8 +2,8 @@
 
 A model is a path (str or os.PathLike: the file-based runs, streamed, external data, atomic
 output), bytes, or an onnx.ModelProto (serialized and run in memory). Options are the tool's long
-flags with `_` for `-` (fan_convention="torch", layers={"fc*": "xavier-uniform"}, ...); see the
-README's "Python API". A bad option or value raises ValueError, naming the valid ones; a model
+flags with `_` for `-` (fan_convention="torch", layers={"fc*": "xavier-uniform"}, ...); see
+docs/python.md. A bad option or value raises ValueError, naming the valid ones; a model
 that cannot be processed raises reinit.Error with the tool's message (what it prints after
 "reinit: error: "). The tool's warnings are issued as ReinitWarning.
 """

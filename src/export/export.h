@@ -38,7 +38,7 @@ struct ExportResult {
   std::vector<ExportedTensor> tensors;
   // safetensors' __metadata__: reinit's version, scheme, seed, names, format, as_is.
   std::map<std::string, std::string> metadata;
-  // The sidecar JSON (README: reinit export): one entry per exported tensor, and what could
+  // The sidecar JSON (docs/export.md): one entry per exported tensor, and what could
   // not be named, with why.
   std::string sidecar;
   NameMapping mapping;

@@ -1,7 +1,7 @@
 // Fans: how many inputs feed each output of a layer (fan_in) and how many outputs each input
 // feeds (fan_out), from the weight's layout and the node's attributes.
 //
-// Two conventions (README "Fan conventions"):
+// Two conventions (docs/layers.md, "Fan conventions"):
 //  onnx  (default) — what the forward pass really sums over:
 //    Gemm B [K, N] (or [N, K] with transB=1): fan_in = K, fan_out = N
 //    MatMul constant B [..., K, N]: fan_in = K, fan_out = N (leading dims are batch)

@@ -1,7 +1,7 @@
 // Gains: the factor by which a scheme's standard deviation is multiplied so that the signal's
 // scale survives the layer's activation.
 //
-// Policy (README "Gains"): PyTorch's calculate_gain where it defines one — linear and sigmoid 1,
+// Policy (docs/activations.md, "Gains"): PyTorch's calculate_gain where it defines one — linear and sigmoid 1,
 // tanh 5/3, relu √2, leaky_relu √(2/(1+α²)) (also used for prelu with its slope), selu 3/4 —
 // and hard_sigmoid 1 as its piecewise-linear sigmoid. Every other activation gets the
 // second-moment gain 1/√E[φ(z)²], z ~ N(0, 1): the generalisation of He's argument that gives

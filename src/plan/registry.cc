@@ -61,11 +61,11 @@ const std::vector<Scheme>& Schemes() {
   using C = LayerChoice;
   static const std::vector<Scheme> kSchemes = {
       {.name = "auto",
-       .formula = "per layer, from the detected activation and the layer kind (README: auto)",
+       .formula = "per layer, from the detected activation and the layer kind (docs/schemes.md: auto)",
        .uses_gain = true,
        .choice = C::kAuto,
        .residual = "auto"},
-      // What each framework's layers hold when constructed (schemes/framework_defaults.h).
+      // What each framework's layers hold when constructed (plan/framework_defaults.h).
       {.name = "torch-default",
        .formula = "PyTorch's reset_parameters: Linear/Conv W and b U(+-1/sqrt(fan_in)), RNN "
                   "U(+-1/sqrt(H)), Embedding N(0,1)",
@@ -100,7 +100,7 @@ const std::vector<Scheme>& Schemes() {
        .refuses_residual = "scales every layer to unit output variance itself",
        .batch = 32},
       // Recipes: a per-layer draw and the residual rule that goes with it
-      // (plan/residual.h; README: Residual streams).
+      // (plan/residual.h; docs/residual.md).
       // Zhang, Dauphin & Ma 2019: the last layer of each residual branch and the classifier 0,
       // the branches' other layers He x L^(-1/(2m-2)), biases 0.
       {.name = "fixup",

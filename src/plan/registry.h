@@ -5,7 +5,7 @@
 // (bound = √(3·variance)) or a normal truncated at ±2σ and rescaled so the variance is
 // exact (σ = √variance / 0.87962566103423978, the std of N(0,1) cut at ±2). Orthogonal, zero
 // and the naive draws are their own kinds; "auto" picks one of the others per layer
-// (schemes/auto_policy.h). The registry is one list built in registry.cc; SchemeNames() feeds
+// (plan/auto_policy.h). The registry is one list built in registry.cc; SchemeNames() feeds
 // `reinit schemes` and the unknown-scheme message.
 //
 // The named policies and recipes (auto, the framework defaults, lsuv, fixup, gpt2, bert, ...)
@@ -31,13 +31,13 @@ enum class Distribution { kNone, kConstant, kNormal, kUniform, kTruncatedNormal,
 enum class FanMode { kFanIn, kFanOut, kFanAvg };
 
 // The frameworks whose construction-time draws the *-default schemes reproduce
-// (schemes/framework_defaults.h).
+// (plan/framework_defaults.h).
 enum class Framework { kTorch, kKeras, kFlax };
 
 // How a scheme picks each layer's draw.
 enum class LayerChoice {
   kSelf,       // every layer drawn by the scheme itself (the plain schemes)
-  kAuto,       // auto's table (schemes/auto_policy.h)
+  kAuto,       // auto's table (plan/auto_policy.h)
   kFramework,  // what `framework`'s layers hold when constructed
   kRecipe,     // the row's RecipeDraw for the layers it names, auto's choice for the others
 };
@@ -102,7 +102,7 @@ bool NeedsData(std::string_view scheme);
 bool ChoosesPerLayer(std::string_view scheme);
 
 // The draw that an auto or recipe scheme gives a layer of this activation, kind and depth
-// (schemes/auto_policy.h for auto's table); nullopt for the other schemes.
+// (plan/auto_policy.h for auto's table); nullopt for the other schemes.
 struct LayerDraw {
   std::string scheme;
   std::string reason;
