@@ -951,9 +951,9 @@ Status WriteFileAtomic(const std::string& path, const std::string& bytes) {
 
 Status WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& files) {
   FileTransaction transaction(/*durable=*/false);
-  for (const auto& [path, bytes] : files) {
-    REINIT_RETURN_IF_ERROR(
-        transaction.Add(path, [&](int fd) { return WriteAt(fd, bytes, 0, path); }));
+  for (const auto& file : files) {  // no structured binding: clang 14 cannot capture one
+    REINIT_RETURN_IF_ERROR(transaction.Add(
+        file.first, [&file](int fd) { return WriteAt(fd, file.second, 0, file.first); }));
   }
   return transaction.Commit();
 }
