@@ -18,6 +18,18 @@ jobs=${FUZZ_JOBS:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# Debian's clang 14 and its sanitizer runtimes (libFuzzer, ASan, UBSan), where missing.
+missing=()
+for p in clang-14 libclang-rt-14-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
 bash .ci/ninja-dir build-fuzz
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j2
