@@ -1,6 +1,8 @@
 // LSTM, GRU and RNN: each (direction, gate) block of W and R is drawn on its own with its own
 // fans and gain, recurrent blocks are orthogonal under auto, biases are zero but for the LSTM
 // forget gate's --forget-bias. Expected values come from the formulas, computed here.
+#include "graph/recurrent.h"
+
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -274,6 +276,53 @@ TEST(Recurrent, ABidirectionalLayerJoinedFromOneTensorPerDirection) {
   }
   // The two directions are drawn from different streams.
   EXPECT_NE(Block(r.model, "wf", 0, kH * kI), Block(r.model, "wr", 0, kH * kI));
+}
+
+// An RNN node with one forward direction whose `activations` attribute is [name].
+onnx::NodeProto RnnWithActivation(const std::string& name) {
+  onnx::NodeProto node;
+  node.set_op_type("RNN");
+  auto* a = node.add_attribute();
+  a->set_name("activations");
+  a->set_type(onnx::AttributeProto::STRINGS);
+  a->add_strings(name);
+  return node;
+}
+
+// Every activation name ONNX's recurrent ops accept, with the kind recurrent.cc's own map gave
+// it before the kinds came from the op table (graph/op_traits) and its activation kinds; a
+// drifting row in either table fails here.
+TEST(RecurrentActivations, EachSpecNameGivesTheKindItAlwaysHad) {
+  const std::pair<std::string, std::string> kKinds[] = {
+      {"Sigmoid", "sigmoid"},
+      {"Tanh", "tanh"},
+      {"Relu", "relu"},
+      {"LeakyRelu", "leaky_relu"},
+      {"ThresholdedRelu", "thresholded_relu"},
+      {"HardSigmoid", "hard_sigmoid"},
+      {"Elu", "elu"},
+      {"Softsign", "softsign"},
+      {"Softplus", "softplus"},
+      {"ScaledTanh", "tanh"},
+      {"Affine", "linear"},
+  };
+  for (const auto& [name, kind] : kKinds) {
+    auto gates = RecurrentGates(RnnWithActivation(name), WeightLayout::kRnn, 1);
+    ASSERT_TRUE(gates.ok()) << name << ": " << gates.status().message();
+    ASSERT_EQ(gates->size(), 1u) << name;
+    EXPECT_EQ((*gates)[0].activation, kind) << name;
+  }
+}
+
+// Activation ops the table knows that ONNX's recurrent ops do not accept, kind names, and names
+// of no op stay unknown.
+TEST(RecurrentActivations, OtherNamesAreUnknown) {
+  for (const std::string name : {"Selu", "Celu", "Gelu", "HardSwish", "Mish", "PRelu", "Clip",
+                                 "Softmax", "Identity", "relu", "tanh", "linear", ""}) {
+    auto gates = RecurrentGates(RnnWithActivation(name), WeightLayout::kRnn, 1);
+    ASSERT_FALSE(gates.ok()) << name;
+    EXPECT_EQ(gates.status().message(), "unknown activation '" + name + "'");
+  }
 }
 
 }  // namespace

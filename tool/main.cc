@@ -92,6 +92,131 @@ int Export(const CliOptions& o, const reinit::PlanOptions& plan_options) {
   return 0;
 }
 
+// `reinit inspect`: the plan (as text or JSON), or with --propagate the signal through the model.
+int Inspect(const CliOptions& o, const reinit::PlanOptions& plan_options) {
+  if (o.propagate) {
+    auto options = ToPropagateOptions(o);
+    if (!options.ok()) return Fail(options.status());
+    auto result = reinit::PropagateFile(o.model, plan_options, *options);
+    if (!result.ok()) return Fail(result.status());
+    std::cout << reinit::FormatSignal(result->signal, o.seed);
+    PrintWarnings({result->plan.warnings().begin(), result->plan.warnings().end()});
+    return 0;
+  }
+  auto plan = reinit::InspectFile(o.model, plan_options);
+  if (!plan.ok()) return Fail(plan.status());
+  if (o.json) {
+    std::cout << reinit::PlanToJson(*plan);
+  } else {
+    std::cout << reinit::FormatPlan(*plan, /*verbose=*/true);
+  }
+  PrintWarnings({plan->warnings().begin(), plan->warnings().end()});
+  return 0;
+}
+
+// --report: the comparison of schemes, run before anything is written, so that a model the
+// executor cannot run fails first; nullopt without --report.
+reinit::StatusOr<std::optional<reinit::Comparison>> CompareForReport(
+    const CliOptions& o, const reinit::PlanOptions& plan_options) {
+  if (o.report.empty()) return std::optional<reinit::Comparison>();
+  if (!o.plan_file.empty() || o.dry_run) {
+    return reinit::UsageError(std::string("--report cannot be combined with ") +
+                              (o.dry_run ? "--dry-run (it writes a file)" : "--plan"));
+  }
+  auto options = ToPropagateOptions(o);
+  if (!options.ok()) return options.status();
+  auto compared = reinit::CompareFile(o.model, plan_options, *options);
+  if (!compared.ok()) return compared.status();
+  return std::optional<reinit::Comparison>(std::move(*compared));
+}
+
+// The main command's options for the library (all but the progress callback).
+reinit::StatusOr<reinit::RunOptions> ToRunOptions(const CliOptions& o,
+                                                  const reinit::PlanOptions& plan_options) {
+  reinit::RunOptions run;
+  run.input = o.model;
+  run.output = o.output;
+  run.in_place = o.in_place;
+  run.dry_run = o.dry_run;
+  run.skip_check = o.skip_check;
+  run.plan_file = o.plan_file;
+  run.plan = plan_options;
+  run.threads = o.threads;
+  run.save.fsync = o.fsync;
+  run.max_memory = o.max_memory;
+  run.lsuv.tolerance = o.lsuv_tolerance;
+  run.lsuv.max_iterations = o.lsuv_iterations;
+  auto inputs = ToPropagateOptions(o);
+  if (!inputs.ok()) return inputs.status();
+  run.inputs = std::move(*inputs);
+  for (const auto& spec : o.data) {
+    auto [name, file] = reinit::ParseDataSpec(spec);
+    run.data[name] = file;
+  }
+  auto external = reinit::ParseExternalDataMode(o.external_data);
+  if (!external.ok()) return external.status();
+  run.save.mode = *external;
+  return run;
+}
+
+// ReinitFile with a progress bar on stderr (unless --quiet or stderr is no terminal), cleared
+// before anything else is printed.
+reinit::StatusOr<reinit::RunResult> ReinitWithProgress(reinit::RunOptions run, bool quiet) {
+  // REINIT_PROGRESS_AFTER_MS: how long a run goes before the bar appears (tests set 0).
+  const char* after = std::getenv("REINIT_PROGRESS_AFTER_MS");
+  auto bar = std::make_unique<reinit_tool::ProgressBar>(
+      stderr, !quiet && isatty(STDERR_FILENO),
+      std::chrono::milliseconds(after ? std::atoi(after) : 500));
+  run.progress = [&bar](uint64_t done, uint64_t total) { bar->Update(done, total); };
+  auto result = reinit::ReinitFile(run);
+  bar.reset();
+  return result;
+}
+
+void PrintWritten(const reinit::RunResult& result) {
+  if (result.written) {
+    std::cout << "wrote " << result.output;
+    for (size_t i = 0; i < result.data_files.size(); ++i) {
+      std::cout << (i == 0 ? " with external data " : ", ") << result.data_files[i];
+    }
+    std::cout << "\n";
+  } else {
+    std::cout << "dry run: nothing written (would write " << result.output << ")\n";
+  }
+}
+
+// --report's table, and its chart written as the report file.
+reinit::Status WriteReport(const CliOptions& o, const reinit::Comparison& comparison) {
+  std::cout << "\n" << reinit::FormatComparison(comparison);
+  const std::string title =
+      "Signal through " + o.model + " by initialization (seed " + std::to_string(o.seed) + ")";
+  REINIT_RETURN_IF_ERROR(
+      reinit::WriteFileAtomic(o.report, reinit::ComparisonSvg(comparison, title)));
+  std::cout << "wrote " << o.report << "\n";
+  return reinit::Status::Ok();
+}
+
+// The main command: re-initialize the model (and with --report, compare the schemes).
+int Reinit(const CliOptions& o, const reinit::PlanOptions& plan_options) {
+  if (o.model.empty()) {
+    return Fail(reinit::UsageError("no model given; run 'reinit --help'"));
+  }
+  auto comparison = CompareForReport(o, plan_options);
+  if (!comparison.ok()) return Fail(comparison.status());
+  auto run = ToRunOptions(o, plan_options);
+  if (!run.ok()) return Fail(run.status());
+  auto result = ReinitWithProgress(std::move(*run), o.quiet);
+  if (!result.ok()) return Fail(result.status());
+  std::cout << reinit::FormatPlan(result->plan, /*verbose=*/o.dry_run);
+  PrintWarnings(result->warnings);
+  PrintWritten(*result);
+  if (*comparison) {
+    const reinit::Status s = WriteReport(o, **comparison);
+    if (!s.ok()) return Fail(s);
+  }
+  return 0;
+}
+
 int Run(const CliOptions& o) {
   if (o.command == CliOptions::Command::kSchemes) {
     std::cout << reinit::FormatSchemes();
@@ -100,98 +225,8 @@ int Run(const CliOptions& o) {
   auto plan_options = ToPlanOptions(o);
   if (!plan_options.ok()) return Fail(plan_options.status());
   if (o.command == CliOptions::Command::kExport) return Export(o, *plan_options);
-  if (o.command == CliOptions::Command::kInspect && o.propagate) {
-    auto options = ToPropagateOptions(o);
-    if (!options.ok()) return Fail(options.status());
-    auto result = reinit::PropagateFile(o.model, *plan_options, *options);
-    if (!result.ok()) return Fail(result.status());
-    std::cout << reinit::FormatSignal(result->signal, o.seed);
-    PrintWarnings({result->plan.warnings().begin(), result->plan.warnings().end()});
-    return 0;
-  }
-  if (o.command == CliOptions::Command::kInspect) {
-    auto plan = reinit::InspectFile(o.model, *plan_options);
-    if (!plan.ok()) return Fail(plan.status());
-    if (o.json) {
-      std::cout << reinit::PlanToJson(*plan);
-    } else {
-      std::cout << reinit::FormatPlan(*plan, /*verbose=*/true);
-    }
-    PrintWarnings({plan->warnings().begin(), plan->warnings().end()});
-    return 0;
-  }
-  if (o.model.empty()) {
-    return Fail(reinit::UsageError("no model given; run 'reinit --help'"));
-  }
-  // --report: the comparison runs first, so that a model the executor cannot run fails before
-  // anything is written; the chart is written after the model.
-  std::optional<reinit::Comparison> comparison;
-  if (!o.report.empty()) {
-    if (!o.plan_file.empty() || o.dry_run) {
-      return Fail(reinit::UsageError(std::string("--report cannot be combined with ") +
-                                     (o.dry_run ? "--dry-run (it writes a file)" : "--plan")));
-    }
-    auto options = ToPropagateOptions(o);
-    if (!options.ok()) return Fail(options.status());
-    auto compared = reinit::CompareFile(o.model, *plan_options, *options);
-    if (!compared.ok()) return Fail(compared.status());
-    comparison = std::move(*compared);
-  }
-  reinit::RunOptions run;
-  run.input = o.model;
-  run.output = o.output;
-  run.in_place = o.in_place;
-  run.dry_run = o.dry_run;
-  run.skip_check = o.skip_check;
-  run.plan_file = o.plan_file;
-  run.plan = *plan_options;
-  run.threads = o.threads;
-  run.save.fsync = o.fsync;
-  run.max_memory = o.max_memory;
-  run.lsuv.tolerance = o.lsuv_tolerance;
-  run.lsuv.max_iterations = o.lsuv_iterations;
-  {
-    auto inputs = ToPropagateOptions(o);
-    if (!inputs.ok()) return Fail(inputs.status());
-    run.inputs = std::move(*inputs);
-  }
-  for (const auto& spec : o.data) {
-    auto [name, file] = reinit::ParseDataSpec(spec);
-    run.data[name] = file;
-  }
-  auto external = reinit::ParseExternalDataMode(o.external_data);
-  if (!external.ok()) return Fail(external.status());
-  run.save.mode = *external;
-  // REINIT_PROGRESS_AFTER_MS: how long a run goes before the bar appears (tests set 0).
-  const char* after = std::getenv("REINIT_PROGRESS_AFTER_MS");
-  auto bar = std::make_unique<reinit_tool::ProgressBar>(
-      stderr, !o.quiet && isatty(STDERR_FILENO),
-      std::chrono::milliseconds(after ? std::atoi(after) : 500));
-  run.progress = [&bar](uint64_t done, uint64_t total) { bar->Update(done, total); };
-  auto result = reinit::ReinitFile(run);
-  bar.reset();  // the bar's line is cleared before anything else is printed
-  if (!result.ok()) return Fail(result.status());
-  std::cout << reinit::FormatPlan(result->plan, /*verbose=*/o.dry_run);
-  PrintWarnings(result->warnings);
-  if (result->written) {
-    std::cout << "wrote " << result->output;
-    for (size_t i = 0; i < result->data_files.size(); ++i) {
-      std::cout << (i == 0 ? " with external data " : ", ") << result->data_files[i];
-    }
-    std::cout << "\n";
-  } else {
-    std::cout << "dry run: nothing written (would write " << result->output << ")\n";
-  }
-  if (comparison) {
-    std::cout << "\n" << reinit::FormatComparison(*comparison);
-    const std::string title =
-        "Signal through " + o.model + " by initialization (seed " + std::to_string(o.seed) + ")";
-    const reinit::Status s =
-        reinit::WriteFileAtomic(o.report, reinit::ComparisonSvg(*comparison, title));
-    if (!s.ok()) return Fail(s);
-    std::cout << "wrote " << o.report << "\n";
-  }
-  return 0;
+  if (o.command == CliOptions::Command::kInspect) return Inspect(o, *plan_options);
+  return Reinit(o, *plan_options);
 }
 
 }  // namespace

@@ -95,98 +95,119 @@ void ExcludeWithPlan(CLI::App* app, CLI::Option* plan) {
   });
 }
 
-}  // namespace
-
-Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer by layer") {
-  app_.set_version_flag("--version", std::string("reinit ") + REINIT_VERSION);
-  app_.require_subcommand(0, 1);
-  app_.add_option("model", options_.model, "The .onnx model to re-initialize");
-  app_.add_option("-o,--output", options_.output,
+// The main command's own options: where the model goes and how it is written; returns --plan.
+CLI::Option* AddRunOptions(CLI::App* app, CliOptions* o) {
+  app->add_option("model", o->model, "The .onnx model to re-initialize");
+  app->add_option("-o,--output", o->output,
                   "Output path (default: MODEL with .onnx replaced by .reinit.onnx)");
-  app_.add_flag("--in-place", options_.in_place, "Overwrite the input model");
-  app_.add_flag("--dry-run", options_.dry_run, "Print the plan; write nothing");
-  CLI::Option* plan = app_.add_option(
-      "--plan", options_.plan_file, "Apply a plan written by `reinit inspect --json` (and edited)");
-  app_.add_flag("--skip-check", options_.skip_check,
+  app->add_flag("--in-place", o->in_place, "Overwrite the input model");
+  app->add_flag("--dry-run", o->dry_run, "Print the plan; write nothing");
+  CLI::Option* plan = app->add_option(
+      "--plan", o->plan_file, "Apply a plan written by `reinit inspect --json` (and edited)");
+  app->add_flag("--skip-check", o->skip_check,
                 "Do not run the ONNX checker and shape inference on the result");
-  app_.add_option(
-          "--external-data", options_.external_data,
-          "Where the weights go: keep (tensors external in the input stay external), "
-          "single (every initializer of 1 KiB or more in one OUTPUT.data file, 4096-aligned), "
-          "inline (everything in the .onnx; at most 2 GiB)")
+  app->add_option(
+         "--external-data", o->external_data,
+         "Where the weights go: keep (tensors external in the input stay external), "
+         "single (every initializer of 1 KiB or more in one OUTPUT.data file, 4096-aligned), "
+         "inline (everything in the .onnx; at most 2 GiB)")
       ->check(CLI::IsMember({"keep", "single", "inline"}))
       ->capture_default_str();
-  app_.add_option("--threads", options_.threads,
+  app->add_option("--threads", o->threads,
                   "Threads that draw and write the weights (0: one per core); the output is the "
                   "same bytes for every value")
       ->check(CLI::Range(0, reinit::kMaxThreads))
       ->capture_default_str();
-  app_.add_flag("-q,--quiet", options_.quiet, "No progress bar on stderr");
-  app_.add_option("--max-memory", options_.max_memory,
+  app->add_flag("-q,--quiet", o->quiet, "No progress bar on stderr");
+  app->add_option("--max-memory", o->max_memory,
                   "Refuse a tensor that would need more memory than SIZE to draw whole "
                   "(orthogonal, views, kept blocks, ConstantOfShape), e.g. 16G (default: half "
                   "of this machine's memory)")
       ->transform(CLI::AsSizeValue(false))
       ->type_name("SIZE");
-  app_.add_flag("--fsync", options_.fsync,
+  app->add_flag("--fsync", o->fsync,
                 "Flush the output to the disk before renaming it into place, so that it also "
                 "survives a power failure (slower)");
-  app_.add_option("--report", options_.report,
+  return plan;
+}
+
+// --report and the options of --scheme lsuv.
+void AddReportOptions(CLI::App* app, CliOptions* o) {
+  app->add_option("--report", o->report,
                   "Also propagate random inputs under zero, normal, xavier, he, lecun, "
                   "orthogonal and the chosen scheme, print the per-layer std table, and draw it "
                   "as FILE (an SVG chart)")
       ->type_name("FILE.svg");
-  app_.add_option("--lsuv-tolerance", options_.lsuv_tolerance,
+  app->add_option("--lsuv-tolerance", o->lsuv_tolerance,
                   "--scheme lsuv: stop scaling a layer when |Var(output) - 1| is below this")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app_.add_option("--lsuv-iterations", options_.lsuv_iterations,
+  app->add_option("--lsuv-iterations", o->lsuv_iterations,
                   "--scheme lsuv: at most this many scalings per layer")
       ->check(CLI::Range(1, reinit::kMaxLsuvIterations))
       ->capture_default_str();
-  app_.add_option("--data", options_.data,
+  app->add_option("--data", o->data,
                   "--scheme lsuv: measure on these samples instead of random inputs: FILE.npy "
                   "for the model's only input, or NAME=FILE.npy (repeatable)")
       ->type_name("[NAME=]FILE.npy");
-  AddPropagateOptions(&app_, &options_);
-  AddPlanOptions(&app_, &options_);
-  ExcludeWithPlan(&app_, plan);
+}
 
-  inspect_ = app_.add_subcommand("inspect", "Print per-layer recommendations; write nothing");
-  inspect_->add_option("model", options_.model, "The .onnx model")->required();
-  inspect_->add_flag("--json", options_.json, "Print the plan as JSON (input for --plan)");
-  inspect_->add_flag("--propagate", options_.propagate,
-                     "Run a batch of random inputs through the model as it is and print each "
-                     "layer's output mean and std before and after its activation");
-  AddPropagateOptions(inspect_, &options_);
-  AddPlanOptions(inspect_, &options_);
+// `reinit inspect`.
+CLI::App* AddInspectCommand(CLI::App* app, CliOptions* o) {
+  CLI::App* inspect =
+      app->add_subcommand("inspect", "Print per-layer recommendations; write nothing");
+  inspect->add_option("model", o->model, "The .onnx model")->required();
+  inspect->add_flag("--json", o->json, "Print the plan as JSON (input for --plan)");
+  inspect->add_flag("--propagate", o->propagate,
+                    "Run a batch of random inputs through the model as it is and print each "
+                    "layer's output mean and std before and after its activation");
+  AddPropagateOptions(inspect, o);
+  AddPlanOptions(inspect, o);
+  return inspect;
+}
 
-  schemes_ = app_.add_subcommand("schemes", "List every scheme with its formula");
-
-  export_ = app_.add_subcommand(
+// `reinit export`.
+CLI::App* AddExportCommand(CLI::App* app, CliOptions* o) {
+  CLI::App* export_command = app->add_subcommand(
       "export",
       "Re-initialize in memory as the main command would, and write the parameters to a "
       "safetensors or .npz file (with a FILE.json sidecar) under ONNX, PyTorch or Keras names");
-  export_->add_option("model", options_.model, "The .onnx model")->required();
-  export_->add_option("-o,--output", options_.output, "FILE.safetensors or FILE.npz")->required();
-  export_
-      ->add_option("--names", options_.names,
+  export_command->add_option("model", o->model, "The .onnx model")->required();
+  export_command->add_option("-o,--output", o->output, "FILE.safetensors or FILE.npz")->required();
+  export_command
+      ->add_option("--names", o->names,
                    "onnx: initializer names; torch: PyTorch state_dict keys and layouts; "
                    "keras: Keras weight names and layouts (tf2onnx models)")
       ->capture_default_str();
-  export_->add_option("--format", options_.format,
-                      "safetensors or npz (default: from the output's extension)");
-  export_->add_flag("--as-is", options_.as_is,
-                    "Export the model's values as they are, without re-initializing");
-  CLI::Option* export_plan = export_->add_option(
-      "--plan", options_.plan_file, "Apply a plan written by `reinit inspect --json` (and edited)");
-  export_
-      ->add_option("--max-memory", options_.max_memory,
+  export_command->add_option("--format", o->format,
+                             "safetensors or npz (default: from the output's extension)");
+  export_command->add_flag("--as-is", o->as_is,
+                           "Export the model's values as they are, without re-initializing");
+  CLI::Option* export_plan = export_command->add_option(
+      "--plan", o->plan_file, "Apply a plan written by `reinit inspect --json` (and edited)");
+  export_command
+      ->add_option("--max-memory", o->max_memory,
                    "Refuse a tensor that would need more memory than SIZE to draw whole")
       ->transform(CLI::AsSizeValue(false))
       ->type_name("SIZE");
-  AddPlanOptions(export_, &options_);
-  ExcludeWithPlan(export_, export_plan);
+  AddPlanOptions(export_command, o);
+  ExcludeWithPlan(export_command, export_plan);
+  return export_command;
+}
+
+}  // namespace
+
+Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer by layer") {
+  app_.set_version_flag("--version", std::string("reinit ") + REINIT_VERSION);
+  app_.require_subcommand(0, 1);
+  CLI::Option* plan = AddRunOptions(&app_, &options_);
+  AddReportOptions(&app_, &options_);
+  AddPropagateOptions(&app_, &options_);
+  AddPlanOptions(&app_, &options_);
+  ExcludeWithPlan(&app_, plan);
+  inspect_ = AddInspectCommand(&app_, &options_);
+  schemes_ = app_.add_subcommand("schemes", "List every scheme with its formula");
+  export_ = AddExportCommand(&app_, &options_);
 }
 
 CliOptions Cli::Finish() {

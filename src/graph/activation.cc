@@ -293,10 +293,11 @@ constexpr double kSamples[] = {-6,   -4,  -3, -2.5, -1.5, -1, -0.5, -0.25, 0,
 constexpr size_t kSampleCount = std::size(kSamples);
 using Values = std::array<double, kSampleCount>;
 
-// One node of the function applied to its inputs' values; nullopt when it cannot be
-// evaluated (a non-scalar constant, an attribute form not handled).
-std::optional<Values> Evaluate(const GraphIndex& index, const onnx::NodeProto& node,
-                               const std::unordered_map<std::string, Values>& known) {
+// The values of the node's inputs: those derived from t as `known` has them, a scalar constant
+// at every point, zeros for an absent input; nullopt when an input is a non-scalar constant.
+std::optional<std::vector<Values>> InputValues(
+    const GraphIndex& index, const onnx::NodeProto& node,
+    const std::unordered_map<std::string, Values>& known) {
   std::vector<Values> in;
   for (int k = 0; k < node.input_size(); ++k) {
     const std::string& name = node.input(k);
@@ -314,81 +315,78 @@ std::optional<Values> Evaluate(const GraphIndex& index, const onnx::NodeProto& n
     c.fill((*v)[0]);
     in.push_back(c);
   }
+  return in;
+}
+
+// An op that is a function of its first two inputs' values alone, at one point; nullopt for
+// any other op.
+std::optional<double> ArithmeticStep(std::string_view op, double a, double b) {
+  if (op == "Add") return a + b;
+  if (op == "Sub") return a - b;
+  if (op == "Mul") return a * b;
+  if (op == "Div") return a / b;
+  if (op == "Neg") return -a;
+  if (op == "Relu") return std::max(a, 0.0);
+  if (op == "Abs") return std::abs(a);
+  if (op == "Min") return std::min(a, b);
+  if (op == "Max") return std::max(a, b);
+  if (op == "Sigmoid") return 1 / (1 + std::exp(-a));
+  if (op == "Tanh") return std::tanh(a);
+  if (op == "Softplus") return std::log1p(std::exp(a));
+  if (op == "Erf") return std::erf(a);
+  if (op == "Pow") return std::pow(a, b);
+  if (op == "Exp") return std::exp(a);
+  if (op == "Log") return std::log(a);
+  if (op == "Sqrt") return std::sqrt(a);
+  if (op == "Greater") return a > b;
+  if (op == "Less") return a < b;
+  if (op == "GreaterOrEqual") return a >= b;
+  if (op == "LessOrEqual") return a <= b;
+  if (op == "Cast" || op == "Identity") return a;
+  return std::nullopt;
+}
+
+// Clip at point i: its bounds from the attributes (opset < 11) or inputs 1 and 2.
+double ClipAt(const onnx::NodeProto& node, const std::vector<Values>& in, size_t i, double a) {
+  double lo, hi;
+  if (FindAttribute(node, "min") || FindAttribute(node, "max")) {
+    lo = FloatAttribute(node, "min", -INFINITY);
+    hi = FloatAttribute(node, "max", INFINITY);
+  } else {
+    auto bound = [&](size_t k, double fallback) {
+      return k < in.size() && !node.input(static_cast<int>(k)).empty() ? in[k][i] : fallback;
+    };
+    lo = bound(1, -INFINITY);
+    hi = bound(2, INFINITY);
+  }
+  return std::clamp(a, lo, hi);
+}
+
+// The node at point i of its inputs' values; nullopt for an op not handled.
+std::optional<double> EvaluateAt(const onnx::NodeProto& node, const std::vector<Values>& in,
+                                 size_t i) {
   const std::string& op = node.op_type();
-  auto arg = [&](size_t k, double fallback) {
-    return k < in.size() && !node.input(static_cast<int>(k)).empty() ? in[k] : [&] {
-      Values f;
-      f.fill(fallback);
-      return f;
-    }();
-  };
+  const double a = in.empty() ? 0 : in[0][i], b = in.size() > 1 ? in[1][i] : 0;
+  if (op == "Where") return a != 0 ? b : (in.size() > 2 ? in[2][i] : 0);
+  if (op == "HardSigmoid") {
+    return std::clamp(FloatAttribute(node, "alpha", 0.2f) * a + FloatAttribute(node, "beta", 0.5f),
+                      0.0, 1.0);
+  }
+  if (op == "Clip") return ClipAt(node, in, i, a);
+  return ArithmeticStep(op, a, b);
+}
+
+// One node of the function applied to its inputs' values; nullopt when it cannot be
+// evaluated (a non-scalar constant, an attribute form not handled).
+std::optional<Values> Evaluate(const GraphIndex& index, const onnx::NodeProto& node,
+                               const std::unordered_map<std::string, Values>& known) {
+  auto in = InputValues(index, node, known);
+  if (!in) return std::nullopt;
   Values out;
   for (size_t i = 0; i < kSampleCount; ++i) {
-    const double a = in.empty() ? 0 : in[0][i], b = in.size() > 1 ? in[1][i] : 0;
-    double y;
-    if (op == "Add")
-      y = a + b;
-    else if (op == "Sub")
-      y = a - b;
-    else if (op == "Mul")
-      y = a * b;
-    else if (op == "Div")
-      y = a / b;
-    else if (op == "Neg")
-      y = -a;
-    else if (op == "Relu")
-      y = std::max(a, 0.0);
-    else if (op == "Abs")
-      y = std::abs(a);
-    else if (op == "Min")
-      y = std::min(a, b);
-    else if (op == "Max")
-      y = std::max(a, b);
-    else if (op == "Sigmoid")
-      y = 1 / (1 + std::exp(-a));
-    else if (op == "Tanh")
-      y = std::tanh(a);
-    else if (op == "Softplus")
-      y = std::log1p(std::exp(a));
-    else if (op == "Erf")
-      y = std::erf(a);
-    else if (op == "Pow")
-      y = std::pow(a, b);
-    else if (op == "Exp")
-      y = std::exp(a);
-    else if (op == "Log")
-      y = std::log(a);
-    else if (op == "Sqrt")
-      y = std::sqrt(a);
-    else if (op == "Greater")
-      y = a > b;
-    else if (op == "Less")
-      y = a < b;
-    else if (op == "GreaterOrEqual")
-      y = a >= b;
-    else if (op == "LessOrEqual")
-      y = a <= b;
-    else if (op == "Cast" || op == "Identity")
-      y = a;
-    else if (op == "Where")
-      y = a != 0 ? b : (in.size() > 2 ? in[2][i] : 0);
-    else if (op == "HardSigmoid") {
-      y = std::clamp(FloatAttribute(node, "alpha", 0.2f) * a + FloatAttribute(node, "beta", 0.5f),
-                     0.0, 1.0);
-    } else if (op == "Clip") {
-      double lo, hi;
-      if (FindAttribute(node, "min") || FindAttribute(node, "max")) {
-        lo = FloatAttribute(node, "min", -INFINITY);
-        hi = FloatAttribute(node, "max", INFINITY);
-      } else {
-        lo = arg(1, -INFINITY)[i];
-        hi = arg(2, INFINITY)[i];
-      }
-      y = std::clamp(a, lo, hi);
-    } else {
-      return std::nullopt;
-    }
-    out[i] = y;
+    auto y = EvaluateAt(node, *in, i);
+    if (!y) return std::nullopt;
+    out[i] = *y;
   }
   return out;
 }

@@ -385,203 +385,306 @@ std::string TensorProblems(const GraphIndex& index, const Layer& layer) {
   return "";
 }
 
+// --- Matching a node against its op's record (graph/op_traits.h).
+
+// A layer made of node `i` alone, before any rule is applied.
+Layer NodeLayer(const GraphIndex& index, int i) {
+  const auto& node = index.node(i);
+  Layer layer;
+  layer.node = i;
+  layer.name = index.NodeName(i);
+  layer.op = node.op_type();
+  layer.output = node.output_size() > 0 ? node.output(0) : "";
+  return layer;
+}
+
+// Whether a Gather's input 0 is a constant that is no embedding table (a float [V, D]): a
+// lookup in a constant shape vector, say.
+bool IsConstantNonTable(const GraphIndex& index, const onnx::NodeProto& node) {
+  auto view = ResolveConstant(index, InputOrEmpty(node, 0));
+  const auto* table = view ? StoredTensor(index, *view) : nullptr;
+  return table && (!IsSupportedFloatType(table->data_type()) || view->shape.size() != 2);
+}
+
+// How a node meets its op's layer rules.
+struct RuleMatch {
+  bool layer_op = false;            // the op's record has layer rules
+  const LayerRule* rule = nullptr;  // the rule the node is a layer by; null: it is no layer
+};
+
+// The first of the op's rules whose weight input is a constant (for MatMul: B, then A); if
+// none, the first rule, so that the layer says why its weight cannot be used — except for a
+// MatMul of two activations (attention scores) or a Gather from a computed tensor, which own
+// no weight.
+RuleMatch MatchLayerRule(const GraphIndex& index, const OpTraits& traits,
+                         const onnx::NodeProto& node) {
+  RuleMatch match;
+  if (traits.layers.empty()) return match;
+  match.layer_op = true;
+  for (const auto& rule : traits.layers) {
+    if (ResolveConstant(index, InputOrEmpty(node, rule.weight_input))) {
+      match.rule = &rule;
+      break;
+    }
+  }
+  if (!match.rule) {
+    if (node.op_type() == "MatMul" || node.op_type() == "Gather") return match;
+    match.rule = &traits.layers.front();
+  }
+  if (match.rule->layout == WeightLayout::kEmbedding && IsConstantNonTable(index, node)) {
+    match.rule = nullptr;
+  }
+  return match;
+}
+
+// --- Building a layer from the rule it matched, one step each.
+
+// The node's weight, bias and other parameters as the rule names them.
+void TakeRuleInputs(const onnx::NodeProto& node, const LayerRule& rule, Layer* layer) {
+  layer->rule = &rule;
+  layer->weight = InputOrEmpty(node, rule.weight_input);
+  layer->bias = InputOrEmpty(node, rule.bias_input);
+  for (const auto& slot : rule.params) {
+    std::string in = InputOrEmpty(node, slot.input);
+    if (in.empty()) continue;
+    layer->params.push_back({in, ParamRoleFromName(slot.role), {}, -1});
+  }
+}
+
+// A recurrent bias an exporter assembles from several tensors (PyTorch's training-mode export
+// concatenates slices of bias_ih and bias_hh): no single view describes it, so its parts are
+// listed on their own; they can be zeroed or kept.
+void ListBiasParts(const GraphIndex& index, Layer* layer) {
+  if (layer->bias.empty() || ResolveConstant(index, layer->bias)) return;
+  if (auto parts = ConstantSources(index, layer->bias); parts && parts->size() > 1) {
+    layer->bias.clear();
+    for (const auto& part : *parts) layer->params.push_back({part, ParamRole::kBiasPart, {}, -1});
+  }
+}
+
+// The first direction's views of a recurrent W and R joined from one tensor per direction.
+struct DirectionSplit {
+  std::optional<ConstantView> weight;
+  std::optional<ConstantView> recurrence;
+};
+
+// If `name` (W or R) is joined from one tensor per direction: `name` becomes the first
+// direction's tensor, whose view this returns, and the others follow as params with `role`.
+std::optional<ConstantView> SplitTensorByDirection(const GraphIndex& index, std::string* name,
+                                                   ParamRole role, Layer* layer) {
+  if (ResolveConstant(index, *name)) return std::nullopt;
+  auto parts = DirectionParts(index, *name);
+  if (parts.size() < 2) return std::nullopt;
+  *name = parts[0].source;
+  for (size_t k = 1; k < parts.size(); ++k) {
+    layer->params.push_back({parts[k].source, role, std::move(parts[k]), static_cast<int>(k)});
+  }
+  return std::move(parts[0]);
+}
+
+// A recurrent W or R joined from one tensor per direction: each part is its own view, the
+// first direction's the weight's (R's), the others' their parts'.
+DirectionSplit SplitByDirection(const GraphIndex& index, Layer* layer) {
+  DirectionSplit split;
+  split.weight = SplitTensorByDirection(index, &layer->weight, ParamRole::kWeightPart, layer);
+  for (size_t k = 0; k < layer->params.size(); ++k) {
+    if (layer->params[k].role != ParamRole::kRecurrence) continue;
+    // (A copy of the name: the split may grow params.)
+    std::string name = layer->params[k].name;
+    split.recurrence = SplitTensorByDirection(index, &name, ParamRole::kRecurrencePart, layer);
+    layer->params[k].name = std::move(name);
+    break;
+  }
+  return split;
+}
+
+// The layer's tensors become the stored constants behind its inputs; it keeps the weight's view
+// for its fans, and each parameter's view.
+void ResolveLayerViews(const GraphIndex& index, const DirectionSplit& split, Layer* layer) {
+  layer->weight_view = split.weight ? *split.weight : *ResolveConstant(index, layer->weight);
+  layer->weight = layer->weight_view.source;
+  if (!layer->bias.empty()) layer->bias = SourceOf(index, layer->bias);
+  for (auto& p : layer->params) {
+    auto view = ResolveConstant(index, p.name);
+    if (view) p.name = view->source;
+    // Tensors split by direction: each part's own view stands for it.
+    if (p.part > 0) continue;
+    const bool part0 = p.role == ParamRole::kRecurrence && split.recurrence;
+    p.view = part0 ? *split.recurrence : view ? *view : ConstantView{};
+  }
+}
+
+// A MatMul's bias: the Add after it (FindBiasAdd), folded into the layer.
+void FoldBiasAdd(const GraphIndex& index, const onnx::NodeProto& node, Layer* layer) {
+  const auto shape = layer->weight_view.shape;
+  int64_t n = shape.empty() ? 0 : (shape.size() == 1 ? 1 : shape.back());
+  int add_node = shape.size() >= 2 ? FindBiasAdd(index, node, n, &layer->bias) : -1;
+  if (add_node >= 0) {
+    layer->output = index.node(add_node).output(0);
+    layer->path.push_back(add_node);
+  }
+}
+
+// The layer node `i` is by `rule`. Problems are judged on the inputs as the node names them;
+// the layer then refers to the stored constants behind them.
+Layer RuleLayer(const GraphIndex& index, int i, const LayerRule& rule) {
+  const auto& node = index.node(i);
+  Layer layer = NodeLayer(index, i);
+  TakeRuleInputs(node, rule, &layer);
+  DirectionSplit split;
+  if (KindOf(rule.layout) == LayerKind::kRecurrent) {
+    ListBiasParts(index, &layer);
+    split = SplitByDirection(index, &layer);
+  }
+  layer.skipped = TensorProblems(index, layer);
+  if (layer.skipped.empty()) ResolveLayerViews(index, split, &layer);
+  if (rule.layout == WeightLayout::kMatMulB && layer.skipped.empty()) {
+    FoldBiasAdd(index, node, &layer);
+  }
+  return layer;
+}
+
+// A node of an op whose parameters this version leaves alone (the record's `skipped`), listed
+// if it really holds parameters: floating-point constant inputs.
+std::optional<Layer> SkippedOpLayer(const GraphIndex& index, const OpTraits& traits, int i) {
+  if (traits.skipped.empty()) return std::nullopt;
+  Layer layer = NodeLayer(index, i);
+  for (const auto& in : index.node(i).input()) {
+    const auto* init = index.Initializer(in);
+    if (init && IsSupportedFloatType(init->data_type())) {
+      layer.params.push_back({in, ParamRole::kParameter, {}, -1});
+    }
+  }
+  if (layer.params.empty()) return std::nullopt;
+  layer.skipped = std::string(traits.skipped);
+  return layer;
+}
+
+// --- Collecting the layers: copies, sharing, and what every entry names.
+
+// Whether the input `input` reaches stored tensor `source` only through Identity nodes.
+bool ReachesThroughIdentityOnly(const GraphIndex& index, const std::string& input,
+                                const std::string& source) {
+  auto view = ResolveConstant(index, input);
+  if (!view || view->source != source || view->nodes.empty()) return false;
+  for (int n : view->nodes) {
+    if (index.node(n).op_type() != "Identity") return false;
+  }
+  return true;
+}
+
+// The layers found so far, which layer owns each weight, and every tensor some entry names.
+class LayerCollector {
+ public:
+  LayerCollector(const GraphIndex& index, std::unordered_map<std::string, std::string>* owners)
+      : index_(index), owner_(owners ? *owners : local_owner_) {}
+
+  // A layer of the node loop. `checked`: its problems were judged on the node's own input
+  // names already.
+  void Add(Layer layer, bool checked) {
+    if (!checked && layer.skipped.empty()) layer.skipped = TensorProblems(index_, layer);
+    // (Copies are made in the main graph only.)
+    if (layer.skipped.empty() && layer.node >= 0 && layer.rule && !index_.is_subgraph()) {
+      UseOwnCopies(&layer);
+    }
+    if (layer.skipped.empty()) NoteOwner(&layer);
+    claimed_.insert(layer.weight);
+    if (!layer.bias.empty()) claimed_.insert(layer.bias);
+    for (const auto& p : layer.params) claimed_.insert(p.name);
+    layers_.push_back(std::move(layer));
+  }
+
+  // A node of an op whose parameters are left alone (SkippedOpLayer).
+  void AddSkippedOp(Layer layer) {
+    for (const auto& p : layer.params) claimed_.insert(p.name);
+    layers_.push_back(std::move(layer));
+  }
+
+  // Loose parameters: floating-point initializers of 2+ elements that no entry names.
+  void AddLooseParameters() {
+    for (const auto& init : index_.graph().initializer()) {
+      if (claimed_.count(init.name()) || !IsSupportedFloatType(init.data_type())) continue;
+      auto count = ElementCount(init);
+      if (!count.ok() || *count < 2) continue;
+      const auto& consumers = index_.Consumers(init.name());
+      if (consumers.empty()) continue;
+      Layer loose;
+      loose.name = init.name();
+      loose.op = index_.node(consumers[0]).op_type();
+      loose.weight = init.name();
+      loose.skipped =
+          "not the weight of a supported layer (used by " + index_.Describe(consumers[0]) + ")";
+      layers_.push_back(std::move(loose));
+    }
+  }
+
+  std::vector<Layer> Take() { return std::move(layers_); }
+
+ private:
+  // A weight (bias) another layer already owns, reached only through Identity: the layer gets
+  // its own copy, named after the Identity's output (Layer::weight_copy_of).
+  void UseOwnCopies(Layer* layer) const {
+    const auto& node = index_.node(layer->node);
+    const std::string w_in = InputOrEmpty(node, layer->rule->weight_input);
+    if (owner_.count(layer->weight) && ReachesThroughIdentityOnly(index_, w_in, layer->weight)) {
+      layer->weight_copy_of = layer->weight;
+      layer->weight = w_in;
+      layer->weight_view.source = w_in;
+      layer->weight_view.nodes.clear();
+    }
+    const std::string b_in = InputOrEmpty(node, layer->rule->bias_input);
+    if (!layer->bias.empty() && claimed_.count(layer->bias) &&
+        ReachesThroughIdentityOnly(index_, b_in, layer->bias)) {
+      layer->bias_copy_of = layer->bias;
+      layer->bias = b_in;
+    }
+  }
+
+  // The first layer of a weight owns it; the others are skipped as sharing it.
+  void NoteOwner(Layer* layer) {
+    if (auto it = owner_.find(layer->weight); it != owner_.end()) {
+      layer->skipped = "weight '" + layer->weight + "' is shared with layer '" + it->second +
+                       "' and initialized there";
+      layer->shared_owner = it->second;
+    } else {
+      owner_.emplace(layer->weight, layer->name);
+    }
+  }
+
+  const GraphIndex& index_;
+  std::unordered_map<std::string, std::string> local_owner_;
+  std::unordered_map<std::string, std::string>& owner_;  // weight tensor -> layer name
+  std::unordered_set<std::string> claimed_;
+  std::vector<Layer> layers_;
+};
+
 }  // namespace
 
 std::vector<Layer> FindLayers(const GraphIndex& index,
                               std::unordered_map<std::string, std::string>* owners) {
-  std::vector<Layer> layers;
-  std::unordered_map<std::string, std::string> local;
-  auto& owner = owners ? *owners : local;   // weight tensor -> layer name
-  std::unordered_set<std::string> claimed;  // every tensor some entry names
-
-  // The input `input` reaches stored tensor `source` only through Identity nodes.
-  auto identity_only = [&](const std::string& input, const std::string& source) {
-    auto view = ResolveConstant(index, input);
-    if (!view || view->source != source || view->nodes.empty()) return false;
-    for (int n : view->nodes) {
-      if (index.node(n).op_type() != "Identity") return false;
-    }
-    return true;
-  };
-  // `checked`: the problems were judged on the node's own input names already.
-  auto add = [&](Layer layer, bool checked) {
-    if (!checked && layer.skipped.empty()) layer.skipped = TensorProblems(index, layer);
-    // (Copies are made in the main graph only.)
-    if (layer.skipped.empty() && layer.node >= 0 && layer.rule && !index.is_subgraph()) {
-      const auto& node = index.node(layer.node);
-      const std::string w_in = InputOrEmpty(node, layer.rule->weight_input);
-      if (owner.count(layer.weight) && identity_only(w_in, layer.weight)) {
-        layer.weight_copy_of = layer.weight;
-        layer.weight = w_in;
-        layer.weight_view.source = w_in;
-        layer.weight_view.nodes.clear();
-      }
-      const std::string b_in = InputOrEmpty(node, layer.rule->bias_input);
-      if (!layer.bias.empty() && claimed.count(layer.bias) && identity_only(b_in, layer.bias)) {
-        layer.bias_copy_of = layer.bias;
-        layer.bias = b_in;
-      }
-    }
-    if (layer.skipped.empty()) {
-      if (auto it = owner.find(layer.weight); it != owner.end()) {
-        layer.skipped = "weight '" + layer.weight + "' is shared with layer '" + it->second +
-                        "' and initialized there";
-        layer.shared_owner = it->second;
-      } else {
-        owner.emplace(layer.weight, layer.name);
-      }
-    }
-    claimed.insert(layer.weight);
-    if (!layer.bias.empty()) claimed.insert(layer.bias);
-    for (const auto& p : layer.params) claimed.insert(p.name);
-    layers.push_back(std::move(layer));
-  };
-
+  LayerCollector found(index, owners);
   for (int i = 0; i < index.node_count(); ++i) {
     const auto& node = index.node(i);
     if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
     if (auto norm = DecomposedNorm(index, i)) {
-      add(std::move(*norm), false);
+      found.Add(std::move(*norm), false);
       continue;
     }
     if (auto affine = AffineAfterNorm(index, i)) {
-      add(std::move(*affine), false);
+      found.Add(std::move(*affine), false);
       continue;
     }
-    Layer layer;
-    layer.node = i;
-    layer.name = index.NodeName(i);
-    layer.op = node.op_type();
-    layer.output = node.output_size() > 0 ? node.output(0) : "";
-
-    // Pick the first rule whose weight input is a constant (for MatMul: B, then A).
-    const LayerRule* match = nullptr;
-    const LayerRule* first_for_op = nullptr;
-    for (const auto& rule : LayerRules()) {
-      if (rule.op != node.op_type()) continue;
-      if (!first_for_op) first_for_op = &rule;
-      if (ResolveConstant(index, InputOrEmpty(node, rule.weight_input))) {
-        match = &rule;
-        break;
-      }
-    }
-    if (first_for_op && !match) {
-      // A MatMul of two activations (attention scores) or a Gather from a computed tensor owns
-      // no weight: not a layer.
-      if (node.op_type() == "MatMul" || node.op_type() == "Gather") continue;
-      match = first_for_op;  // report why its weight cannot be used
-    }
-    if (match && match->layout == WeightLayout::kEmbedding) {
-      // A table is a float constant [V, D]; a Gather from a constant shape vector is not.
-      auto view = ResolveConstant(index, InputOrEmpty(node, 0));
-      const auto* table = view ? StoredTensor(index, *view) : nullptr;
-      if (table && (!IsSupportedFloatType(table->data_type()) || view->shape.size() != 2)) continue;
-    }
-    if (match) {
-      layer.rule = match;
-      layer.weight = InputOrEmpty(node, match->weight_input);
-      layer.bias = InputOrEmpty(node, match->bias_input);
-      for (const auto& slot : match->params) {
-        std::string in = InputOrEmpty(node, slot.input);
-        if (in.empty()) continue;
-        layer.params.push_back({in, ParamRoleFromName(slot.role), {}, -1});
-      }
-      // A recurrent bias an exporter assembles from several tensors (PyTorch's training-mode
-      // export concatenates slices of bias_ih and bias_hh): no single view describes it, so its
-      // parts are listed on their own; they can be zeroed or kept.
-      if (KindOf(match->layout) == LayerKind::kRecurrent && !layer.bias.empty() &&
-          !ResolveConstant(index, layer.bias)) {
-        if (auto parts = ConstantSources(index, layer.bias); parts && parts->size() > 1) {
-          layer.bias.clear();
-          for (const auto& part : *parts) {
-            layer.params.push_back({part, ParamRole::kBiasPart, {}, -1});
-          }
-        }
-      }
-      // A recurrent W or R joined from one tensor per direction: each part is its own view,
-      // the first direction's the weight's (R's), the others' their parts'.
-      std::optional<ConstantView> weight_part0, recurrence_part0;
-      if (KindOf(match->layout) == LayerKind::kRecurrent) {
-        auto split = [&](std::string* name, std::optional<ConstantView>* part0, ParamRole role) {
-          if (ResolveConstant(index, *name)) return;
-          auto found_parts = DirectionParts(index, *name);
-          if (found_parts.size() < 2) return;
-          *name = found_parts[0].source;
-          for (size_t k = 1; k < found_parts.size(); ++k) {
-            layer.params.push_back(
-                {found_parts[k].source, role, std::move(found_parts[k]), static_cast<int>(k)});
-          }
-          *part0 = std::move(found_parts[0]);
-        };
-        split(&layer.weight, &weight_part0, ParamRole::kWeightPart);
-        for (auto& p : layer.params) {
-          if (p.role == ParamRole::kRecurrence) {
-            split(&p.name, &recurrence_part0, ParamRole::kRecurrencePart);
-            break;
-          }
-        }
-      }
-      // Problems are judged on the inputs as the node names them; the layer then refers to the
-      // stored constants behind them, and keeps the weight's view for its fans.
-      layer.skipped = TensorProblems(index, layer);
-      if (layer.skipped.empty()) {
-        layer.weight_view = weight_part0 ? *weight_part0 : *ResolveConstant(index, layer.weight);
-        layer.weight = layer.weight_view.source;
-        if (!layer.bias.empty()) layer.bias = SourceOf(index, layer.bias);
-        for (auto& p : layer.params) {
-          auto view = ResolveConstant(index, p.name);
-          if (view) p.name = view->source;
-          // Tensors split by direction: each part's own view stands for it.
-          if (p.part > 0) continue;
-          const bool part0 = p.role == ParamRole::kRecurrence && recurrence_part0;
-          p.view = part0 ? *recurrence_part0 : view ? *view : ConstantView{};
-        }
-      }
-      if (match->layout == WeightLayout::kMatMulB && layer.skipped.empty()) {
-        const auto shape = layer.weight_view.shape;
-        int64_t n = shape.empty() ? 0 : (shape.size() == 1 ? 1 : shape.back());
-        int add_node = shape.size() >= 2 ? FindBiasAdd(index, node, n, &layer.bias) : -1;
-        if (add_node >= 0) {
-          layer.output = index.node(add_node).output(0);
-          layer.path.push_back(add_node);
-        }
-      }
-      add(std::move(layer), true);
-      continue;
-    }
-    for (const auto& rule : SkippedOpRules()) {
-      if (rule.op != node.op_type()) continue;
-      // Listed only if it really holds parameters: a floating-point constant input.
-      for (const auto& in : node.input()) {
-        const auto* init = index.Initializer(in);
-        if (init && IsSupportedFloatType(init->data_type())) {
-          layer.params.push_back({in, ParamRole::kParameter, {}, -1});
-          claimed.insert(in);
-        }
-      }
-      if (layer.params.empty()) break;
-      layer.skipped = std::string(rule.reason);
-      layers.push_back(std::move(layer));
-      break;
+    const OpTraits* traits = FindOpTraits(node.op_type());
+    if (!traits) continue;
+    const RuleMatch match = MatchLayerRule(index, *traits, node);
+    if (match.rule) {
+      found.Add(RuleLayer(index, i, *match.rule), true);
+    } else if (!match.layer_op) {
+      if (auto skipped = SkippedOpLayer(index, *traits, i)) found.AddSkippedOp(std::move(*skipped));
     }
   }
-
-  // Loose parameters: floating-point initializers of 2+ elements that no entry names.
-  for (const auto& init : index.graph().initializer()) {
-    if (claimed.count(init.name()) || !IsSupportedFloatType(init.data_type())) continue;
-    auto count = ElementCount(init);
-    if (!count.ok() || *count < 2) continue;
-    const auto& consumers = index.Consumers(init.name());
-    if (consumers.empty()) continue;
-    Layer loose;
-    loose.name = init.name();
-    loose.op = index.node(consumers[0]).op_type();
-    loose.weight = init.name();
-    loose.skipped =
-        "not the weight of a supported layer (used by " + index.Describe(consumers[0]) + ")";
-    layers.push_back(std::move(loose));
-  }
-  return layers;
+  found.AddLooseParameters();
+  return found.Take();
 }
 
 }  // namespace reinit

@@ -1,9 +1,11 @@
 #include "graph/recurrent.h"
 
-#include <unordered_map>
+#include <optional>
+#include <string_view>
 
 #include "graph/fans.h"
 #include "graph/graph_index.h"
+#include "graph/op_traits.h"
 
 namespace reinit {
 
@@ -26,22 +28,40 @@ const Spec& SpecFor(WeightLayout layout) {
   return layout == WeightLayout::kLstm ? kLstm : layout == WeightLayout::kGru ? kGru : kRnn;
 }
 
-// ONNX's RNN activation names -> gains.h kinds.
-const std::unordered_map<std::string, std::string>& ActivationKinds() {
-  static const std::unordered_map<std::string, std::string> kKinds = {
-      {"Sigmoid", "sigmoid"},
-      {"Tanh", "tanh"},
-      {"Relu", "relu"},
-      {"LeakyRelu", "leaky_relu"},
-      {"ThresholdedRelu", "thresholded_relu"},
-      {"HardSigmoid", "hard_sigmoid"},
-      {"Elu", "elu"},
-      {"Softsign", "softsign"},
-      {"Softplus", "softplus"},
-      {"ScaledTanh", "tanh"},
-      {"Affine", "linear"},
-  };
-  return kKinds;
+// The activations ONNX's RNN, GRU and LSTM accept in their `activations` attribute, in the
+// operators' spec order. Most name an op, whose kind the op table gives (graph/op_traits.h);
+// Affine (α·x + β) and ScaledTanh (α·tanh(β·x)) are no ops, and take their kind here. Only the
+// kind is read: the node's activation_alpha and activation_beta are not.
+struct RecurrentActivation {
+  std::string_view name;
+  std::optional<ActivationKind> own_kind = std::nullopt;  // set for the names that are no ops
+};
+
+const RecurrentActivation kRecurrentActivations[] = {
+    {"Relu"},
+    {"Tanh"},
+    {"Sigmoid"},
+    {"Affine", ActivationKind::kLinear},
+    {"LeakyRelu"},
+    {"ThresholdedRelu"},
+    {"ScaledTanh", ActivationKind::kTanh},
+    {"HardSigmoid"},
+    {"Elu"},
+    {"Softsign"},
+    {"Softplus"},
+};
+
+// The kind of an entry of a recurrent node's `activations`; nullopt for a name outside the
+// spec's list (Gelu, say, though an op the table knows).
+std::optional<ActivationKind> RecurrentActivationKind(std::string_view name) {
+  for (const auto& a : kRecurrentActivations) {
+    if (a.name != name) continue;
+    if (a.own_kind) return a.own_kind;
+    const OpTraits* op = FindOpTraits(name);
+    if (op && op->activation) return op->activation->kind;
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -79,11 +99,10 @@ StatusOr<std::vector<Gate>> RecurrentGates(const onnx::NodeProto& node, WeightLa
         direction == "bidirectional" ? (d == 0 ? "forward" : "reverse") : direction;
     for (size_t g = 0; g < spec.gates.size(); ++g) {
       const std::string& onnx_name = names[d * per_dir + spec.gates[g].activation_slot];
-      auto kind = ActivationKinds().find(onnx_name);
-      if (kind == ActivationKinds().end()) {
-        return ModelError("unknown activation '" + onnx_name + "'");
-      }
-      gates.push_back({spec.gates[g].name, dir, kind->second, static_cast<int64_t>(g)});
+      const auto kind = RecurrentActivationKind(onnx_name);
+      if (!kind) return ModelError("unknown activation '" + onnx_name + "'");
+      gates.push_back(
+          {spec.gates[g].name, dir, std::string(ActivationName(*kind)), static_cast<int64_t>(g)});
     }
   }
   return gates;
