@@ -231,6 +231,64 @@ Status Executor::SetInitializer(const std::string& name, Tensor value) {
   return Status::Ok();
 }
 
+namespace {
+
+// A graph input's value: its dims' product (without overflowing: a zero dim wins, past 2^31 is
+// refused) must be the number of values it holds.
+Status CheckFeed(const std::string& name, const Tensor& t) {
+  const size_t held = t.is_float() ? t.f.size() : t.i.size();
+  bool valid = true, empty = false;
+  for (int64_t d : t.shape) {
+    valid &= d >= 0;
+    empty |= d == 0;
+  }
+  int64_t count = 1;
+  for (size_t k = 0; valid && !empty && k < t.shape.size(); ++k) {
+    if (t.shape[k] > (int64_t{1} << 31) / count) {
+      return UsageError("the value given for the graph input '" + name + "' has " +
+                        "more than 2^31 elements: " + ShapeString(t.shape));
+    }
+    count *= t.shape[k];
+  }
+  if (empty) count = 0;
+  if (!valid || static_cast<int64_t>(held) != count) {
+    return UsageError("the value given for the graph input '" + name + "' holds " +
+                      std::to_string(held) + " values for the shape " + ShapeString(t.shape));
+  }
+  return Status::Ok();
+}
+
+// The node's inputs, from the values computed so far or the initializers (null: an omitted
+// optional input).
+StatusOr<std::vector<const Tensor*>> NodeInputs(const onnx::NodeProto& n,
+                                                const std::map<std::string, Tensor>& values,
+                                                const std::map<std::string, Tensor>& initializers) {
+  std::vector<const Tensor*> inputs;
+  for (const auto& name : n.input()) {
+    if (name.empty()) {
+      inputs.push_back(nullptr);
+      continue;
+    }
+    if (auto v = values.find(name); v != values.end()) {
+      inputs.push_back(&v->second);
+      continue;
+    }
+    auto init = initializers.find(name);
+    if (init == initializers.end()) {
+      return ModelError("node '" + n.name() + "' (" + n.op_type() + "): input '" + name +
+                        "' has no value");
+    }
+    inputs.push_back(&init->second);
+  }
+  return inputs;
+}
+
+bool Produces(const onnx::NodeProto& n, const std::string& name) {
+  return !name.empty() && std::find(n.output().begin(), n.output().end(), name) != n.output().end();
+}
+
+}  // namespace
+
 StatusOr<std::map<std::string, Tensor>> Executor::Run(const std::map<std::string, Tensor>& feeds,
                                                       const Observer& observe,
                                                       const std::string& stop_after) const {
@@ -239,67 +297,15 @@ StatusOr<std::map<std::string, Tensor>> Executor::Run(const std::map<std::string
     auto it = feeds.find(in.name);
     if (it == feeds.end())
       return UsageError("no value given for the graph input '" + in.name + "'");
-    const Tensor& t = it->second;
-    const size_t held = t.is_float() ? t.f.size() : t.i.size();
-    // The product of the dims without overflowing: a zero dim wins, past 2^31 is refused.
-    bool valid = true, empty = false;
-    for (int64_t d : t.shape) {
-      valid &= d >= 0;
-      empty |= d == 0;
-    }
-    int64_t count = 1;
-    for (size_t k = 0; valid && !empty && k < t.shape.size(); ++k) {
-      if (t.shape[k] > (int64_t{1} << 31) / count) {
-        return UsageError("the value given for the graph input '" + in.name + "' has " +
-                          "more than 2^31 elements: " + ShapeString(t.shape));
-      }
-      count *= t.shape[k];
-    }
-    if (empty) count = 0;
-    if (!valid || static_cast<int64_t>(held) != count) {
-      return UsageError("the value given for the graph input '" + in.name + "' holds " +
-                        std::to_string(held) + " values for the shape " + ShapeString(t.shape));
-    }
+    REINIT_RETURN_IF_ERROR(CheckFeed(in.name, it->second));
     values[in.name] = it->second;
   }
   const std::set<std::string> outputs(outputs_.begin(), outputs_.end());
-  const OpTable& ops = Ops();
   for (size_t pos = 0; pos < order_.size(); ++pos) {
     const int k = order_[pos];
     const onnx::NodeProto& n = graph_.node(k);
-    std::vector<const Tensor*> inputs;
-    for (const auto& name : n.input()) {
-      if (name.empty()) {
-        inputs.push_back(nullptr);
-        continue;
-      }
-      auto v = values.find(name);
-      if (v != values.end()) {
-        inputs.push_back(&v->second);
-        continue;
-      }
-      auto init = initializers_.find(name);
-      if (init == initializers_.end()) {
-        return ModelError("node '" + n.name() + "' (" + n.op_type() + "): input '" + name +
-                          "' has no value");
-      }
-      inputs.push_back(&init->second);
-    }
-    OpContext ctx(n, std::move(inputs), opset_);
-    Status s = ops.at(n.op_type())(ctx);
-    if (!s.ok()) {
-      return s.WithContext("node '" +
-                           (n.name().empty() ? n.op_type() + "_" + std::to_string(k) : n.name()) +
-                           "' (" + n.op_type() + ")");
-    }
-    if (observe) REINIT_RETURN_IF_ERROR(observe(k, ctx.outputs()));
-    if (!stop_after.empty() &&
-        std::find(n.output().begin(), n.output().end(), stop_after) != n.output().end()) {
-      return std::map<std::string, Tensor>{};
-    }
-    for (int o = 0; o < n.output_size(); ++o) {
-      if (!n.output(o).empty()) values[n.output(o)] = std::move(ctx.output(o));
-    }
+    REINIT_RETURN_IF_ERROR(RunNode(k, &values, observe));
+    if (Produces(n, stop_after)) return std::map<std::string, Tensor>{};
     // Values read for the last time here go, unless they are graph outputs.
     for (const auto& name : n.input()) {
       auto last = last_use_.find(name);
@@ -308,10 +314,33 @@ StatusOr<std::map<std::string, Tensor>> Executor::Run(const std::map<std::string
       }
     }
   }
+  return GraphOutputs(&values);
+}
+
+Status Executor::RunNode(int k, std::map<std::string, Tensor>* values,
+                         const Observer& observe) const {
+  const onnx::NodeProto& n = graph_.node(k);
+  auto inputs = NodeInputs(n, *values, initializers_);
+  if (!inputs.ok()) return inputs.status();
+  OpContext ctx(n, std::move(inputs).value(), opset_);
+  Status s = Ops().at(n.op_type())(ctx);
+  if (!s.ok()) {
+    return s.WithContext("node '" +
+                         (n.name().empty() ? n.op_type() + "_" + std::to_string(k) : n.name()) +
+                         "' (" + n.op_type() + ")");
+  }
+  if (observe) REINIT_RETURN_IF_ERROR(observe(k, ctx.outputs()));
+  for (int o = 0; o < n.output_size(); ++o) {
+    if (!n.output(o).empty()) (*values)[n.output(o)] = std::move(ctx.output(o));
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::map<std::string, Tensor>> Executor::GraphOutputs(
+    std::map<std::string, Tensor>* values) const {
   std::map<std::string, Tensor> result;
   for (const auto& name : outputs_) {
-    auto v = values.find(name);
-    if (v != values.end()) {
+    if (auto v = values->find(name); v != values->end()) {
       result[name] = std::move(v->second);
     } else if (auto init = initializers_.find(name); init != initializers_.end()) {
       result[name] = init->second;

@@ -67,6 +67,10 @@ class Executor {
 
  private:
   Executor() = default;
+  // Runs node k on `values` (adding its outputs) and calls `observe`.
+  Status RunNode(int k, std::map<std::string, Tensor>* values, const Observer& observe) const;
+  // The graph's outputs, moved out of `values` (or copied from the initializers).
+  StatusOr<std::map<std::string, Tensor>> GraphOutputs(std::map<std::string, Tensor>* values) const;
 
   onnx::GraphProto graph_;  // the nodes (initializers' data left out)
   int64_t opset_ = 0;
