@@ -1096,6 +1096,33 @@ TEST(Progress, ABarOnATerminalNoneWithQuietNoneWhenPiped) {
   EXPECT_EQ(piped.err.find("reinit: ["), std::string::npos) << piped;
 }
 
+// -q is taken by every command, so that a script can pass it to any of them (before, `reinit
+// export ... -q` was refused: "The following argument was not expected: -q"); it changes
+// nothing they print.
+TEST(Progress, EveryCommandTakesQuiet) {
+  TempDir dir;
+  const std::string model = LargeModel(dir);
+  const std::vector<std::vector<std::string>> commands = {
+      {model, "-o", dir / "a.onnx"},
+      {"inspect", model},
+      {"inspect", model, "--json"},
+      {"export", model, "-o", dir / "w.safetensors"},
+      {"schemes"},
+  };
+  for (const auto& args : commands) {
+    const RunOutput plain = RunReinit(args);
+    ASSERT_EQ(plain.exit_code, 0) << plain;
+    for (const char* flag : {"-q", "--quiet"}) {
+      std::vector<std::string> with = args;
+      with.push_back(flag);
+      const RunOutput quiet = RunReinit(with);
+      EXPECT_EQ(quiet.exit_code, 0) << quiet;
+      EXPECT_EQ(quiet.out, plain.out) << args[0] << " " << flag;
+      EXPECT_EQ(quiet.err, plain.err) << args[0] << " " << flag;
+    }
+  }
+}
+
 TEST(Threads, TheOutputIsTheSameBytesForEveryCount) {
   TempDir dir;
   const std::string model = LargeModel(dir);

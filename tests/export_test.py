@@ -164,12 +164,24 @@ def test_values(tmp, name):
               f"{name}: '{k}' differs from the .onnx")
     check(meta.get("seed") == "7" and meta.get("scheme") == "auto" and meta.get("names") == "onnx"
           and meta.get("reinit_version"), f"{name}: metadata {meta}")
+    check(meta.get("format") == "onnx" and meta.get("file_format") == "safetensors",
+          f"{name}: ONNX names are tagged format onnx, file_format safetensors: {meta}")
 
     npz = os.path.join(tmp, name + ".torch.npz")
     st = os.path.join(tmp, name + ".torch.safetensors")
     run("export", model, "--scheme", "auto", "--seed", "7", "--names", "torch", "-o", npz)
-    run("export", model, "--scheme", "auto", "--seed", "7", "--names", "torch", "-o", st)
-    got, _, _ = read_safetensors(st)
+    # -q, as every command takes it.
+    run("export", model, "--scheme", "auto", "--seed", "7", "--names", "torch", "-o", st, "-q")
+    got, meta, _ = read_safetensors(st)
+    # Hugging Face transformers' loader accepts only format pt, tf, flax or mlx; a torch
+    # state dict is pt.
+    check(meta.get("format") == "pt" and meta.get("names") == "torch",
+          f"{name}: --names torch must be tagged format pt: {meta}")
+    with open(npz + ".json") as f:
+        side = json.load(f)
+    check(side.get("format") == "pt" and side.get("file_format") == "npz",
+          f"{name}: the .npz sidecar says format {side.get('format')!r}, "
+          f"file_format {side.get('file_format')!r}")
     with np.load(npz) as z:
         check(sorted(z.files) == sorted(got), f"{name}: npz and safetensors hold other names")
         for k in z.files:
@@ -366,7 +378,8 @@ def test_keras_oww(tmp):
     run(model, "--seed", "5", "-o", out)
     st = os.path.join(tmp, "oww.safetensors")
     run("export", model, "--seed", "5", "--names", "keras", "-o", st)
-    got, _, _ = read_safetensors(st)
+    got, meta, _ = read_safetensors(st)
+    check(meta.get("format") == "tf", f"oww: --names keras must be tagged format tf: {meta}")
     side = json.load(open(st + ".json"))
     names = sorted(got)
     want = sorted(["conv2d/kernel:0"] + [f"conv2d_{i}/kernel:0" for i in range(1, 20)])

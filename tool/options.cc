@@ -95,6 +95,12 @@ void ExcludeWithPlan(CLI::App* app, CLI::Option* plan) {
   });
 }
 
+// -q, which every command takes (a script can pass it to any of them); only the main command
+// shows a progress bar.
+void AddQuiet(CLI::App* app, CliOptions* o) {
+  app->add_flag("-q,--quiet", o->quiet, "No progress bar on stderr");
+}
+
 // The main command's own options: where the model goes and how it is written; returns --plan.
 CLI::Option* AddRunOptions(CLI::App* app, CliOptions* o) {
   app->add_option("model", o->model, "The .onnx model to re-initialize");
@@ -118,7 +124,7 @@ CLI::Option* AddRunOptions(CLI::App* app, CliOptions* o) {
                   "same bytes for every value")
       ->check(CLI::Range(0, reinit::kMaxThreads))
       ->capture_default_str();
-  app->add_flag("-q,--quiet", o->quiet, "No progress bar on stderr");
+  AddQuiet(app, o);
   app->add_option("--max-memory", o->max_memory,
                   "Refuse a tensor that would need more memory than SIZE to draw whole "
                   "(orthogonal, views, kept blocks, ConstantOfShape), e.g. 16G (default: half "
@@ -158,6 +164,7 @@ CLI::App* AddInspectCommand(CLI::App* app, CliOptions* o) {
       app->add_subcommand("inspect", "Print per-layer recommendations; write nothing");
   inspect->add_option("model", o->model, "The .onnx model")->required();
   inspect->add_flag("--json", o->json, "Print the plan as JSON (input for --plan)");
+  AddQuiet(inspect, o);
   inspect->add_flag("--propagate", o->propagate,
                     "Run a batch of random inputs through the model as it is and print each "
                     "layer's output mean and std before and after its activation");
@@ -173,6 +180,7 @@ CLI::App* AddExportCommand(CLI::App* app, CliOptions* o) {
       "Re-initialize in memory as the main command would, and write the parameters to a "
       "safetensors or .npz file (with a FILE.json sidecar) under ONNX, PyTorch or Keras names");
   export_command->add_option("model", o->model, "The .onnx model")->required();
+  AddQuiet(export_command, o);
   export_command->add_option("-o,--output", o->output, "FILE.safetensors or FILE.npz")->required();
   export_command
       ->add_option("--names", o->names,
@@ -207,6 +215,7 @@ Cli::Cli() : app_("reinit: give an ONNX model freshly initialized weights, layer
   ExcludeWithPlan(&app_, plan);
   inspect_ = AddInspectCommand(&app_, &options_);
   schemes_ = app_.add_subcommand("schemes", "List every scheme with its formula");
+  AddQuiet(schemes_, &options_);
   export_ = AddExportCommand(&app_, &options_);
 }
 

@@ -215,6 +215,13 @@ std::string Sidecar(const ExportResult& r, const std::vector<std::string>& entri
 
 }  // namespace
 
+// safetensors' "format" metadata as the loaders read it: Hugging Face transformers loads a file
+// whose format is pt, tf, flax or mlx (torch names: pt; Keras names: tf) and refuses any other;
+// ONNX names are no framework's state dict.
+const char* LoaderFormat(NameStyle names) {
+  return names == NameStyle::kTorch ? "pt" : names == NameStyle::kKeras ? "tf" : "onnx";
+}
+
 const char* ExportFormatName(ExportFormat format) {
   return format == ExportFormat::kNpz ? "npz" : "safetensors";
 }
@@ -257,7 +264,8 @@ StatusOr<ExportResult> ExportParameters(const onnx::ModelProto& model, const pro
   result.metadata = {{"reinit_version", REINIT_VERSION},
                      {"model", options.model_path},
                      {"names", NameStyleName(options.names)},
-                     {"format", ExportFormatName(options.format)},
+                     {"format", LoaderFormat(options.names)},
+                     {"file_format", ExportFormatName(options.format)},
                      {"scheme", options.as_is ? "as-is" : plan.scheme()},
                      {"seed", std::to_string(plan.seed())},
                      {"as_is", options.as_is ? "true" : "false"}};

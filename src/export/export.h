@@ -21,6 +21,10 @@ namespace reinit {
 enum class ExportFormat { kSafetensors, kNpz };
 
 const char* ExportFormatName(ExportFormat format);  // "safetensors", "npz"
+// safetensors' "format" metadata, the framework tag the loaders read: "pt" for torch names (what
+// Hugging Face transformers' loader accepts for a PyTorch state dict), "tf" for Keras names,
+// "onnx" for ONNX names.
+const char* LoaderFormat(NameStyle names);
 
 // --format if given ("safetensors" or "npz"), else from the path's extension; usage errors
 // otherwise.
