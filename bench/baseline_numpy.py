@@ -133,7 +133,7 @@ def main():
         if t.name not in todo:
             continue
         kind, value = todo[t.name]
-        dtype = onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[t.data_type]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
         shape = tuple(t.dims)
         if kind == "normal" and args.style == "obvious":
             w = np.random.normal(0.0, value, shape)

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <onnx/defs/schema.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,17 +111,55 @@ TEST_F(ModelIo, ValidateAcceptsAGoodModelAndRejectsABrokenOne) {
   EXPECT_NE(s.message().find("shape inference"), std::string::npos) << s.message();
 }
 
+// The newest IR and ai.onnx opset the linked onnx library has schemas for, read from the library
+// itself (not from reinit's code).
+int64_t LibraryOpset() {
+  return onnx::OpSchemaRegistry::DomainToVersionRange::Instance()
+      .Map()
+      .at(onnx::ONNX_DOMAIN)
+      .second;
+}
+
+TEST_F(ModelIo, TheLibraryChecksTodaysOpsetsAndIrVersions) {
+  // onnx >= 1.18 (cmake/onnx.cmake): opset 23, IR 11 at least.
+  EXPECT_GE(LibraryOpset(), 23);
+  EXPECT_GE(static_cast<int64_t>(onnx::IR_VERSION), 11);
+}
+
 TEST_F(ModelIo, NewerModelsAreWarnedAboutNotRefused) {
   for (int which = 0; which < 2; ++which) {
     auto m = Small();
     if (which == 0)
-      m.set_ir_version(9);
+      m.set_ir_version(onnx::IR_VERSION + 1);
     else
-      m.mutable_opset_import(0)->set_version(20);
+      m.mutable_opset_import(0)->set_version(LibraryOpset() + 1);
     std::vector<std::string> warnings;
     EXPECT_TRUE(ValidateModel(m, "model", &warnings).ok());
     ASSERT_EQ(warnings.size(), 1u);
     EXPECT_NE(warnings[0].find("newer"), std::string::npos) << warnings[0];
+  }
+}
+
+// IR 10 with opset 21 (the quantizers' and onnxruntime-genai's models) and IR 11 with opset 23:
+// checked, with no warning, and a defect at those versions is found: the checker ran.
+TEST_F(ModelIo, Ir10Opset21AndIr11Opset23ModelsAreChecked) {
+  for (auto [ir, opset] : {std::pair<int64_t, int64_t>{10, 21}, {11, 23}}) {
+    auto m = Small();
+    m.set_ir_version(ir);
+    m.mutable_opset_import(0)->set_version(opset);
+    std::vector<std::string> warnings;
+    Status s = ValidateModel(m, "model", &warnings);
+    EXPECT_TRUE(s.ok()) << s.message();
+    EXPECT_TRUE(warnings.empty()) << warnings[0];
+    // Gemm has no attribute "kernel": the checker says so at any opset it knows.
+    auto bad = m;
+    auto* a = bad.mutable_graph()->mutable_node(0)->add_attribute();
+    a->set_name("kernel");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(3);
+    s = ValidateModel(bad, "model", &warnings);
+    ASSERT_FALSE(s.ok()) << "IR " << ir << ", opset " << opset;
+    EXPECT_NE(s.message().find("fails the ONNX checker"), std::string::npos) << s.message();
   }
 }
 

@@ -82,10 +82,17 @@ try:
     import numpy as np
     import onnx
     from onnx import numpy_helper
-    from onnx.mapping import TENSOR_TYPE_TO_NP_TYPE
 except ImportError as e:
     print(f"skipped: {e} (python3-onnx and python3-numpy are needed)")
     sys.exit(77)
+
+def np_dtype_or_float(data_type):
+    """numpy's dtype for an ONNX tensor type, float32 where numpy has none."""
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(data_type)
+    except (KeyError, ValueError):
+        return np.float32
+
 
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
                onnx.TensorProto.BFLOAT16)
@@ -267,10 +274,10 @@ def make_inputs(model, rng, in_dir, overrides=None):
                     shape.append(size)
             if et in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE,
                       onnx.TensorProto.FLOAT16):
-                value = rng.standard_normal(shape).astype(TENSOR_TYPE_TO_NP_TYPE[et])
+                value = rng.standard_normal(shape).astype(onnx.helper.tensor_dtype_to_np_dtype(et))
             elif et in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
                 rows = gather_rows(model, inp.name) or 2
-                value = rng.integers(0, rows, shape).astype(TENSOR_TYPE_TO_NP_TYPE[et])
+                value = rng.integers(0, rows, shape).astype(onnx.helper.tensor_dtype_to_np_dtype(et))
             elif et == onnx.TensorProto.BOOL:
                 value = rng.integers(0, 2, shape).astype(bool)
             else:
@@ -302,7 +309,7 @@ def set_tensor(t, value):
         return  # numpy has no bfloat16; left as reinit drew it
     name = t.name
     t.CopyFrom(numpy_helper.from_array(
-        np.asarray(value).astype(TENSOR_TYPE_TO_NP_TYPE.get(t.data_type, np.float32)), name))
+        np.asarray(value).astype(np_dtype_or_float(t.data_type)), name))
 
 
 def randomize_planned_constants(model, plan, rng):

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/checker.h>
+#include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,8 +27,10 @@ namespace reinit {
 
 namespace {
 
-constexpr int64_t kKnownIrVersion = 8;
-constexpr int64_t kKnownOpset = 17;
+// The newest IR version and ai.onnx opset this onnx library checks (1.23: IR 14, opset 28).
+const int64_t kKnownIrVersion = onnx::IR_VERSION;
+const int64_t kKnownOpset =
+    onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at(onnx::ONNX_DOMAIN).second;
 // ShapeOnlyCopy keeps the data of tensors up to this size.
 constexpr size_t kShapeDataBytes = 64 << 10;
 
@@ -659,8 +662,23 @@ class FileWriter {
 
 namespace {
 
+// For the checker, a large or deferred initializer without its data: a graph input of its type
+// and shape (the checker reads a tensor's data only to check its size against the dims, which
+// is reinit's own doing; the graph's structure, types and op schemas are checked the same).
+// Where the name is a graph input already (IR < 4 lists every initializer there), nothing.
+void AddStandIn(const onnx::TensorProto& t, onnx::GraphProto* g) {
+  for (const auto& in : g->input()) {
+    if (in.name() == t.name()) return;
+  }
+  onnx::ValueInfoProto* in = g->add_input();
+  in->set_name(t.name());
+  onnx::TypeProto_Tensor* type = in->mutable_type()->mutable_tensor_type();
+  type->set_elem_type(t.data_type());
+  for (int64_t d : t.dims()) type->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
 // The model without the data of its large initializers and of deferred ones; with
-// `stand_ins`, each of those holds one byte of raw_data instead (see ValidateModel).
+// `stand_ins`, each of those is a graph input instead (AddStandIn; see ValidateModel).
 onnx::ModelProto LightCopy(const onnx::ModelProto& model, bool stand_ins) {
   onnx::ModelProto light;
   light.set_ir_version(model.ir_version());
@@ -683,10 +701,14 @@ onnx::ModelProto LightCopy(const onnx::ModelProto& model, bool stand_ins) {
       c->CopyFrom(t);  // may be a shape, axes or scales that inference reads
       continue;
     }
+    if (stand_ins) {
+      lg->mutable_initializer()->RemoveLast();
+      AddStandIn(t, lg);
+      continue;
+    }
     c->set_name(t.name());
     c->set_data_type(t.data_type());
     *c->mutable_dims() = t.dims();
-    if (stand_ins) c->set_raw_data(std::string(1, '\0'));
   }
   return light;
 }

@@ -38,11 +38,10 @@ StatusOr<onnx::ModelProto> LoadModel(const std::string& path, ExternalSources* s
 StatusOr<onnx::ModelProto> ParseModel(std::string_view bytes, const std::string& name);
 
 // The onnx checker and strict shape inference, both on light copies of the model that leave
-// out the weights' data (the checker's copy holds a one-byte stand-in for each: it checks
-// which field holds data, not its length), so models of any size, with deferred tensors too,
-// are checked without copying their weights. A model
-// newer than this onnx library knows (IR > 8 or an ai.onnx opset > 17) is not checked; a
-// warning says so instead.
+// out the weights' data (in the checker's copy each large or deferred initializer is a graph
+// input of its type and shape instead), so models of any size, with deferred tensors too, are
+// checked without copying their weights. A model newer than this onnx library knows (onnx
+// 1.23.2: IR > 14 or an ai.onnx opset > 28) is not checked; a warning says so instead.
 Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
                      std::vector<std::string>* warnings);
 
