@@ -396,6 +396,7 @@ StatusOr<ExportRun> RunExport(const ExportFileOptions& options, const std::strin
   const bool to_file = !options.output.empty();
   REINIT_RETURN_IF_ERROR(CheckExportOptions(options, to_file));
   if (to_file) REINIT_RETURN_IF_ERROR(ChooseExportFormat(options.output, options.format).status());
+  SetThreadCount(options.threads);
   auto model = load();
   if (!model.ok()) return model.status();
   auto run = ExportLoaded(*model, options, name);

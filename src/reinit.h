@@ -124,6 +124,7 @@ struct ExportFileOptions {
   std::optional<std::string> plan_json;  // or this one, given as text (the Python module)
   PlanOptions plan;
   uint64_t max_memory = 0;  // 0: half the machine's
+  int threads = 0;          // workers for drawing (0: one per core); never changes the bytes
 };
 
 struct ExportFileResult {

@@ -1141,6 +1141,27 @@ TEST(Threads, TheOutputIsTheSameBytesForEveryCount) {
   EXPECT_TRUE(Contains(bad.err, "--threads")) << bad;
 }
 
+// export draws weights too, and takes --threads like the main command: the same bytes for every
+// count; an invalid count is a usage error there too.
+TEST(Threads, ExportTakesThreadsAndWritesTheSameBytesForEveryCount) {
+  TempDir dir;
+  const std::string model = LargeModel(dir);
+  std::string first;
+  for (const char* threads : {"1", "3", "0"}) {
+    const std::string out = dir / (std::string("w") + threads + ".safetensors");
+    const RunOutput r = RunReinit({"export", model, "-o", out, "--threads", threads, "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    const std::string bytes = ReadFile(out);
+    if (first.empty()) first = bytes;
+    EXPECT_TRUE(bytes == first) << "export --threads " << threads;
+  }
+  EXPECT_GT(first.size(), 4u << 20);  // the 4 MiB weight is in it
+  const RunOutput bad =
+      RunReinit({"export", model, "-o", dir / "x.safetensors", "--threads", "-1"});
+  EXPECT_EQ(bad.exit_code, 2) << bad;
+  EXPECT_TRUE(Contains(bad.err, "--threads")) << bad;
+}
+
 TEST(MaxMemory, ATensorDrawnWholeOverTheLimitIsRefusedBeforeAnythingIsWritten) {
   TempDir dir;
   const std::string model = LargeModel(dir);  // a 1024 x 1024 float weight: 4 MiB

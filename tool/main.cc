@@ -83,6 +83,7 @@ int Export(const CliOptions& o, const reinit::PlanOptions& plan_options) {
   e.plan_file = o.plan_file;
   e.plan = plan_options;
   e.max_memory = o.max_memory;
+  e.threads = o.threads;
   auto result = reinit::ExportFile(e);
   if (!result.ok()) return Fail(result.status());
   if (!o.as_is) std::cout << reinit::FormatPlan(result->plan, /*verbose=*/false);

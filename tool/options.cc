@@ -101,6 +101,15 @@ void AddQuiet(CLI::App* app, CliOptions* o) {
   app->add_flag("-q,--quiet", o->quiet, "No progress bar on stderr");
 }
 
+// --threads, which the commands that draw weights take (the main command and export).
+void AddThreads(CLI::App* app, CliOptions* o) {
+  app->add_option("--threads", o->threads,
+                  "Threads that draw and write the weights (0: one per core); the output is the "
+                  "same bytes for every value")
+      ->check(CLI::Range(0, reinit::kMaxThreads))
+      ->capture_default_str();
+}
+
 // The main command's own options: where the model goes and how it is written; returns --plan.
 CLI::Option* AddRunOptions(CLI::App* app, CliOptions* o) {
   app->add_option("model", o->model, "The .onnx model to re-initialize");
@@ -119,11 +128,7 @@ CLI::Option* AddRunOptions(CLI::App* app, CliOptions* o) {
          "inline (everything in the .onnx; at most 2 GiB)")
       ->check(CLI::IsMember({"keep", "single", "inline"}))
       ->capture_default_str();
-  app->add_option("--threads", o->threads,
-                  "Threads that draw and write the weights (0: one per core); the output is the "
-                  "same bytes for every value")
-      ->check(CLI::Range(0, reinit::kMaxThreads))
-      ->capture_default_str();
+  AddThreads(app, o);
   AddQuiet(app, o);
   app->add_option("--max-memory", o->max_memory,
                   "Refuse a tensor that would need more memory than SIZE to draw whole "
@@ -181,6 +186,7 @@ CLI::App* AddExportCommand(CLI::App* app, CliOptions* o) {
       "safetensors or .npz file (with a FILE.json sidecar) under ONNX, PyTorch or Keras names");
   export_command->add_option("model", o->model, "The .onnx model")->required();
   AddQuiet(export_command, o);
+  AddThreads(export_command, o);
   export_command->add_option("-o,--output", o->output, "FILE.safetensors or FILE.npz")->required();
   export_command
       ->add_option("--names", o->names,
