@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Write the fuzzer's seed corpus: tiny models, one per thing reinit handles, and broken ones.
 
-Usage:  /usr/bin/python3 fuzz/make_corpus.py [--out DIR]    (default DIR: fuzz/corpus)
+Usage:  .venv/bin/python fuzz/make_corpus.py [--out DIR]    (default DIR: fuzz/corpus)
 
-Needs python3-onnx and python3-numpy (Debian 12's onnx 1.12). Deterministic: running it twice
+Needs onnx and numpy (the project venv, .ci/setup-venv). Deterministic: running it twice
 writes the same bytes. Besides the files written here, fuzz/corpus/ holds copies of the small
 models of models/ and models/corpus/ (see fuzz/README.md); this script copies those too.
 

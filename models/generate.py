@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Generate the small sample ONNX models that reinit is developed and tested against.
 
-Usage:  /usr/bin/python3 models/generate.py [--out DIR] [--only NAME]... [--blocks N]
+Usage:  .venv/bin/python models/generate.py [--out DIR] [--only NAME]... [--blocks N]
 
   --out DIR     where to write (default: this folder)
   --only NAME   write only this model (file name without .onnx; repeatable);
@@ -11,7 +11,7 @@ Usage:  /usr/bin/python3 models/generate.py [--out DIR] [--only NAME]... [--bloc
                 e.g. `--only gpt_decoder --blocks 48 --out DIR`. Only the defaults are
                 committed.
 
-Needs only numpy and onnx (Debian's python3-onnx 1.12 works); no torch, no network.
+Needs only numpy and onnx (the project venv, .ci/setup-venv); no torch, no network.
 The output is deterministic: every model draws its weights from its own numpy Generator
 with a fixed seed, so running the script twice writes byte-identical files.
 
