@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The benchmark's baseline: the re-initialization a user would script with onnx and numpy.
 
-Usage:  /usr/bin/python3 bench/baseline_numpy.py IN.onnx OUT.onnx [--seed N] [--verbose]
+Usage:  .venv/bin/python bench/baseline_numpy.py IN.onnx OUT.onnx [--seed N] [--verbose]
 
 What it does, in the plainest efficient way (onnx.load, one numpy Generator, in-place scaling,
 numpy_helper.from_array, onnx.save):

@@ -2,7 +2,7 @@
 """Checks a contender's output for the benchmark runner (a separate process, so that loading
 models never shows in the runner's memory or in the children's measured peak RSS).
 
-Usage:  /usr/bin/python3 bench/check_output.py MODEL [--no-data] [--like OTHER]
+Usage:  .venv/bin/python bench/check_output.py MODEL [--no-data] [--like OTHER]
 
   MODEL          passes onnx.checker.check_model(path), loads with onnx (with its external
                  data, unless --no-data), and every tensor's data has dims x element-size bytes

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Build the benchmark's synthetic models (bench/README.md says what each target measures).
 
-Usage:  /usr/bin/python3 bench/make_models.py [OUT_DIR] [--which mlp,llm-f16,llm-f32]
+Usage:  .venv/bin/python bench/make_models.py [OUT_DIR] [--which mlp,llm-f16,llm-f32]
             [--size-gib 1] [--mlp-layers 16] [--llm-gib 8] [--llm-layers 32] [--vocab 32000]
             [--seed 0] [--force]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Issue 6's speed target: reinit's propagation of ResNet-18 at batch 8 beside PyTorch's forward.
 
-Usage:  /usr/bin/python3 bench/propagate_bench.py [--reinit build/reinit] [--repeat 5]
+Usage:  .venv/bin/python bench/propagate_bench.py [--reinit build/reinit] [--repeat 5]
             [--batch 8] [--threads 2] [--warm 5] [--report FILE]
 
 Limit (issue 6, item 5): `reinit inspect resnet18.onnx --propagate --batch 8` takes at most 3x

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The reinit benchmark: builds its models, runs every contender side by side, prints a table.
 
-Usage:  /usr/bin/python3 bench/run.py [--reinit build/reinit] [--repeat 5] [--only 1,2,3,4,5]
+Usage:  .venv/bin/python bench/run.py [--reinit build/reinit] [--repeat 5] [--only 1,2,3,4,5]
             [--size-gib 1] [--llm-gib 8] [--threads 2] [--smoke] [--strict] [--keep-models]
             [--models-dir build/bench-models]    (all options: --help; bench/README.md)
 

@@ -56,7 +56,7 @@ def signal(model, tmp, *options):
 
 def generate(name, blocks, tmp):
     folder = os.path.join(tmp, f"{name}{blocks}")
-    subprocess.run(["/usr/bin/python3", os.path.join(SOURCE, "models", "generate.py"), "--only",
+    subprocess.run([sys.executable, os.path.join(SOURCE, "models", "generate.py"), "--only",
                     name, "--blocks", str(blocks), "--out", folder], check=True,
                    capture_output=True)
     return os.path.join(folder, name + ".onnx")
