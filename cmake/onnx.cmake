@@ -8,9 +8,9 @@
 #   ${REINIT_ONNX_CACHE}/onnx-<version>-protobuf-<protobuf version>/
 # (REINIT_ONNX_CACHE: $XDG_CACHE_HOME/reinit or ~/.cache/reinit), so that a second build tree, a
 # `pip install .` or a fresh `build/` finds it there and costs nothing. The first build takes
-# about a minute on 2 cores (ONNX_USE_UNITY_BUILD). ONNX's CMake needs 3.26: an older cmake running this project
-# builds it with one found as REINIT_ONNX_CMAKE, in the setup's .venv/bin (PyPI's cmake), or on
-# PATH. REINIT_ONNX_SDIST names a local copy of the sdist instead of the download.
+# about a minute on 2 cores (ONNX_USE_UNITY_BUILD). ONNX's CMake needs 3.26: an older cmake
+# running this project builds it with one found as REINIT_ONNX_CMAKE, in the setup's .venv/bin
+# (PyPI's cmake), or on PATH. REINIT_ONNX_SDIST names a local copy of the sdist instead.
 #
 # Defines REINIT_ONNX_TARGETS (the onnx and onnx_proto targets, whichever spelling the package
 # exports) and REINIT_ONNX_FOUND_VERSION.
