@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
 
+#include "cli_util.h"
 #include "io/model_io.h"
 #include "io/tensor_codec.h"
 #include "model_builder.h"
 #include "plan/plan.h"
+#include "reinit.h"
 #include "stats.h"
 
 namespace reinit {
@@ -365,6 +367,59 @@ g (float[1, 3, 8, 8] x, int64[4] ws) => (float[1, 4, 8, 8] y) {
   for (int k = 0; k < 4; ++k) EXPECT_EQ(type.shape().dim(k).dim_value(), ws->int64_data(k));
   std::vector<std::string> warnings;
   EXPECT_TRUE(ValidateModel(model, "out", &warnings).ok());
+}
+
+// Weights streamed as they are drawn (every tensor deferred: stream_min_bytes 1) get the bytes
+// they get in memory: FLOAT8 and FLOAT4 (an odd count over three batches, the second of two
+// pieces, so that a piece that starts inside a batch and the last nibble are both seen) and
+// FLOAT16.
+TEST(Apply, StreamedNarrowFloatsGetTheirInMemoryBytes) {
+  auto model = ParseModel(R"(<ir_version: 11, opset_import: ["" : 23]>
+g (float[1, 445] x) => (float[1, 128] y) {
+  a = Cast <to = 1> (w8)
+  h1 = Gemm <transB = 1> (x, a)
+  b = Cast <to = 1> (w4)
+  h2 = Gemm <transB = 1> (h1, b)
+  c = Cast <to = 1> (w16)
+  y = Gemm <transB = 1> (h2, c)
+})");
+  auto add = [&](const std::string& name, int32_t type, std::vector<int64_t> dims) {
+    auto* t = model.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(type);
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      n *= d;
+    }
+    EXPECT_TRUE(WriteValues(std::vector<double>(static_cast<size_t>(n), 0.5), t).ok());
+  };
+  add("w8", onnx::TensorProto::FLOAT8E5M2, {443, 445});  // 197135 = 65536 + 131072 + 527
+  add("w4", onnx::TensorProto::FLOAT4E2M1, {445, 443});
+  add("w16", onnx::TensorProto::FLOAT16, {128, 445});
+  std::string bytes;
+  ASSERT_TRUE(model.SerializeToString(&bytes));
+
+  RunOptions options;
+  options.plan.overrides.push_back({"*", "he-uniform"});
+  std::string in_memory;
+  auto r = ReinitBytes({bytes}, options, &in_memory);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  reinit_cli_test::TempDir tmp;
+  reinit_cli_test::WriteFile(tmp / "m.onnx", bytes);
+  options.input = tmp / "m.onnx";
+  options.output = tmp / "out.onnx";
+  options.stream_min_bytes = 1;
+  r = ReinitFile(options);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const auto streamed = reinit_cli_test::LoadModelFile(options.output);
+  const auto expected = reinit_cli_test::ParseModel(in_memory);
+  for (const char* name : {"w8", "w4", "w16"}) {
+    const auto* t = FindInitializer(streamed, name);
+    ASSERT_NE(t, nullptr) << name;
+    EXPECT_EQ(t->raw_data(), FindInitializer(expected, name)->raw_data()) << name;
+    EXPECT_NE(t->raw_data(), FindInitializer(model, name)->raw_data()) << name;
+  }
 }
 
 }  // namespace

@@ -321,8 +321,8 @@ TEST(TensorCodecTest, UnsupportedTypeAndExternalData) {
   TensorProto i = MakeTensor(TensorProto::INT32);
   for (int k = 0; k < 6; ++k) i.add_int32_data(k);
   const std::string expected =
-      "tensor 'fc1.weight': data type INT32 is not supported (FLOAT, FLOAT16, BFLOAT16 or "
-      "DOUBLE)";
+      "tensor 'fc1.weight': data type INT32 is not supported (FLOAT, FLOAT16, BFLOAT16, DOUBLE, "
+      "FLOAT8E4M3FN, FLOAT8E4M3FNUZ, FLOAT8E5M2, FLOAT8E5M2FNUZ, FLOAT4E2M1)";
   EXPECT_EQ(CheckStoredSize(i).message(), expected);
   EXPECT_EQ(ReadValues(i).status().message(), expected);
   EXPECT_EQ(WriteValues(std::span<const double>(kExact), &i).message(), expected);
@@ -337,6 +337,58 @@ TEST(TensorCodecTest, UnsupportedTypeAndExternalData) {
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(e, before));
   EXPECT_EQ(CheckStoredSize(e).message(),
             "tensor 'fc1.weight': external data is not supported yet");
+}
+
+// FLOAT8 and FLOAT4 values as bytes worked out by hand: 1, -2, 0.5, 448 and 1000 (which
+// saturates in E4M3FN and E4M3FNUZ, rounds to 1024 in the E5M2 types and to 6 in E2M1), one
+// byte each, FLOAT4E2M1 two a byte, low nibble first; int32_data one stored byte an entry.
+TEST(TensorCodecTest, Float8AndFloat4HandComputedBytes) {
+  const std::vector<double> values = {1, -2, 0.5, 448, 1000};
+  struct Case {
+    int32_t type;
+    std::vector<int> bytes;
+    std::vector<double> read;
+  };
+  const Case cases[] = {
+      {TensorProto::FLOAT8E4M3FN, {0x38, 0xc0, 0x30, 0x7e, 0x7e}, {1, -2, 0.5, 448, 448}},
+      {TensorProto::FLOAT8E4M3FNUZ, {0x40, 0xc8, 0x38, 0x7f, 0x7f}, {1, -2, 0.5, 240, 240}},
+      {TensorProto::FLOAT8E5M2, {0x3c, 0xc0, 0x38, 0x5f, 0x64}, {1, -2, 0.5, 448, 1024}},
+      {TensorProto::FLOAT8E5M2FNUZ, {0x40, 0xc4, 0x3c, 0x63, 0x68}, {1, -2, 0.5, 448, 1024}},
+      {TensorProto::FLOAT4E2M1, {0xc2, 0x71, 0x07}, {1, -2, 0.5, 6, 6}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(DataTypeName(c.type));
+    EXPECT_TRUE(IsSupportedFloatType(c.type));
+    TensorProto t;
+    t.set_name("w");
+    t.set_data_type(c.type);
+    t.add_dims(5);
+    ASSERT_TRUE(WriteValues(std::span<const double>(values), &t).ok());
+    std::string bytes;
+    for (int b : c.bytes) bytes.push_back(static_cast<char>(b));
+    EXPECT_EQ(t.raw_data(), bytes);
+    EXPECT_EQ(RawBytes(c.type, 5), bytes.size());
+    EXPECT_EQ(*ReadValues(t), c.read);
+    // The float overload and EncodeRaw give the same bytes.
+    const std::vector<float> floats(values.begin(), values.end());
+    TensorProto f = t;
+    ASSERT_TRUE(WriteValues(std::span<const float>(floats), &f).ok());
+    EXPECT_EQ(f.raw_data(), bytes);
+    std::string raw(bytes.size(), '\0');
+    EncodeRaw(floats, c.type, raw.data());
+    EXPECT_EQ(raw, bytes);
+    // int32_data stays int32_data.
+    TensorProto typed = t;
+    typed.clear_raw_data();
+    for (size_t i = 0; i < bytes.size(); ++i) typed.add_int32_data(0);
+    ASSERT_TRUE(WriteValues(std::span<const double>(values), &typed).ok());
+    EXPECT_FALSE(typed.has_raw_data());
+    EXPECT_EQ(std::vector<int>(typed.int32_data().begin(), typed.int32_data().end()), c.bytes);
+    EXPECT_EQ(*ReadValues(typed), c.read);
+    EXPECT_TRUE(CheckStoredSize(typed).ok());
+    typed.add_int32_data(0);
+    EXPECT_FALSE(CheckStoredSize(typed).ok());
+  }
 }
 
 TEST(TensorCodecTest, DataTypeName) {

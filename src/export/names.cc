@@ -24,6 +24,13 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return out;
 }
 
+// The float types export writes: FLOAT, FLOAT16, BFLOAT16 and DOUBLE. FLOAT8 and FLOAT4
+// tensors, which reinit can draw, are not exported (nor listed as unmapped).
+bool IsExportedType(int32_t data_type) {
+  return data_type == onnx::TensorProto::FLOAT || data_type == onnx::TensorProto::FLOAT16 ||
+         data_type == onnx::TensorProto::BFLOAT16 || data_type == onnx::TensorProto::DOUBLE;
+}
+
 bool IsNumber(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -79,7 +86,7 @@ class Mapper {
       name = index_.node(p).input(0);
     }
     const onnx::TensorProto* t = index_.ConstantTensor(name);
-    return t && IsSupportedFloatType(t->data_type()) ? name : "";
+    return t && IsExportedType(t->data_type()) ? name : "";
   }
 
   // Every input of every node of the main graph that reads a stored float tensor.
@@ -142,7 +149,7 @@ class Mapper {
     std::set<std::string> listed;
     for (const auto& u : result_.unmapped) listed.insert(u.source);
     for (const auto& init : model_.graph().initializer()) {
-      if (!IsSupportedFloatType(init.data_type())) continue;
+      if (!IsExportedType(init.data_type())) continue;
       if (covered_.count(init.name()) || listed.count(init.name())) continue;
       const auto& users = index_.Consumers(init.name());
       const std::string why = users.empty()
@@ -170,7 +177,7 @@ class Mapper {
 
 void MapOnnx(const onnx::ModelProto& model, Mapper* m) {
   for (const auto& init : model.graph().initializer()) {
-    if (IsSupportedFloatType(init.data_type())) {
+    if (IsExportedType(init.data_type())) {
       m->Add({init.name(), init.name(), init.name(), "", "", Whole(init)});
     }
   }
@@ -292,7 +299,7 @@ class TorchNames {
     for (const Slot& s : m_.Slots()) Map(s);
     // Parameters read only where no slot reaches (a subgraph, nowhere): still state_dict keys.
     for (const auto& init : model.graph().initializer()) {
-      if (IsSupportedFloatType(init.data_type()) && IsTorchName(init.name())) {
+      if (IsExportedType(init.data_type()) && IsTorchName(init.name())) {
         m_.Add({init.name(), init.name(), init.name(), "", "", Whole(init)});
       }
     }

@@ -169,9 +169,10 @@ std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
   }
   if (!IsSupportedFloatType(init->data_type())) {
     return "weight '" + view->source + "' has data type " + DataTypeName(init->data_type()) +
-           "; only FLOAT, FLOAT16, BFLOAT16 and DOUBLE can be initialized" +
-           (IsQuantizedType(init->data_type()) ? " (INT8/UINT8 only through DequantizeLinear)"
-                                               : "");
+           "; only " + FloatTypeNames() + " can be initialized" +
+           (IsQuantizedType(init->data_type())
+                ? " (" + DataTypeName(init->data_type()) + " only through DequantizeLinear)"
+                : "");
   }
   return "";
 }

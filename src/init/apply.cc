@@ -178,9 +178,9 @@ Status RewriteInMemory(const proto::TensorInit& init, uint64_t seed, onnx::Tenso
 
 // One batch of a streamed tensor's new values and bytes.
 struct StreamBatch {
-  std::vector<float> floats;     // FLOAT values, or the values before half encoding
-  std::vector<double> doubles;   // DOUBLE values
-  std::vector<uint16_t> halves;  // FLOAT16 or BFLOAT16 bit patterns
+  std::vector<float> floats;    // FLOAT values, or the values before encoding
+  std::vector<double> doubles;  // DOUBLE values
+  std::vector<char> encoded;    // the other types' raw_data bytes (EncodeRaw)
   const char* data = nullptr;
   size_t size = 0;
 };
@@ -199,9 +199,8 @@ struct ElementwiseDraw {
   int32_t type;
 
   bool IsDouble() const { return type == onnx::TensorProto::DOUBLE; }
-  bool IsHalf() const {
-    return type == onnx::TensorProto::FLOAT16 || type == onnx::TensorProto::BFLOAT16;
-  }
+  // Encoded from the float values: FLOAT16, BFLOAT16, the FLOAT8 types, FLOAT4E2M1.
+  bool IsEncoded() const { return !IsDouble() && type != onnx::TensorProto::FLOAT; }
 };
 
 // The kBatchesAhead batches, large enough for `draw`. Kept from one tensor to the next
@@ -210,11 +209,12 @@ struct ElementwiseDraw {
 StreamBatch* SizedStreamBatches(const ElementwiseDraw& draw) {
   static thread_local StreamBatch batches[kBatchesAhead];
   const size_t batch = static_cast<size_t>(std::min<uint64_t>(draw.count, kBatchElements));
-  const bool is_double = draw.IsDouble(), is_half = draw.IsHalf();
+  const bool is_double = draw.IsDouble(), is_encoded = draw.IsEncoded();
+  const size_t bytes = static_cast<size_t>(RawBytes(draw.type, batch));
   for (StreamBatch& b : batches) {
     if (b.floats.size() < batch && !is_double) b.floats.resize(batch);
     if (b.doubles.size() < batch && is_double) b.doubles.resize(batch);
-    if (b.halves.size() < batch && is_half) b.halves.resize(batch);
+    if (b.encoded.size() < bytes && is_encoded) b.encoded.resize(bytes);
   }
   return batches;
 }
@@ -222,7 +222,7 @@ StreamBatch* SizedStreamBatches(const ElementwiseDraw& draw) {
 // Draws elements [start, start + size) of the tensor (fewer at its end) into `b`, in pieces on
 // the worker threads, and encodes them; b->data and b->size are then the batch's bytes.
 void FillStreamBatch(const ElementwiseDraw& draw, uint64_t start, uint64_t size, StreamBatch* b) {
-  const bool is_double = draw.IsDouble(), is_half = draw.IsHalf();
+  const bool is_double = draw.IsDouble(), is_encoded = draw.IsEncoded();
   const size_t n = static_cast<size_t>(std::min<uint64_t>(size, draw.count - start));
   const size_t pieces = (n + kPieceElements - 1) / kPieceElements;
   ParallelFor(pieces, [&](size_t p) {
@@ -235,13 +235,13 @@ void FillStreamBatch(const ElementwiseDraw& draw, uint64_t start, uint64_t size,
     }
     std::span<float> part(b->floats.data() + begin, len);
     FillPiece(draw.distribution, draw.spec, draw.key, start + begin, part);
-    if (draw.type == onnx::TensorProto::FLOAT16) EncodeFloat16(part, b->halves.data() + begin);
-    if (draw.type == onnx::TensorProto::BFLOAT16) EncodeBFloat16(part, b->halves.data() + begin);
+    // Pieces start at multiples of kPieceElements (even): a FLOAT4E2M1 piece fills whole bytes.
+    if (is_encoded) EncodeRaw(part, draw.type, b->encoded.data() + RawBytes(draw.type, begin));
   });
-  b->data = is_double ? reinterpret_cast<const char*>(b->doubles.data())
-            : is_half ? reinterpret_cast<const char*>(b->halves.data())
-                      : reinterpret_cast<const char*>(b->floats.data());
-  b->size = n * (is_double ? 8 : is_half ? 2 : 4);
+  b->data = is_double    ? reinterpret_cast<const char*>(b->doubles.data())
+            : is_encoded ? b->encoded.data()
+                         : reinterpret_cast<const char*>(b->floats.data());
+  b->size = is_double ? n * 8 : static_cast<size_t>(RawBytes(draw.type, n));
 }
 
 // Hands the drawn batches from the drawing thread to one writer thread, in order, with at most

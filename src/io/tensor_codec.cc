@@ -7,6 +7,9 @@
 #include <limits>
 #include <type_traits>
 
+#include "io/codes.h"
+#include "io/minifloat.h"
+
 namespace reinit {
 namespace {
 
@@ -62,7 +65,7 @@ int TypedFieldSize(const TensorProto& tensor) {
 StatusOr<Storage> StorageOf(const TensorProto& tensor) {
   if (!IsSupportedFloatType(tensor.data_type())) {
     return ModelError(Quoted(tensor) + ": data type " + DataTypeName(tensor.data_type()) +
-                      " is not supported (FLOAT, FLOAT16, BFLOAT16 or DOUBLE)");
+                      " is not supported (" + FloatTypeNames() + ")");
   }
   if (tensor.data_location() == TensorProto::EXTERNAL) {
     return ModelError(Quoted(tensor) + ": external data is not supported yet");
@@ -142,6 +145,11 @@ Status WriteValuesImpl(std::span<const Src> values, TensorProto* tensor) {
                       DataTypeName(tensor->data_type()) + " values");
   }
   const int32_t type = tensor->data_type();
+  if (const MinifloatFormat* format = FindMinifloat(type)) {
+    std::vector<uint8_t> codes(values.size());
+    for (size_t i = 0; i < values.size(); ++i) codes[i] = EncodeMinifloat(*format, values[i]);
+    return WriteCodes(codes, tensor);
+  }
   if (*storage == Storage::kTyped) {
     switch (type) {
       case TensorProto::FLOAT: {
@@ -210,7 +218,15 @@ Status WriteValuesImpl(std::span<const Src> values, TensorProto* tensor) {
 
 }  // namespace
 
-bool IsSupportedFloatType(int32_t data_type) { return ElementSize(data_type) != 0; }
+bool IsSupportedFloatType(int32_t data_type) {
+  return ElementSize(data_type) != 0 || FindMinifloat(data_type) != nullptr;
+}
+
+std::string FloatTypeNames() {
+  std::string names = "FLOAT, FLOAT16, BFLOAT16, DOUBLE";
+  for (const auto& f : MinifloatFormats()) names += ", " + DataTypeName(f.data_type);
+  return names;
+}
 
 std::string DataTypeName(int32_t data_type) {
   if (!onnx::TensorProto_DataType_IsValid(data_type)) {
@@ -245,6 +261,7 @@ StatusOr<int64_t> ElementCount(const TensorProto& tensor) {
 Status CheckStoredSize(const TensorProto& tensor) {
   StatusOr<Storage> storage = StorageOf(tensor);
   REINIT_RETURN_IF_ERROR(storage.status());
+  if (FindMinifloat(tensor.data_type())) return CheckCodes(tensor);
   StatusOr<int64_t> count = ElementCount(tensor);
   REINIT_RETURN_IF_ERROR(count.status());
   const std::string type = DataTypeName(tensor.data_type());
@@ -284,6 +301,13 @@ Status CheckStoredSize(const TensorProto& tensor) {
 StatusOr<std::vector<double>> ReadValues(const TensorProto& tensor) {
   REINIT_RETURN_IF_ERROR(CheckStoredSize(tensor));
   const int32_t type = tensor.data_type();
+  if (const MinifloatFormat* format = FindMinifloat(type)) {
+    auto codes = ReadCodes(tensor);
+    if (!codes.ok()) return codes.status();
+    std::vector<double> values(codes->size());
+    for (size_t i = 0; i < values.size(); ++i) values[i] = DecodeMinifloat(*format, (*codes)[i]);
+    return values;
+  }
   const size_t count = static_cast<size_t>(*ElementCount(tensor));
   std::vector<double> values(count);
   if (tensor.has_raw_data()) {
@@ -335,6 +359,36 @@ Status WriteValues(std::span<const float> values, TensorProto* tensor) {
 
 Status WriteValues(std::span<const double> values, TensorProto* tensor) {
   return WriteValuesImpl(values, tensor);
+}
+
+uint64_t RawBytes(int32_t data_type, uint64_t count) {
+  if (FindMinifloat(data_type)) return CodeBytes(data_type, count);
+  return count * ElementSize(data_type);
+}
+
+void EncodeRaw(std::span<const float> values, int32_t data_type, char* out) {
+  if (const MinifloatFormat* format = FindMinifloat(data_type)) {
+    auto* bytes = reinterpret_cast<uint8_t*>(out);
+    if (CodeBits(data_type) == 8) {
+      EncodeMinifloats(*format, values, bytes);
+      return;
+    }
+    std::vector<uint8_t> codes(values.size());
+    EncodeMinifloats(*format, values, codes.data());
+    PackNibbles(codes, bytes);
+    return;
+  }
+  if (data_type == TensorProto::FLOAT16 || data_type == TensorProto::BFLOAT16) {
+    std::vector<uint16_t> bits(values.size());
+    if (data_type == TensorProto::FLOAT16) {
+      EncodeFloat16(values, bits.data());
+    } else {
+      EncodeBFloat16(values, bits.data());
+    }
+    std::memcpy(out, bits.data(), bits.size() * sizeof(uint16_t));
+    return;
+  }
+  std::memcpy(out, values.data(), values.size() * sizeof(float));
 }
 
 // binary16 from the float bits x, a = |x|, per range (after Giesen, "float->half variants"):

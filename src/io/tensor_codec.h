@@ -1,7 +1,10 @@
 // Reading and writing the values of an ONNX floating-point tensor without changing how it is
 // stored: FLOAT, FLOAT16, BFLOAT16 and DOUBLE, in raw_data (little-endian) or in the typed
 // field the format assigns (float_data; double_data; int32_data holding one 16-bit pattern per
-// element for FLOAT16/BFLOAT16). float16/bfloat16 conversion rounds to nearest even.
+// element for FLOAT16/BFLOAT16); and the formats of 8 bits and fewer (FLOAT8E4M3FN,
+// FLOAT8E4M3FNUZ, FLOAT8E5M2, FLOAT8E5M2FNUZ, FLOAT4E2M1: io/minifloat), stored as codes
+// (io/codes). Conversion to the narrower types rounds to nearest even; to the FLOAT8 and FLOAT4
+// types it also saturates, as ONNX's Cast does by default.
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -15,8 +18,11 @@
 
 namespace reinit {
 
-// FLOAT, FLOAT16, BFLOAT16 or DOUBLE.
+// FLOAT, FLOAT16, BFLOAT16, DOUBLE, a FLOAT8 type or FLOAT4E2M1.
 bool IsSupportedFloatType(int32_t data_type);
+
+// "FLOAT, FLOAT16, BFLOAT16, DOUBLE, FLOAT8E4M3FN, ...": the supported float types, for messages.
+std::string FloatTypeNames();
 
 // "FLOAT", "INT64", ... (the TensorProto.DataType enum name), or "type <n>" if unknown.
 std::string DataTypeName(int32_t data_type);
@@ -35,6 +41,14 @@ StatusOr<std::vector<double>> ReadValues(const onnx::TensorProto& tensor);
 // with no data gets raw_data). values.size() must equal ElementCount.
 Status WriteValues(std::span<const float> values, onnx::TensorProto* tensor);
 Status WriteValues(std::span<const double> values, onnx::TensorProto* tensor);
+
+// The raw_data bytes of `count` values of a supported float type.
+uint64_t RawBytes(int32_t data_type, uint64_t count);
+
+// The raw_data bytes of `values` (FLOAT, FLOAT16, BFLOAT16, a FLOAT8 type or FLOAT4E2M1) into
+// out[0, RawBytes(data_type, values.size())), the same bytes WriteValues stores; for FLOAT4E2M1
+// the values start at an even element of the tensor (two share a byte).
+void EncodeRaw(std::span<const float> values, int32_t data_type, char* out);
 
 // The IEEE binary16 / bfloat16 bit pattern of each float, rounded to nearest even, into
 // out[0, in.size()). Bit-identical to Eigen::half(float) and Eigen::bfloat16(float) as built
