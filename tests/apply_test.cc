@@ -6,7 +6,9 @@
 #include <onnx/checker.h>
 
 #include "cli_util.h"
+#include "io/codes.h"
 #include "io/model_io.h"
+#include "io/quantize.h"
 #include "io/tensor_codec.h"
 #include "model_builder.h"
 #include "plan/plan.h"
@@ -372,16 +374,18 @@ g (float[1, 3, 8, 8] x, int64[4] ws) => (float[1, 4, 8, 8] y) {
 // Weights streamed as they are drawn (every tensor deferred: stream_min_bytes 1) get the bytes
 // they get in memory: FLOAT8 and FLOAT4 (an odd count over three batches, the second of two
 // pieces, so that a piece that starts inside a batch and the last nibble are both seen) and
-// FLOAT16.
-TEST(Apply, StreamedNarrowFloatsGetTheirInMemoryBytes) {
+// FLOAT16, and a deferred INT4 QDQ weight, read into memory to be requantized.
+TEST(Apply, StreamedNarrowFloatsAndQuantizedWeightsGetTheirInMemoryBytes) {
   auto model = ParseModel(R"(<ir_version: 11, opset_import: ["" : 23]>
-g (float[1, 445] x) => (float[1, 128] y) {
+g (float[1, 445] x) => (float[1, 64] y) {
   a = Cast <to = 1> (w8)
   h1 = Gemm <transB = 1> (x, a)
   b = Cast <to = 1> (w4)
   h2 = Gemm <transB = 1> (h1, b)
   c = Cast <to = 1> (w16)
-  y = Gemm <transB = 1> (h2, c)
+  h3 = Gemm <transB = 1> (h2, c)
+  d = DequantizeLinear <axis = 0> (wq, scale, zp)
+  y = Gemm <transB = 1> (h3, d)
 })");
   auto add = [&](const std::string& name, int32_t type, std::vector<int64_t> dims) {
     auto* t = model.mutable_graph()->add_initializer();
@@ -392,11 +396,18 @@ g (float[1, 445] x) => (float[1, 128] y) {
       t->add_dims(d);
       n *= d;
     }
-    EXPECT_TRUE(WriteValues(std::vector<double>(static_cast<size_t>(n), 0.5), t).ok());
+    if (CodeBits(type) != 0 && !IsSupportedFloatType(type)) {
+      EXPECT_TRUE(WriteIntegers(std::vector<int32_t>(static_cast<size_t>(n), 1), t).ok());
+    } else {
+      EXPECT_TRUE(WriteValues(std::vector<double>(static_cast<size_t>(n), 0.5), t).ok());
+    }
   };
   add("w8", onnx::TensorProto::FLOAT8E5M2, {443, 445});  // 197135 = 65536 + 131072 + 527
   add("w4", onnx::TensorProto::FLOAT4E2M1, {445, 443});
   add("w16", onnx::TensorProto::FLOAT16, {128, 445});
+  add("wq", onnx::TensorProto::INT4, {64, 128});
+  add("scale", onnx::TensorProto::FLOAT16, {64});
+  add("zp", onnx::TensorProto::INT4, {64});
   std::string bytes;
   ASSERT_TRUE(model.SerializeToString(&bytes));
 
@@ -414,11 +425,12 @@ g (float[1, 445] x) => (float[1, 128] y) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   const auto streamed = reinit_cli_test::LoadModelFile(options.output);
   const auto expected = reinit_cli_test::ParseModel(in_memory);
-  for (const char* name : {"w8", "w4", "w16"}) {
+  for (const char* name : {"w8", "w4", "w16", "wq", "scale", "zp"}) {
     const auto* t = FindInitializer(streamed, name);
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(t->raw_data(), FindInitializer(expected, name)->raw_data()) << name;
-    EXPECT_NE(t->raw_data(), FindInitializer(model, name)->raw_data()) << name;
+    const bool kept = std::string(name) == "zp";
+    EXPECT_EQ(t->raw_data() == FindInitializer(model, name)->raw_data(), kept) << name;
   }
 }
 

@@ -385,7 +385,7 @@ struct ConstantWalk {
 };
 
 // A DequantizeLinear of stored constants: the source is the quantized tensor; the view records
-// the scale, the zero point and, for per-axis scales, the axis.
+// the scale, the zero point and, unless the scale is one value, the axis and the block size.
 bool EndAtDequantize(const GraphIndex& index, int p, ConstantWalk* walk, std::string* why) {
   const auto& node = index.node(p);
   const std::string q = node.input_size() > 0 ? node.input(0) : "";
@@ -397,14 +397,16 @@ bool EndAtDequantize(const GraphIndex& index, int p, ConstantWalk* walk, std::st
     return false;
   }
   ConstantView view;
-  ConstantView::Dequantize dq{scale, zp, -1};
+  ConstantView::Dequantize dq{scale, zp, -1, 0};
   const auto* s = index.ConstantTensor(scale);
   int64_t scales = 1;
   for (int64_t d : s->dims()) scales *= d;
   if (scales > 1) {
     int64_t axis = IntAttribute(node, "axis", 1);
-    if (axis < 0) axis += walk->source->dims_size();
-    dq.axis = static_cast<int>(axis);
+    const int rank = walk->source->dims_size();
+    if (axis < 0) axis += rank;
+    dq.axis = axis >= 0 && axis < rank ? static_cast<int>(axis) : rank;  // rank: out of range
+    dq.block_size = IntAttribute(node, "block_size", 0);
   }
   view.dequantize = dq;
   walk->base = std::move(view);

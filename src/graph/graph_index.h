@@ -89,12 +89,13 @@ struct ConstantView {
   // Set when the source is the output of a ConstantOfShape with a constant shape (a model
   // whose weights were stripped): its name, dims and type, without data.
   std::shared_ptr<const onnx::TensorProto> generated;
-  // Set when the source is an INT8/UINT8 tensor read through DequantizeLinear (straight from
-  // the stored tensor; layout steps may follow): its scale, zero point ("" if none) and axis
-  // (-1 for a single scale).
+  // Set when the source is read through DequantizeLinear (straight from the stored tensor;
+  // layout steps may follow): its scale, zero point ("" if none), axis (-1 for a single scale)
+  // and block size (0 unless blocked along the axis).
   struct Dequantize {
     std::string scale, zero_point;
     int axis = -1;
+    int64_t block_size = 0;
   };
   std::optional<Dequantize> dequantize;
 };

@@ -160,12 +160,13 @@ std::string WeightProblem(const GraphIndex& index, const std::string& tensor) {
   if (init->data_location() == onnx::TensorProto::EXTERNAL && !IsDeferred(*init)) {
     return "weight '" + view->source + "' is in external data that was not loaded";
   }
-  if (view->dequantize) {
-    if (!IsQuantizedType(init->data_type())) {
-      return "weight '" + view->source + "' dequantized from " + DataTypeName(init->data_type()) +
-             "; only INT8 and UINT8 can be requantized";
-    }
-    return "";
+  if (const auto& dq = view->dequantize) {
+    const onnx::TensorProto* zero_point =
+        dq->zero_point.empty() ? nullptr : index.ConstantTensor(dq->zero_point);
+    const std::string problem =
+        QuantizationProblem(*init, *index.ConstantTensor(dq->scale), zero_point,
+                            {.axis = dq->axis, .block_size = dq->block_size});
+    return problem.empty() ? "" : "weight '" + view->source + "': " + problem;
   }
   if (!IsSupportedFloatType(init->data_type())) {
     return "weight '" + view->source + "' has data type " + DataTypeName(init->data_type()) +
@@ -592,6 +593,11 @@ class LayerCollector {
     claimed_.insert(layer.weight);
     if (!layer.bias.empty()) claimed_.insert(layer.bias);
     for (const auto& p : layer.params) claimed_.insert(p.name);
+    // A quantized weight's scale and zero point are part of it, not loose parameters.
+    if (const auto& dq = layer.weight_view.dequantize) {
+      claimed_.insert(dq->scale);
+      claimed_.insert(dq->zero_point);
+    }
     layers_.push_back(std::move(layer));
   }
 

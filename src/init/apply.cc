@@ -11,6 +11,7 @@
 #include "graph/graph_index.h"
 #include "init/orthogonal.h"
 #include "init/rng.h"
+#include "io/codes.h"
 #include "io/quantize.h"
 #include "io/tensor_codec.h"
 #include "io/tensor_store.h"
@@ -387,23 +388,24 @@ Status Rewrite(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* 
   return RewriteInMemory(init, seed, tensor);
 }
 
-// A quantized weight: drawn in float as planned, then stored as integers with new scales.
+// A quantized weight: drawn in float as planned, then stored in its own type with new scales.
 Status Requantize(const proto::TensorInit& init, uint64_t seed, onnx::TensorProto* q,
                   onnx::TensorProto* scale, const onnx::TensorProto* zero_point) {
   int64_t count = 1;
   for (int64_t d : q->dims()) count *= d;
   std::vector<float> values;
   REINIT_RETURN_IF_ERROR(DrawTensor(init, seed, count, *q, &values));
-  std::vector<int32_t> zps = {0};
+  std::vector<int32_t> zps;
   if (zero_point) {
-    auto read = ReadIntegers(*zero_point);
+    auto read = ReadZeroPoints(*zero_point);
     if (!read.ok()) return read.status();
     zps = std::move(read).value();
   }
-  auto r = reinit::Requantize(values, {q->dims().begin(), q->dims().end()}, init.quant_axis(), zps,
-                              q->data_type());
+  const QuantLayout layout{.axis = init.quant_axis(), .block_size = init.quant_block_size()};
+  auto r = reinit::Requantize(values, {q->dims().begin(), q->dims().end()}, layout, zps,
+                              q->data_type(), scale->data_type());
   if (!r.ok()) return r.status();
-  REINIT_RETURN_IF_ERROR(WriteIntegers(r->q, q));
+  REINIT_RETURN_IF_ERROR(WriteCodes(r->codes, q));
   return WriteValues(std::span<const double>(r->scales), scale);
 }
 

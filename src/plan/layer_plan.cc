@@ -5,16 +5,16 @@
 #include "graph/activation.h"
 #include "graph/fixed.h"
 #include "graph/recurrent.h"
+#include "io/codes.h"
 #include "io/model_io.h"
-#include "io/quantize.h"
 #include "io/tensor_codec.h"
 #include "io/tensor_store.h"
 #include "plan/auto_policy.h"
-#include "plan/registry.h"
 #include "plan/drawable.h"
 #include "plan/framework_defaults.h"
 #include "plan/gains.h"
 #include "plan/recurrent_plan.h"
+#include "plan/registry.h"
 #include "plan/resolve.h"
 #include "plan/sharing.h"
 
@@ -38,7 +38,7 @@ bool GlobMatches(const std::string& glob, const std::string& name) {
 Status CheckData(const PlanContext& ctx, const std::string& name, const onnx::TensorProto& t) {
   // Deferred bytes had their length checked against the dims when loaded.
   if (IsGenerated(ctx, name) || IsDeferred(t)) return Status::Ok();
-  if (IsQuantizedType(t.data_type())) return ReadIntegers(t).status();
+  if (CodeBits(t.data_type()) != 0) return CheckCodes(t);
   return CheckStoredSize(t);
 }
 
@@ -109,6 +109,7 @@ Status DescribeWeightAndBias(const PlanContext& ctx, const Layer& found, proto::
     w->set_quant_scale(dq->scale);
     w->set_quant_zero_point(dq->zero_point);
     w->set_quant_axis(dq->axis);
+    if (dq->block_size > 0) w->set_quant_block_size(dq->block_size);
   }
   REINIT_RETURN_IF_ERROR(CheckData(ctx, found.weight, weight).WithContext(LayerContext(*layer)));
   if (!found.bias.empty()) {
