@@ -337,6 +337,23 @@ def check_case(case, opset, tmp):
           f"{what}: optimized ORT differs by {np.abs(fused - expected).max():.3g}")
 
 
+def check_mostly_zero_warning(tmp):
+    """A plain FLOAT4E2M1 weight (no scale: 0, ±0.5 ... ±6) drawn at He's std rounds mostly to 0:
+    the run says so in a warning naming the tensor; a plain FLOAT8 E4M3FN one (smallest value
+    2^-9) does not, and neither does a blocked FLOAT4 weight (its scale follows the draw)."""
+    for case, warned in (
+            (Case("plain float4", "MatMul", T.FLOAT4E2M1, [256, 128], plain=True), True),
+            (Case("plain float8", "MatMul", T.FLOAT8E4M3FN, [256, 128], plain=True), False),
+            (Case("float4 blocked", "MatMul", T.FLOAT4E2M1, [256, 128], axis=0, block_size=32),
+             False)):
+        path = os.path.join(tmp, "w.onnx")
+        onnx.save(build(case, 23)[0], path)
+        code, _, stderr = reinit(path, "--scheme", "he-normal", "--dry-run")
+        said = "'wq' is " in stderr and "comes out mostly 0" in stderr
+        check(code == 0 and said == warned,
+              f"{case.name}: the mostly-0 warning {'missing' if warned else 'given'}: {stderr}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         runs = 0
@@ -344,6 +361,7 @@ def main():
             for opset in case.opsets:
                 check_case(case, opset, tmp)
                 runs += 1
+        check_mostly_zero_warning(tmp)
     print(f"{runs} models, {len(FAILURES)} failures")
     sys.exit(1 if FAILURES else 0)
 

@@ -1,5 +1,8 @@
 #include "plan/planner.h"
 
+#include <cmath>
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -9,6 +12,7 @@
 #include "graph/graph_index.h"
 #include "graph/layers.h"
 #include "graph/structure.h"
+#include "io/minifloat.h"
 #include "io/model_io.h"
 #include "plan/layer_plan.h"
 #include "plan/residual.h"
@@ -17,6 +21,40 @@
 namespace reinit {
 
 namespace {
+
+// A FLOAT8 or FLOAT4E2M1 tensor drawn directly (no DequantizeLinear scale) whose draw is so small
+// that most values round to 0: more than half do when std < m / 1.349, m the format's smallest
+// positive value (|z| < 0.674 for half of a standard normal; m / 2 rounds to 0). Said, not
+// silent: a FLOAT4E2M1 weight holds only 0, ±0.5 ... ±6.
+std::string Short(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::optional<std::string> MostlyZero(const proto::TensorInit& t) {
+  onnx::TensorProto::DataType type;
+  if (!t.quant_scale().empty() || !onnx::TensorProto::DataType_Parse(t.data_type(), &type)) {
+    return std::nullopt;
+  }
+  const MinifloatFormat* format = FindMinifloat(type);
+  if (!format) return std::nullopt;
+  const double std = t.std() > 0 ? t.std() : t.bound() / std::sqrt(3.0);
+  const double smallest = DecodeMinifloat(*format, 1);
+  if (std <= 0 || std >= smallest / 1.349) return std::nullopt;
+  return "'" + t.name() + "' is " + t.data_type() + " with no scale: a draw of std " + Short(std) +
+         " comes out mostly 0 (its smallest positive value is " + Short(smallest) + ")";
+}
+
+void WarnMostlyZero(proto::Plan* plan) {
+  for (const proto::Layer& layer : plan->layers()) {
+    std::vector<const proto::TensorInit*> tensors = {&layer.weight(), &layer.bias()};
+    for (const auto& p : layer.params()) tensors.push_back(&p);
+    for (const proto::TensorInit* t : tensors) {
+      if (auto w = MostlyZero(*t)) plan->add_warnings(layer.name() + ": " + *w);
+    }
+  }
+}
 
 // Longest chain of layers through each layer node: layers up to and including it, plus layers
 // after it.
@@ -72,6 +110,7 @@ class Planner {
                             options_.overrides[i].scheme + "' matched no layer");
       }
     }
+    WarnMostlyZero(plan_);
     return Status::Ok();
   }
 
