@@ -18,6 +18,8 @@
 - --names keras on the tf2onnx model models/thirdparty/oww_embedding.onnx.gz and on a graph
   built here with tf2onnx's names: every kernel checked element by element against the ONNX
   weight.
+- --names torch on a graph built here with a head tied to the token table: the second key is
+  listed as tied, not written; a module's functional use of its own parameters is no tie.
 - Errors: exit codes, messages, and no file left behind.
 Exit 77 (skipped) without onnx or numpy.
 """
@@ -485,6 +487,55 @@ def test_keras_built(tmp):
         check(kinds == sorted(expect), f"tf2onnx graph ({label}): unmapped {side['unmapped']}")
 
 
+# --- torch: a tied weight -------------------------------------------------------------------
+
+def test_torch_tied(tmp):
+    """A head tied to the token table as torch.onnx's training export writes it (the lm_head's
+    MatMul reads the Transpose of transformer.wte.weight): the second key is listed as tied, not
+    written; a module using its own parameters functionally (MultiheadAttention's in_proj_weight,
+    out_proj.weight) is no tie."""
+    rng = np.random.default_rng(0)
+
+    def init(name, *shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Gather", ["transformer.wte.weight", "ids"], ["e"],
+                         name="/transformer/wte/Gather"),
+        helper.make_node("Transpose", ["transformer.h.0.attn.in_proj_weight"], ["t0"],
+                         name="/transformer/h.0/attn/Transpose", perm=[1, 0]),
+        helper.make_node("MatMul", ["e", "t0"], ["a"], name="/transformer/h.0/attn/MatMul"),
+        helper.make_node("Transpose", ["transformer.h.0.attn.out_proj.weight"], ["t1"],
+                         name="/transformer/h.0/attn/Transpose_1", perm=[1, 0]),
+        helper.make_node("MatMul", ["a", "t1"], ["b"], name="/transformer/h.0/attn/MatMul_1"),
+        helper.make_node("Transpose", ["transformer.wte.weight"], ["t2"],
+                         name="/lm_head/Transpose", perm=[1, 0]),
+        helper.make_node("MatMul", ["b", "t2"], ["logits"], name="/lm_head/MatMul"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tied",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4, 10])],
+        [init("transformer.wte.weight", 10, 8), init("transformer.h.0.attn.in_proj_weight", 8, 8),
+         init("transformer.h.0.attn.out_proj.weight", 8, 8)])
+    model = helper.make_model(graph, producer_name="pytorch",
+                              opset_imports=[helper.make_opsetid("", 17)])
+    path = os.path.join(tmp, "tied.onnx")
+    onnx.save(model, path)
+    st = os.path.join(tmp, "tied.safetensors")
+    r = run("export", path, "--names", "torch", "--seed", "3", "-o", st)
+    check("(1 unmapped)" in r.stdout, f"tied graph: {r.stdout.splitlines()[-1:]}")
+    got, _, _ = read_safetensors(st)
+    check(sorted(got) == ["transformer.h.0.attn.in_proj_weight",
+                          "transformer.h.0.attn.out_proj.weight", "transformer.wte.weight"],
+          f"tied graph: exports {sorted(got)}")
+    side = json.load(open(st + ".json"))
+    u = side["unmapped"]
+    check(len(u) == 1 and u[0]["kind"] == "tied" and u[0]["name"] == "lm_head.weight"
+          and u[0]["source"] == "transformer.wte.weight" and u[0]["node"] == "/lm_head/MatMul"
+          and "strict=False" in u[0]["reason"], f"tied graph: unmapped {u}")
+
+
 def main():
     setup(sys.argv[1], sys.argv[2])
     t0 = time.time()
@@ -498,6 +549,7 @@ def main():
         test_errors(tmp)
         test_keras_oww(tmp)
         test_keras_built(tmp)
+        test_torch_tied(tmp)
     print(f"{len(FAILURES)} failures, {time.time() - t0:.1f} s")
     sys.exit(1 if FAILURES else 0)
 

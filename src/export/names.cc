@@ -303,6 +303,7 @@ class TorchNames {
         m_.Add({init.name(), init.name(), init.name(), "", "", Whole(init)});
       }
     }
+    ListTied();
     AddBatchCounters();
   }
 
@@ -458,6 +459,43 @@ class TorchNames {
         if (*rule.text) t.text += std::string(", ") + rule.text;
         m_.Add({*module + "." + kind + suffix, s.source, s.reads, node_name,
                 bias ? "bias" : (s.input == 1 ? "weight" : "recurrence"), t});
+      }
+    }
+  }
+
+  // A module that reads another module's parameter as its own weight (an output head tied to
+  // the token embedding: GPT-2's lm_head reads transformer.wte.weight, in a training export
+  // through the Transpose of its MatMul) has that tensor in its state_dict under a second key,
+  // which the exporter writes once. The second key is listed, not written again: transformers'
+  // save_pretrained writes a tied tensor once too, and from_pretrained ties it back. A module's
+  // own parameters, and those of modules inside it that it uses itself (MultiheadAttention's
+  // in_proj_weight, out_proj.weight), are no second key.
+  void ListTied() {
+    for (int n = 0; n < index_.node_count(); ++n) {
+      const auto& node = index_.node(n);
+      const auto module = TorchModule(node.name());
+      if (!module) continue;
+      for (int i = 0; i < node.input_size(); ++i) {
+        const char* attribute = TorchAttribute(node.op_type(), i);
+        if (!attribute || node.input(i).empty()) continue;
+        std::string key = node.input(i);
+        const int p = index_.Producer(key);
+        const bool transposed =
+            p >= 0 && node.op_type() == "MatMul" && index_.node(p).op_type() == "Transpose";
+        if (transposed) key = index_.node(p).input(0);
+        const std::string name = *module + "." + attribute;
+        if (!IsTorchName(key) || m_.Source(key).empty() || name == key ||
+            !EndsWith(key, std::string(".") + attribute) || key.rfind(*module + ".", 0) == 0 ||
+            m_.Has(name)) {
+          continue;
+        }
+        std::string why = "'" + *module + "' reads '" + key + "'";
+        if (transposed) why += " (transposed)";
+        why += std::string(" as its ") + attribute + ": a tied weight, the same tensor under ";
+        why += "a second state_dict key; written once, as '" + key + "' (as transformers' ";
+        why += "save_pretrained does; from_pretrained ties it back, load_state_dict needs ";
+        why += "strict=False)";
+        m_.Unmap({"tied", key, name, index_.NodeName(n), why});
       }
     }
   }

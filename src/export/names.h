@@ -55,7 +55,8 @@ struct NamedTensor {
 struct UnmappedTensor {
   // folded_batchnorm (a BatchNorm's tensors, absent from the export), folded_shift (a conv bias
   // that is a folded BatchNorm's shift), folded_weight (a kept conv weight holding weight·γ/σ),
-  // conflict (a second tensor for a name already given), no_rule (no naming rule applies).
+  // conflict (a second tensor for a name already given), no_rule (no naming rule applies),
+  // tied (a second framework name of an exported tensor, another module's weight, not written).
   std::string kind;
   std::string source;  // the ONNX tensor, or "" for a framework tensor with no ONNX tensor
   std::string name;    // the framework name(s) it would have, where known
