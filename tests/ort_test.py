@@ -1,9 +1,9 @@
 """ONNX Runtime as an oracle: the reference executor against ORT, and reinit's output in ORT.
 
-ONNX Runtime is the CPU build inside the npm package onnxruntime-node, pinned in
-tests/ort/package-lock.json and installed into tests/ort/node_modules by .ci/setup-ort;
-tests/ort/run.js runs models in it (CPU provider, one thread, graph optimizations disabled:
-the graph runs as written). For every model of model_list() — the sample models
+ONNX Runtime is the onnxruntime package of the project's venv (.venv, made by .ci/setup-venv
+from .ci/requirements.txt, where its version is pinned), run with the CPU execution provider,
+one thread (intra- and inter-op, sequential execution) and graph optimizations disabled: the
+graph runs as written. For every model of model_list() — the sample models
 (models/*.onnx), the corpus (models/corpus/*.onnx.gz) and, when the folder exists,
 models/thirdparty/*.onnx and *.onnx.gz:
 
@@ -34,16 +34,18 @@ through Cast/Reshape/Unsqueeze/...) uniform over the rows of its table, other in
 bools random. INPUTS gives the shapes or values these rules get wrong (audio lengths, image
 sizes, a sample rate), by model.
 
-tests/ort/known_gaps.tsv lists the checks that fail for a known reason (an op the executor does
+tests/ort_known_gaps.tsv lists the checks that fail for a known reason (an op the executor does
 not run); they print as "gap" and do not fail the test, but a listed check that passes does.
 
-Each of the -j workers (default 2) has its own node process (run.js --serve) and takes one
-model at a time: prepares it, runs it in both, runs every scheme and its ORT run, and deletes
-its files before the next (the corpus's ConvNeXt is 110 MB a copy once it has weights).
+Each of the -j workers (default 2) has its own ORT process (serve(), a multiprocessing child:
+the sessions of the big models take hundreds of MB each, and an ORT crash ends that process, not
+the test; it is started again for the next run) and takes one model at a time: prepares it, runs
+it in both, runs every scheme and its ORT run, and deletes its files before the next (the
+corpus's ConvNeXt is 110 MB a copy once it has weights).
 
 Usage: ort_test.py REINIT RUN_MODEL SOURCE_DIR [--only SUBSTRING]... [--keep DIR] [-j N].
 Prints one line per check and "N passed, M failed"; exits 1 on any failure. Exits 77 (skipped)
-when node, onnxruntime-node (tests/ort/node_modules), python3-onnx or numpy is missing.
+when onnxruntime, onnx or numpy cannot be imported (run it with .venv/bin/python).
 """
 
 import argparse
@@ -51,6 +53,7 @@ import concurrent.futures
 import glob
 import gzip
 import json
+import multiprocessing
 import os
 import queue
 import re
@@ -61,9 +64,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ORT_DIR = os.path.join(HERE, "ort")
-RUN_JS = os.path.join(ORT_DIR, "run.js")
-KNOWN_GAPS = os.path.join(ORT_DIR, "known_gaps.tsv")
+KNOWN_GAPS = os.path.join(HERE, "ort_known_gaps.tsv")
 RTOL = 1e-4
 # Where the executor is beyond allclose, it still passes when it is no farther from ORT than
 # this many times ORT's own float32 spread: the largest difference between ORT's outputs with
@@ -81,10 +82,20 @@ PASS_THROUGH = {"Cast", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Transpose
 try:
     import numpy as np
     import onnx
+    import onnxruntime
     from onnx import numpy_helper
 except ImportError as e:
-    print(f"skipped: {e} (python3-onnx and python3-numpy are needed)")
+    print(f"skipped: {e} (onnxruntime, onnx and numpy are needed: bash .ci/setup-venv, "
+          f"then .venv/bin/python)")
     sys.exit(77)
+
+OPT_LEVELS = {
+    "disabled": onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL,  # the graph as written
+    "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
 
 def np_dtype_or_float(data_type):
     """numpy's dtype for an ONNX tensor type, float32 where numpy has none."""
@@ -115,7 +126,7 @@ INPUTS = {
 
 
 def read_known_gaps(path):
-    """The rows of known_gaps.tsv: label, check (a prefix of the check's name, up to a space),
+    """The rows of ort_known_gaps.tsv: label, check (a prefix of the check's name, up to a space),
     a text the failure's message must contain, and the reason."""
     gaps = []
     if not os.path.exists(path):
@@ -133,22 +144,10 @@ def read_known_gaps(path):
     return gaps
 
 
-def find_node():
-    return shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
-
-
-def ort_available(node):
-    """None when node can load onnxruntime-node from tests/ort/node_modules, else why not."""
-    if node is None:
-        return "node not found"
-    package = os.path.join(ORT_DIR, "node_modules", "onnxruntime-node")
-    if not os.path.isdir(package):
-        return f"{package} not installed: bash .ci/setup-ort"
-    p = subprocess.run([node, "-e", "try { require(process.argv[1]); } catch (e) { "
-                        "console.error(String(e.message).split('\\n')[0]); process.exit(1); }",
-                        package], capture_output=True, text=True)
-    if p.returncode != 0:
-        return "require('onnxruntime-node') failed: " + (p.stderr.strip() or f"exit {p.returncode}")
+def ort_available():
+    """None when ONNX Runtime can run the test's models here, else why not."""
+    if "CPUExecutionProvider" not in onnxruntime.get_available_providers():
+        return f"onnxruntime {onnxruntime.__version__} has no CPUExecutionProvider"
     return None
 
 
@@ -359,33 +358,92 @@ def inference_dropout(model):
     return count
 
 
-class OrtServer:
-    """One `node run.js --serve` process: run() sends a job and waits for its answer."""
+def run_ort(model, in_dir, out_dir, opt):
+    """Runs MODEL in ONNX Runtime on IN_DIR/<input>.npy for every graph input that is not an
+    initializer and writes OUT_DIR/<output>.npy for every graph output; the output names."""
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = OPT_LEVELS[opt]
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: they come back as the exception's message
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for inp in session.get_inputs():
+        path = os.path.join(in_dir, file_name(inp.name) + ".npy")
+        if not os.path.exists(path):
+            raise ValueError(f"no input file {path} for input '{inp.name}'")
+        feeds[inp.name] = np.load(path)
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(names, feeds)
+    os.makedirs(out_dir, exist_ok=True)
+    for name, value in zip(names, values):
+        # A sequence, a map or a string tensor would need pickle to be read back.
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise ValueError(f"output '{name}' ({kind}) cannot be written as .npy")
+        np.save(os.path.join(out_dir, file_name(name) + ".npy"), value)
+    return names
 
-    def __init__(self, node, log):
-        self.log = open(log, "w")
-        self.proc = subprocess.Popen([node, RUN_JS, "--serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     bufsize=1)
+
+def serve(conn):
+    """The body of an ORT process: answers every job {model, in_dir, out_dir, opt} that comes on
+    conn with {ok, outputs (the names) or error (ORT's message), seconds}; ends when conn
+    closes."""
+    onnxruntime.set_default_logger_severity(3)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        t0 = time.perf_counter()
+        answer = {}
+        try:
+            answer["outputs"] = run_ort(job["model"], job["in_dir"], job["out_dir"], job["opt"])
+            answer["ok"] = True
+        except Exception as e:  # ORT's errors, as messages: the check reports them
+            answer["ok"] = False
+            answer["error"] = str(e).strip() or type(e).__name__
+        answer["seconds"] = time.perf_counter() - t0
+        conn.send(answer)
+
+
+class OrtProcess:
+    """One ORT process (serve): run() sends it a job and waits for its answer. Where the process
+    dies (an ORT crash), the answer says so and a new process takes the next job."""
+
+    # spawn, not fork: the test's threads are running when a process is started again.
+    context = multiprocessing.get_context("spawn")
+
+    def __init__(self):
         self.seconds = 0.0
         self.runs = 0
+        self.start()
+
+    def start(self):
+        self.conn, child = self.context.Pipe()
+        self.proc = self.context.Process(target=serve, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
 
     def run(self, model, in_dir, out_dir, opt="disabled"):
-        self.proc.stdin.write(json.dumps({"model": model, "in_dir": in_dir, "out_dir": out_dir,
-                                          "opt": opt}) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            return {"ok": False, "error": f"run.js exited ({self.proc.poll()}); see {self.log.name}"}
-        r = json.loads(line)
-        self.seconds += r.get("seconds", 0.0)
+        try:
+            self.conn.send({"model": model, "in_dir": in_dir, "out_dir": out_dir, "opt": opt})
+            r = self.conn.recv()
+        except (EOFError, OSError):
+            self.conn.close()
+            self.proc.join()
+            code = self.proc.exitcode
+            self.start()
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit {code}"
+            return {"ok": False, "error": f"ONNX Runtime's process died ({how})"}
+        self.seconds += r["seconds"]
         self.runs += 1
         return r
 
     def close(self):
-        self.proc.stdin.close()
-        self.proc.wait()
-        self.log.close()
+        self.conn.close()
+        self.proc.join()
 
 
 def compare_outputs(exec_dir, ort_dir, names, spread_dir):
@@ -563,10 +621,9 @@ def main():
     args = ap.parse_args()
     reinit, run_model = os.path.abspath(args.reinit), os.path.abspath(args.run_model)
 
-    node = find_node()
-    why = ort_available(node)
+    why = ort_available()
     if why:
-        print(f"skipped: node or onnxruntime-node missing ({why})")
+        print(f"skipped: {why}")
         return 77
     t_start = time.time()
     models = model_list(args.source_dir)
@@ -580,20 +637,20 @@ def main():
         tmp_obj = tempfile.TemporaryDirectory(prefix="ort_test.")
         tmp = tmp_obj.name
     workers = max(1, args.j)
-    servers = [OrtServer(node, os.path.join(tmp, f"run.js.{k}.log")) for k in range(workers)]
+    procs = [OrtProcess() for _ in range(workers)]
     free = queue.Queue()
-    for s in servers:
+    for s in procs:
         free.put(s)
 
     def job(label, path):
-        server = free.get()
+        proc = free.get()
         try:
             return check_model(label, path, os.path.join(tmp, label.replace("/", ".")),
-                               reinit, run_model, server, args.keep is not None)
+                               reinit, run_model, proc, args.keep is not None)
         except Exception as e:  # a model the test itself cannot handle
             return [], [("test", False, f"{type(e).__name__}: {e}")]
         finally:
-            free.put(server)
+            free.put(proc)
 
     gaps = read_known_gaps(KNOWN_GAPS)
     used = set()
@@ -610,11 +667,11 @@ def main():
                 if gap:
                     used.add(gap["line"])
                 if gap and not ok and gap["needle"] in msg:
-                    print(f"gap  {label}: {check}: {msg} [known_gaps.tsv:{gap['line']}: "
+                    print(f"gap  {label}: {check}: {msg} [ort_known_gaps.tsv:{gap['line']}: "
                           f"{gap['reason']}]", flush=True)
                     known += 1
                 elif gap and ok:
-                    print(f"FAIL {label}: {check}: passes, but known_gaps.tsv:{gap['line']} "
+                    print(f"FAIL {label}: {check}: passes, but ort_known_gaps.tsv:{gap['line']} "
                           f"lists it ({gap['reason']}): delete that line; {msg}", flush=True)
                     failed += 1
                 else:
@@ -624,17 +681,18 @@ def main():
     ran = {label for label, _ in models}
     for g in gaps:
         if g["label"] in ran and g["line"] not in used:
-            print(f"FAIL known_gaps.tsv:{g['line']}: {g['label']} has no check "
+            print(f"FAIL ort_known_gaps.tsv:{g['line']}: {g['label']} has no check "
                   f"'{g['check']}'")
             failed += 1
-    for s in servers:
+    for s in procs:
         s.close()
-    runs = sum(s.runs for s in servers)
-    ort_s = sum(s.seconds for s in servers)
-    print(f"\n{len(models)} models, {runs} ORT runs ({ort_s:.1f}s in ORT), "
+    runs = sum(s.runs for s in procs)
+    ort_s = sum(s.seconds for s in procs)
+    print(f"\n{len(models)} models, {runs} runs in onnxruntime {onnxruntime.__version__} "
+          f"({ort_s:.1f}s in ORT), "
           f"total {time.time() - t_start:.1f}s with {workers} workers")
     print(f"{passed} passed, {failed} failed" +
-          (f", {known} known gaps (tests/ort/known_gaps.tsv)" if known else ""))
+          (f", {known} known gaps (tests/ort_known_gaps.tsv)" if known else ""))
     if tmp_obj:
         tmp_obj.cleanup()
     return 1 if failed else 0
