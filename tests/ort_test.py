@@ -152,13 +152,16 @@ def ort_available():
 
 
 def model_list(source_dir):
-    """(label, path) of every model the test runs: the sample models, the corpus and, when
-    models/thirdparty/ exists, its *.onnx and *.onnx.gz."""
+    """(label, path) of every model the test runs: the sample models, the corpus, the tiny
+    Hugging Face exports of models/hf/ and, when models/thirdparty/ exists, its *.onnx and
+    *.onnx.gz."""
     models = os.path.join(source_dir, "models")
     out = [(f"sample/{os.path.basename(p)[:-len('.onnx')]}", p)
            for p in sorted(glob.glob(os.path.join(models, "*.onnx")))]
     out += [(f"corpus/{os.path.basename(p)[:-len('.onnx.gz')]}", p)
             for p in sorted(glob.glob(os.path.join(models, "corpus", "*.onnx.gz")))]
+    out += [(f"hf/{os.path.basename(p)[:-len('.onnx.gz')]}", p)
+            for p in sorted(glob.glob(os.path.join(models, "hf", "*", "*.onnx.gz")))]
     third = os.path.join(models, "thirdparty")
     if os.path.isdir(third):
         for p in sorted(glob.glob(os.path.join(third, "*.onnx")) +
