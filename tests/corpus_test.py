@@ -15,7 +15,7 @@ For every <name>.<variant>.onnx.gz there, with its .params.json:
 Failures of (a)-(c) listed in known_gaps.tsv are reported as known gaps; an unlisted failure
 fails the test, and so does a listed gap that no longer occurs (delete its line).
 
-Usage: corpus_test.py REINIT_BINARY SOURCE_DIR. Needs python3-onnx and numpy (not torch);
+Usage: corpus_test.py REINIT_BINARY SOURCE_DIR. Needs onnx and numpy (the venv) (not torch);
 exits 77 (skipped) without them.
 """
 

@@ -15,7 +15,7 @@ into it) runs `REINIT inspect MODEL --json` and checks the plan's residual strea
 
 Every mismatch is printed with the model, what was expected and what the plan says; all are
 collected before the test fails. Exit 0 when every row holds, 1 otherwise, 77 (skipped) without
-python3-onnx.
+onnx (the venv).
 
 Usage: expected_structure_test.py REINIT_BINARY SOURCE_DIR
 """

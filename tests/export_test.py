@@ -1,4 +1,4 @@
-"""reinit export end to end (python3-onnx and numpy; no torch).
+"""reinit export end to end (onnx and numpy (the venv); no torch).
 
   export_test.py REINIT SOURCE_DIR [--quick]   (--quick, the sanitized build: --names torch on
   QUICK_ARCHITECTURES only)

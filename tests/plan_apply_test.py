@@ -14,9 +14,9 @@ with `reinit: error:`) is fine; a crash (a signal, or an exit code other than 0,
 A pair that another test of the suite applies already, and fails on unless `reinit` exits 0 and
 writes a model that loads, is left to that test (a stronger check of the same run: the apply
 must succeed whatever the plan says), unless --all:
-  - corpus_test.py: every corpus model under --scheme auto (where python3-onnx and numpy are);
+  - corpus_test.py: every corpus model under --scheme auto (where onnx and numpy (the venv) are);
   - thirdparty_test.py: every third-party model under auto, and he-normal without --quick
-    (where python3-onnx and numpy are; not a pair its known_gaps.tsv excuses for "apply");
+    (where onnx and numpy (the venv) are; not a pair its known_gaps.tsv excuses for "apply");
   - ort_test.py: every sample, corpus and third-party model under its SCHEMES, where ONNX
     Runtime is installed and not with --quick (the ort test runs in Release builds only, the
     ones that run this test without --quick); not a model its known_gaps.tsv excuses for a

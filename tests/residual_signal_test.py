@@ -14,7 +14,7 @@ every join from its output:
     less than 1.5x between 12 and 48 blocks; under --residual none it is over 3x at 48 blocks
     and grows with depth;
   - bert_encoder.onnx, post-LN: auto leaves the stream alone (the same bytes as --residual none).
-Needs python3-onnx and numpy only (models/generate.py); prints "N passed, M failed".
+Needs onnx and numpy (the venv) only (models/generate.py); prints "N passed, M failed".
 """
 
 import os

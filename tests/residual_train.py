@@ -19,7 +19,7 @@ torch.manual_seed(0), 2 threads. Then:
   none: the loss is NaN/inf or the accuracy stays < 0.5.
 
 Usage: residual_train.py REINIT_BINARY SOURCE_DIR. Exits 77 (skipped) without python3-torch,
-python3-sklearn or python3-onnx.
+python3-sklearn (Debian's, seen through the venv) or onnx.
 """
 
 import math

@@ -10,7 +10,7 @@ A row that fails and is listed in known_gaps.tsv is a known gap; an unlisted fai
 test, and so does a listed gap that no longer occurs (delete its line).
 
 Usage: thirdparty_test.py REINIT_BINARY SOURCE_DIR [--quick] (--quick: --scheme auto only, for the
-sanitized build). Needs python3-onnx and numpy; exits 77
+sanitized build). Needs onnx and numpy (the venv); exits 77
 (skipped) without them.
 """
 
