@@ -131,7 +131,7 @@ class Planner {
     std::vector<Layer> layers = FindLayers(scope.index, &owners_, &norms);
     scope.layer_nodes = WalkBoundaries(layers);
     scope.depths = LayerDepths(scope.index, *order, scope.layer_nodes);
-    const Structure structure = FindStructure(scope.index, layers, *order);
+    const Structure structure = FindStructure(scope.index, layers, *order, &norms);
     std::vector<Layer> loose;  // planned last: a subgraph or function body may own them
     Status status = PlanNodeLayers(&scope, &layers, &loose);
     if (status.ok()) ApplyStructure(scope, structure);
