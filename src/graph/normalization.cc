@@ -57,7 +57,8 @@ struct RowShape {
 constexpr RowShape kRows[] = {{3, 0, 0},   {30, 0, 0}, {0.5, 3, 0},
                               {4, -40, 0}, {2, 1, 1},  {50, -5, 1}};
 constexpr int kRowCount = static_cast<int>(std::size(kRows));
-constexpr int kDefaultWidth = 16;  // x's channels when nothing says how many
+constexpr int kDefaultWidth = 16;       // x's channels when nothing says how many
+constexpr int64_t kMaxWidth = 1 << 17;  // wider rows (a vocabulary's softmax) are not evaluated
 
 double Pattern(uint32_t pattern, int c) {
   uint32_t h = static_cast<uint32_t>(c) * 2654435761u ^ (pattern * 0x9E3779B9u + 0x7F4A7C15u);
@@ -194,6 +195,7 @@ class Matcher {
     for (const std::string& x : Starts(i)) {
       width_ = Width(x);
       rank_ = Rank(x);
+      if (width_ < 2) continue;
       explored.push_back(Explore(x, Probe::kIdentity));
       MatchResult f = SiteFrom(explored.back(), i);
       if (f.site) {
@@ -254,10 +256,10 @@ class Matcher {
   }
 
   // x's channels: its last dim where known, else the size of the first per-channel constant
-  // the ops after it read, else kDefaultWidth.
+  // the ops after it read, else kDefaultWidth; 0 when wider than kMaxWidth.
   int Width(const std::string& x) const {
-    if (const auto* s = ShapeOf(x); s && !s->empty() && s->back() > 1 && s->back() < (1 << 20)) {
-      return static_cast<int>(s->back());
+    if (const auto* s = ShapeOf(x); s && !s->empty() && s->back() > 1) {
+      return s->back() <= kMaxWidth ? static_cast<int>(s->back()) : 0;
     }
     std::deque<std::pair<std::string, int>> todo = {{x, 0}};
     std::unordered_set<int> seen;
@@ -270,9 +272,8 @@ class Matcher {
         }
         for (const auto& in : index_.node(c).input()) {
           auto view = in.empty() ? std::nullopt : ResolveConstant(index_, in);
-          if (view && view->shape.size() >= 1 && PerChannel(view->shape, view->shape.back()) &&
-              view->shape.back() < (1 << 20)) {
-            return static_cast<int>(view->shape.back());
+          if (view && !view->shape.empty() && PerChannel(view->shape, view->shape.back())) {
+            return view->shape.back() <= kMaxWidth ? static_cast<int>(view->shape.back()) : 0;
           }
         }
         for (const auto& out : index_.node(c).output()) todo.push_back({out, depth + 1});
