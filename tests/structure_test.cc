@@ -544,6 +544,16 @@ std::string TorchNorm(const std::string& p, const std::string& in, const std::st
          "s = Mul (" + p + "g, " + p + "n)\n " + out + " = Add (" + p + "s, " + p + "b)\n";
 }
 
+// torch's spelling with γ a scalar: the structural matcher's layer (at the Mul by γ), which the
+// matcher by value finds as a norm without γ ending at the Div.
+std::string TorchNormScalarGamma(const std::string& p, const std::string& in,
+                                 const std::string& out) {
+  return " " + p + "m = ReduceMean <axes = [-1]> (" + in + ")\n " + p + "d = Sub (" + in + ", " +
+         p + "m)\n " + p + "q = Pow (" + p + "d, two)\n " + p + "v = ReduceMean <axes = [-1]> (" +
+         p + "q)\n " + p + "e = Add (" + p + "v, eps)\n " + p + "r = Sqrt (" + p + "e)\n " + p +
+         "n = Div (" + p + "d, " + p + "r)\n " + out + " = Mul (" + p + "n, two)\n";
+}
+
 std::string BatchL2(const std::string& p, const std::string& in, const std::string& out) {
   return " " + p + "q = ReduceSumSquare <axes = [0]> (" + in + ")\n " + p + "r = Sqrt (" + p +
          "q)\n " + out + " = Div (" + in + ", " + p + "r)\n";
@@ -612,6 +622,14 @@ TEST(Structure, WrittenOutNormsClassifyTheirStreamsWhateverTheSpelling) {
   EXPECT_EQ(post.streams(0).normalization(), "post_norm");
   EXPECT_EQ(post.streams(0).rule(), "none");
   EXPECT_TRUE(Zeroed(post).empty());
+
+  // One norm stands in each branch, the structural matcher's layer, not also the Div.
+  const auto scalar = PlanOf(NormedNet(3, TorchNormScalarGamma, false));
+  ASSERT_EQ(scalar.streams_size(), 1);
+  EXPECT_EQ(scalar.streams(0).normalization(), "pre_norm");
+  const auto& layers = scalar.streams(0).joins(1).layers();
+  EXPECT_EQ(std::vector<std::string>(layers.begin(), layers.end()),
+            (std::vector<std::string>{"n1_out", "u1", "o1"}));
 
   const auto fused = PlanOf(NormedNet(3, FusedRms, false));
   ASSERT_EQ(fused.streams_size(), 1);

@@ -90,11 +90,15 @@ class Analyzer {
   }
 
  private:
-  // A written-out norm stands at its anchor; every node of it reads as part of a norm. An
-  // unidentified one is known by its reduction and the node that scales the stream.
+  // A written-out norm stands at its anchor, unless a norm layer (the structural matcher's, at
+  // its γ) stands for it already; every node of it reads as part of a norm. An unidentified one
+  // is known by its reduction and the node that scales the stream.
   void NoteNormalizations(const Normalizations& norms) {
     for (const NormSite& site : norms.sites) {
-      if (role_[site.anchor] == NodeRole::kOther) role_[site.anchor] = NodeRole::kNorm;
+      bool standing = false;
+      for (int v : site.nodes) standing |= role_[v] == NodeRole::kNorm;
+      for (int c : index_.Consumers(site.output)) standing |= role_[c] == NodeRole::kNorm;
+      if (!standing && role_[site.anchor] == NodeRole::kOther) role_[site.anchor] = NodeRole::kNorm;
       for (int v : site.nodes) in_norm_[v] = 1;
     }
     for (const UnidentifiedNorm& u : norms.unidentified) {
