@@ -37,7 +37,7 @@ except ImportError as e:
 
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 POSITIONS = ("first", "inner", "last", "only", "projected_skip", "none")
-NORMALIZATIONS = ("none", "pre_norm", "post_norm", "in_branch")
+NORMALIZATIONS = ("none", "pre_norm", "post_norm", "in_branch", "unknown")
 COLUMNS = ["model", "variant", "layer", "streams", "branches", "projected", "normalization",
            "position", "m", "L", "note"]
 

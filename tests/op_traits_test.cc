@@ -112,6 +112,23 @@ TEST(OpTraits, EveryNormOpIsFoundAsANormLayer) {
   EXPECT_FALSE(IsNormalizationOp("LpNormalization"));  // no parameters: walked through only
 }
 
+// For the residual structure every normalization counts, record or not, in any domain: the norm
+// layers, those without parameters, ONNX's RMSNormalization, com.microsoft's fused ones.
+TEST(OpTraits, EveryOpNamedNormalizationNormalizesTheStream) {
+  for (const auto& o : AllOpTraits()) {
+    EXPECT_EQ(NormalizesStream(o.op), IsNormalizationOp(o.op) ||
+                                          o.op == std::string_view("LpNormalization") ||
+                                          o.op == std::string_view("MeanVarianceNormalization"))
+        << o.op;
+  }
+  for (const char* op :
+       {"RMSNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
+        "SkipSimplifiedLayerNormalization", "EmbedLayerNormalization"}) {
+    EXPECT_TRUE(NormalizesStream(op)) << op;
+  }
+  EXPECT_FALSE(NormalizesStream("Attention"));
+}
+
 // Gemm -> op -> Relu: the walk reaches the Relu through every pass-through op; a statistic
 // ends the path with no verdict; a linear stop or an op the table does not know means linear.
 TEST(OpTraits, TheActivationWalkDoesWhatEachRecordSays) {

@@ -362,15 +362,20 @@ TEST(SchemeRegistry, RecipesDrawTheirLayersAndLeaveTheRestToAuto) {
 
 TEST(SchemeRegistry, ResidualRulePerRecipeAndNormalization) {
   const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> rules = {
-      // the scheme's own rule for streams with no norm, pre-norm and post-norm branches
-      {"auto", {"fixup", "scaled", "none"}},    {"fixup", {"fixup", "fixup", "fixup"}},
-      {"gpt2", {"scaled", "scaled", "scaled"}}, {"deepnet", {"deepnet", "deepnet", "deepnet"}},
-      {"bert", {"none", "none", "none"}},       {"lsuv", {"none", "none", "none"}},
-      {"he-normal", {"none", "none", "none"}},
+      // the scheme's own rule for streams with no norm, pre-norm and post-norm branches, and
+      // those whose normalization could not be established (auto: no rule)
+      {"auto", {"fixup", "scaled", "none", "none"}},
+      {"fixup", {"fixup", "fixup", "fixup", "fixup"}},
+      {"gpt2", {"scaled", "scaled", "scaled", "scaled"}},
+      {"deepnet", {"deepnet", "deepnet", "deepnet", "deepnet"}},
+      {"bert", {"none", "none", "none", "none"}},
+      {"lsuv", {"none", "none", "none", "none"}},
+      {"he-normal", {"none", "none", "none", "none"}},
   };
-  const StreamNorm norms[] = {StreamNorm::kNone, StreamNorm::kPreNorm, StreamNorm::kPostNorm};
+  const StreamNorm norms[] = {StreamNorm::kNone, StreamNorm::kPreNorm, StreamNorm::kPostNorm,
+                              StreamNorm::kUnknown};
   for (const auto& [scheme, want] : rules) {
-    for (int n = 0; n < 3; ++n) {
+    for (int n = 0; n < 4; ++n) {
       EXPECT_EQ(ResidualRuleFor("", scheme, norms[n]), want[n]) << scheme << " " << n;
     }
     EXPECT_EQ(ResidualRuleFor("zero", scheme, StreamNorm::kPreNorm),

@@ -17,6 +17,7 @@
 #include "plan/plan.h"
 #include "signal/executor/executor.h"
 #include "signal/propagate.h"
+#include "test_util.h"
 
 namespace reinit {
 namespace structure_test {
@@ -517,6 +518,145 @@ TEST(Structure, DepthRuleKeepsTheStreamFlatWhereNoneLetsItGrow) {
   const double s = StreamGrowth(model, scaled);
   EXPECT_GT(s, 0.25);
   EXPECT_LT(s, 4);
+}
+
+// A norm of `in` as text: its lines, ending in `out`; γ `<p>g` and β `<p>b` of [D] where it has
+// them. TensorFlow's spelling, torch <= 1.9's (x - mean twice), an L2 normalization over the
+// batch axis (which reinit cannot identify) and com.microsoft's SimplifiedLayerNormalization.
+using NormText = std::string (*)(const std::string& p, const std::string& in,
+                                 const std::string& out);
+
+std::string TfNorm(const std::string& p, const std::string& in, const std::string& out) {
+  return " " + p + "m = ReduceMean <axes = [-1]> (" + in + ")\n " + p + "d = Sub (" + in + ", " +
+         p + "m)\n " + p + "q = Mul (" + p + "d, " + p + "d)\n " + p +
+         "v = ReduceMean <axes = [-1]> (" + p + "q)\n " + p + "e = Add (" + p + "v, eps)\n " + p +
+         "r = Sqrt (" + p + "e)\n " + p + "i = Reciprocal (" + p + "r)\n " + p + "s = Mul (" + p +
+         "i, " + p + "g)\n " + p + "xs = Mul (" + in + ", " + p + "s)\n " + p + "ms = Mul (" + p +
+         "m, " + p + "s)\n " + p + "c = Sub (" + p + "b, " + p + "ms)\n " + out + " = Add (" + p +
+         "xs, " + p + "c)\n";
+}
+
+std::string TorchNorm(const std::string& p, const std::string& in, const std::string& out) {
+  return " " + p + "m = ReduceMean <axes = [-1]> (" + in + ")\n " + p + "d = Sub (" + in + ", " +
+         p + "m)\n " + p + "q = Pow (" + p + "d, two)\n " + p + "v = ReduceMean <axes = [-1]> (" +
+         p + "q)\n " + p + "e = Add (" + p + "v, eps)\n " + p + "r = Sqrt (" + p + "e)\n " + p +
+         "d2 = Sub (" + in + ", " + p + "m)\n " + p + "n = Div (" + p + "d2, " + p + "r)\n " + p +
+         "s = Mul (" + p + "g, " + p + "n)\n " + out + " = Add (" + p + "s, " + p + "b)\n";
+}
+
+// torch's spelling with γ a scalar: the structural matcher's layer (at the Mul by γ), which the
+// matcher by value finds as a norm without γ ending at the Div.
+std::string TorchNormScalarGamma(const std::string& p, const std::string& in,
+                                 const std::string& out) {
+  return " " + p + "m = ReduceMean <axes = [-1]> (" + in + ")\n " + p + "d = Sub (" + in + ", " +
+         p + "m)\n " + p + "q = Pow (" + p + "d, two)\n " + p + "v = ReduceMean <axes = [-1]> (" +
+         p + "q)\n " + p + "e = Add (" + p + "v, eps)\n " + p + "r = Sqrt (" + p + "e)\n " + p +
+         "n = Div (" + p + "d, " + p + "r)\n " + out + " = Mul (" + p + "n, two)\n";
+}
+
+std::string BatchL2(const std::string& p, const std::string& in, const std::string& out) {
+  return " " + p + "q = ReduceSumSquare <axes = [0]> (" + in + ")\n " + p + "r = Sqrt (" + p +
+         "q)\n " + out + " = Div (" + in + ", " + p + "r)\n";
+}
+
+std::string FusedRms(const std::string& p, const std::string& in, const std::string& out) {
+  return " " + out + " = com.microsoft.SimplifiedLayerNormalization (" + in + ", " + p + "g)\n";
+}
+
+// x[2,D] -> `blocks` times x = x + w2_i(relu(w1_i(norm(x)))) (pre-norm), or
+// x = norm(x + w2_i(relu(w1_i(x)))) (post-norm) -> head [D, 3].
+onnx::ModelProto NormedNet(int blocks, NormText norm, bool post, int d = 8) {
+  std::string body, prev = "x";
+  for (int i = 0; i < blocks; ++i) {
+    const std::string n = std::to_string(i), p = "n" + n + "_";
+    const std::string in = post ? prev : p + "out";
+    if (!post) body += norm(p, prev, in);
+    body += " u" + n + " = MatMul (" + in + ", w1_" + n + ")\n r" + n + " = Relu (u" + n + ")\n o" +
+            n + " = MatMul (r" + n + ", w2_" + n + ")\n";
+    body += " j" + n + " = Add (" + prev + ", o" + n + ")\n";
+    prev = "j" + n;
+    if (post) {
+      body += norm(p, prev, p + "out");
+      prev = p + "out";
+    }
+  }
+  body += " y = MatMul (" + prev + ", head)\n";
+  auto model =
+      ParseModel("<ir_version: 8, opset_import: [\"\" : 17, \"com.microsoft\" : 1]>\ng (float[2, " +
+                 std::to_string(d) + "] x) => (float[2, 3] y) {\n" + body + "}");
+  reinit_test::NameNodesAfterOutputs(&model);
+  for (int i = 0; i < blocks; ++i) {
+    const std::string n = std::to_string(i);
+    AddFloatInitializer(&model, "w1_" + n, {d, d});
+    AddFloatInitializer(&model, "w2_" + n, {d, d});
+    AddFloatInitializer(&model, "n" + n + "_g", {d});
+    AddFloatInitializer(&model, "n" + n + "_b", {d});
+  }
+  AddFloatInitializer(&model, "head", {d, 3});
+  reinit_test::AddFloatInitializer(&model, "eps", {})->set_raw_data(std::string(4, '\0'));
+  auto* two = reinit_test::AddFloatInitializer(&model, "two", {});
+  const float v = 2;
+  two->set_raw_data(std::string(reinterpret_cast<const char*>(&v), sizeof v));
+  return model;
+}
+
+// The names of the layers the plan zeroes.
+std::vector<std::string> Zeroed(const proto::Plan& plan) {
+  std::vector<std::string> names;
+  for (const auto& l : plan.layers()) {
+    if (l.weight().scheme() == "zero") names.push_back(l.name());
+  }
+  return names;
+}
+
+TEST(Structure, WrittenOutNormsClassifyTheirStreamsWhateverTheSpelling) {
+  const auto pre = PlanOf(NormedNet(3, TfNorm, false));
+  ASSERT_EQ(pre.streams_size(), 1);
+  EXPECT_EQ(pre.streams(0).normalization(), "pre_norm");
+  EXPECT_EQ(pre.streams(0).rule(), "scaled");
+  EXPECT_EQ(ByWeight(pre, "n1_g").residual().position(), "first");
+  EXPECT_TRUE(Zeroed(pre).empty());
+
+  const auto post = PlanOf(NormedNet(3, TorchNorm, true));
+  ASSERT_EQ(post.streams_size(), 1);
+  EXPECT_EQ(post.streams(0).normalization(), "post_norm");
+  EXPECT_EQ(post.streams(0).rule(), "none");
+  EXPECT_TRUE(Zeroed(post).empty());
+
+  // One norm stands in each branch, the structural matcher's layer, not also the Div.
+  const auto scalar = PlanOf(NormedNet(3, TorchNormScalarGamma, false));
+  ASSERT_EQ(scalar.streams_size(), 1);
+  EXPECT_EQ(scalar.streams(0).normalization(), "pre_norm");
+  const auto& layers = scalar.streams(0).joins(1).layers();
+  EXPECT_EQ(std::vector<std::string>(layers.begin(), layers.end()),
+            (std::vector<std::string>{"n1_out", "u1", "o1"}));
+
+  const auto fused = PlanOf(NormedNet(3, FusedRms, false));
+  ASSERT_EQ(fused.streams_size(), 1);
+  EXPECT_EQ(fused.streams(0).normalization(), "pre_norm");
+}
+
+TEST(Structure, AStreamWhoseNormalizationCannotBeEstablishedGetsNoRule) {
+  const auto plan = PlanOf(NormedNet(3, BatchL2, false));
+  ASSERT_EQ(plan.streams_size(), 1);
+  EXPECT_EQ(plan.streams(0).normalization(), "unknown");
+  EXPECT_EQ(plan.streams(0).rule(), "none");
+  EXPECT_TRUE(Zeroed(plan).empty());
+  ASSERT_EQ(plan.warnings_size(), 1);
+  EXPECT_EQ(plan.warnings(0),
+            "stream0: normalization could not be established (Div 'n0_out' scales the stream by "
+            "a statistic of it that could not be identified: ReduceSumSquare 'n0_q' is no "
+            "reduction over the last axis alone); no depth rule applied");
+  // Asked for, a rule still applies, and the warning says so.
+  PlanOptions fixup;
+  fixup.residual = "fixup";
+  const auto asked = PlanOf(NormedNet(3, BatchL2, false), fixup);
+  EXPECT_EQ(asked.streams(0).rule(), "fixup");
+  EXPECT_EQ(Zeroed(asked), (std::vector<std::string>{"o0", "o1", "o2", "y"}));
+  ASSERT_EQ(asked.warnings_size(), 1);
+  EXPECT_NE(asked.warnings(0).find("); --residual fixup applied as asked"), std::string::npos);
+  // Without the unidentified normalization the stream is norm-free: Fixup.
+  EXPECT_EQ(PlanOf(ResidualMlp(3)).streams(0).normalization(), "none");
 }
 
 }  // namespace

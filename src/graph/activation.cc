@@ -1,7 +1,6 @@
 #include "graph/activation.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <deque>
 #include <functional>
@@ -14,6 +13,7 @@
 
 #include "graph/activation_kinds.h"
 #include "graph/op_traits.h"
+#include "graph/sample_eval.h"
 
 namespace reinit {
 
@@ -291,104 +291,16 @@ bool IsElementwiseStep(std::string_view op) {
 constexpr double kSamples[] = {-6,   -4,  -3, -2.5, -1.5, -1, -0.5, -0.25, 0,
                                0.25, 0.5, 1,  1.5,  2.5,  3,  4,    6};
 constexpr size_t kSampleCount = std::size(kSamples);
-using Values = std::array<double, kSampleCount>;
 
-// The values of the node's inputs: those derived from t as `known` has them, a scalar constant
-// at every point, zeros for an absent input; nullopt when an input is a non-scalar constant.
-std::optional<std::vector<Values>> InputValues(
-    const GraphIndex& index, const onnx::NodeProto& node,
-    const std::unordered_map<std::string, Values>& known) {
-  std::vector<Values> in;
-  for (int k = 0; k < node.input_size(); ++k) {
-    const std::string& name = node.input(k);
-    if (name.empty()) {
-      in.push_back(Values{});
-      continue;
-    }
-    if (auto it = known.find(name); it != known.end()) {
-      in.push_back(it->second);
-      continue;
-    }
-    auto v = index.ConstantValues(name);
-    if (!v || v->size() != 1) return std::nullopt;
-    Values c;
-    c.fill((*v)[0]);
-    in.push_back(c);
-  }
-  return in;
-}
-
-// An op that is a function of its first two inputs' values alone, at one point; nullopt for
-// any other op.
-std::optional<double> ArithmeticStep(std::string_view op, double a, double b) {
-  if (op == "Add") return a + b;
-  if (op == "Sub") return a - b;
-  if (op == "Mul") return a * b;
-  if (op == "Div") return a / b;
-  if (op == "Neg") return -a;
-  if (op == "Relu") return std::max(a, 0.0);
-  if (op == "Abs") return std::abs(a);
-  if (op == "Min") return std::min(a, b);
-  if (op == "Max") return std::max(a, b);
-  if (op == "Sigmoid") return 1 / (1 + std::exp(-a));
-  if (op == "Tanh") return std::tanh(a);
-  if (op == "Softplus") return std::log1p(std::exp(a));
-  if (op == "Erf") return std::erf(a);
-  if (op == "Pow") return std::pow(a, b);
-  if (op == "Exp") return std::exp(a);
-  if (op == "Log") return std::log(a);
-  if (op == "Sqrt") return std::sqrt(a);
-  if (op == "Greater") return a > b;
-  if (op == "Less") return a < b;
-  if (op == "GreaterOrEqual") return a >= b;
-  if (op == "LessOrEqual") return a <= b;
-  if (op == "Cast" || op == "Identity") return a;
-  return std::nullopt;
-}
-
-// Clip at point i: its bounds from the attributes (opset < 11) or inputs 1 and 2.
-double ClipAt(const onnx::NodeProto& node, const std::vector<Values>& in, size_t i, double a) {
-  double lo, hi;
-  if (FindAttribute(node, "min") || FindAttribute(node, "max")) {
-    lo = FloatAttribute(node, "min", -INFINITY);
-    hi = FloatAttribute(node, "max", INFINITY);
-  } else {
-    auto bound = [&](size_t k, double fallback) {
-      return k < in.size() && !node.input(static_cast<int>(k)).empty() ? in[k][i] : fallback;
-    };
-    lo = bound(1, -INFINITY);
-    hi = bound(2, INFINITY);
-  }
-  return std::clamp(a, lo, hi);
-}
-
-// The node at point i of its inputs' values; nullopt for an op not handled.
-std::optional<double> EvaluateAt(const onnx::NodeProto& node, const std::vector<Values>& in,
-                                 size_t i) {
-  const std::string& op = node.op_type();
-  const double a = in.empty() ? 0 : in[0][i], b = in.size() > 1 ? in[1][i] : 0;
-  if (op == "Where") return a != 0 ? b : (in.size() > 2 ? in[2][i] : 0);
-  if (op == "HardSigmoid") {
-    return std::clamp(FloatAttribute(node, "alpha", 0.2f) * a + FloatAttribute(node, "beta", 0.5f),
-                      0.0, 1.0);
-  }
-  if (op == "Clip") return ClipAt(node, in, i, a);
-  return ArithmeticStep(op, a, b);
-}
-
-// One node of the function applied to its inputs' values; nullopt when it cannot be
-// evaluated (a non-scalar constant, an attribute form not handled).
-std::optional<Values> Evaluate(const GraphIndex& index, const onnx::NodeProto& node,
-                               const std::unordered_map<std::string, Values>& known) {
-  auto in = InputValues(index, node, known);
-  if (!in) return std::nullopt;
-  Values out;
-  for (size_t i = 0; i < kSampleCount; ++i) {
-    auto y = EvaluateAt(node, *in, i);
-    if (!y) return std::nullopt;
-    out[i] = *y;
-  }
-  return out;
+// The values at the sample points (graph/sample_eval.h: one row a point), a scalar constant at
+// every point; a node reading a non-scalar constant is not evaluated.
+SampleSources PointSources(const GraphIndex& index) {
+  return {.constant = [&index](const std::string& name) -> std::optional<Samples> {
+            auto v = index.ConstantValues(name);
+            if (!v || v->size() != 1) return std::nullopt;
+            return Samples::Filled(1, 1, (*v)[0]);
+          },
+          .reduces_last_axis = nullptr};
 }
 
 // PyTorch's hardsigmoid, x/6 + 1/2, as exporters spell it out (φ has ONNX's default slope 0.2).
@@ -416,25 +328,25 @@ const std::vector<Reference>& References() {
   return kRefs;
 }
 
-bool Close(const Values& got, double (*f)(double, double)) {
+bool Close(const Samples& got, double (*f)(double, double)) {
   for (size_t i = 0; i < kSampleCount; ++i) {
     const double want = f(kSamples[i], 0);
-    if (!(std::abs(got[i] - want) <= 1e-3 * (1 + std::abs(want)))) return false;
+    if (!(std::abs(got.v[i] - want) <= 1e-3 * (1 + std::abs(want)))) return false;
   }
   return true;
 }
 
-std::optional<Verdict> Identify(const Values& v) {
+std::optional<Verdict> Identify(const Samples& v) {
   for (const auto& r : References()) {
     if (Close(v, r.f)) return Verdict{r.kind};
   }
   // LeakyReLU with any slope in (0, 1): x for x >= 0, αx below.
-  const double alpha = -v[5];  // at x = -1
+  const double alpha = -v.v[5];  // at x = -1
   if (alpha > 0 && alpha < 1) {
     bool leaky = true;
     for (size_t i = 0; i < kSampleCount && leaky; ++i) {
       const double x = kSamples[i], want = x >= 0 ? x : alpha * x;
-      leaky = std::abs(v[i] - want) <= 1e-4 * (1 + std::abs(want));
+      leaky = std::abs(v.v[i] - want) <= 1e-4 * (1 + std::abs(want));
     }
     if (leaky) return Verdict{ActivationKind::kLeakyRelu, std::round(alpha * 1e6) / 1e6};
   }
@@ -443,10 +355,11 @@ std::optional<Verdict> Identify(const Values& v) {
 
 std::optional<DecompositionMatch> NumericDecomposition(const GraphIndex& index,
                                                        const std::string& t) {
-  std::unordered_map<std::string, Values> known;
-  Values x;
-  std::copy(std::begin(kSamples), std::end(kSamples), x.begin());
+  std::unordered_map<std::string, Samples> known;
+  Samples x = Samples::Filled(static_cast<int>(kSampleCount), 1, 0);
+  std::copy(std::begin(kSamples), std::end(kSamples), x.v.begin());
   known[t] = x;
+  const SampleSources sources = PointSources(index);
   std::unordered_map<std::string, int> producer;  // derived tensor -> node
   std::deque<std::pair<std::string, int>> queue{{t, 0}};
   std::vector<int> joins;             // candidate ends, in the order found
@@ -472,7 +385,7 @@ std::optional<DecompositionMatch> NumericDecomposition(const GraphIndex& index,
         }
       }
       if (!ready) continue;
-      auto values = Evaluate(index, node, known);
+      auto values = EvaluateNode(node, known, sources);
       if (!values) continue;
       known[node.output(0)] = *values;
       producer[node.output(0)] = c;

@@ -1,5 +1,6 @@
 #include "graph/layers.h"
 
+#include <algorithm>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -232,6 +233,18 @@ std::string ConstantOperand(const GraphIndex& index, const onnx::NodeProto& node
   return init && IsSupportedFloatType(init->data_type()) ? view->source : "";
 }
 
+// Whether a binary node's constant operand holds one value per channel (every dim but the last
+// 1): a γ, not a learned tensor of the activation's shape.
+bool OnePerChannel(const GraphIndex& index, const onnx::NodeProto& node, const std::string& from) {
+  const std::string& other = node.input(0) == from ? node.input(1) : node.input(0);
+  auto view = ResolveConstant(index, other);
+  if (!view) return false;
+  for (size_t d = 0; d + 1 < view->shape.size(); ++d) {
+    if (view->shape[d] != 1) return false;
+  }
+  return true;
+}
+
 // The constant shift Add right after a written-out norm's scale Mul, if there is one: the
 // layer's bias, and its output moves past it.
 void AttachShift(const GraphIndex& index, Layer* layer) {
@@ -301,7 +314,7 @@ std::optional<Layer> DecomposedNorm(const GraphIndex& index, int i) {
   int scale = SoleConsumer(index, out, "Mul");
   if (scale < 0) return std::nullopt;
   layer.weight = ConstantOperand(index, index.node(scale), out);
-  if (layer.weight.empty()) return std::nullopt;
+  if (layer.weight.empty() || !OnePerChannel(index, index.node(scale), out)) return std::nullopt;
   layer.node = scale;
   layer.name = index.NodeName(scale);
   layer.op = centred ? "LayerNormalization (decomposed)" : "RMSNormalization (decomposed)";
@@ -309,6 +322,35 @@ std::optional<Layer> DecomposedNorm(const GraphIndex& index, int i) {
   layer.output = index.node(scale).output(0);
   AttachShift(index, &layer);
   return layer;
+}
+
+// The layer of a normalization found by what it computes, at its anchor: γ its weight, β its
+// bias, its output after β.
+Layer ComputedNormLayer(const GraphIndex& index, const NormSite& site) {
+  Layer layer;
+  layer.node = site.anchor;
+  layer.name = index.NodeName(site.anchor);
+  layer.op = std::string(NormKindName(site.kind)) + " (decomposed)";
+  layer.rule = &DecomposedNormRule();
+  layer.weight = SourceOf(index, site.gamma);
+  if (!site.beta.empty()) layer.bias = SourceOf(index, site.beta);
+  layer.output = site.output;
+  layer.path = site.after_anchor;
+  return layer;
+}
+
+// The normalizations with a γ found by what they compute, by anchor; those DecomposedNorm
+// reads already are left to it.
+std::unordered_map<int, const NormSite*> ComputedNorms(const GraphIndex& index,
+                                                       const Normalizations& norms) {
+  std::unordered_map<int, const NormSite*> by_anchor;
+  for (const NormSite& site : norms.sites) {
+    const bool structural = std::any_of(site.nodes.begin(), site.nodes.end(), [&](int v) {
+      return DecomposedNorm(index, v).has_value();
+    });
+    if (!site.gamma.empty() && !structural) by_anchor[site.anchor] = &site;
+  }
+  return by_anchor;
 }
 
 // The number of values of a constant layer input, or -1.
@@ -668,13 +710,20 @@ class LayerCollector {
 }  // namespace
 
 std::vector<Layer> FindLayers(const GraphIndex& index,
-                              std::unordered_map<std::string, std::string>* owners) {
+                              std::unordered_map<std::string, std::string>* owners,
+                              const Normalizations* norms) {
+  const Normalizations own = norms ? Normalizations{} : FindNormalizations(index);
+  const auto computed = ComputedNorms(index, norms ? *norms : own);
   LayerCollector found(index, owners);
   for (int i = 0; i < index.node_count(); ++i) {
     const auto& node = index.node(i);
     if (!node.domain().empty() && node.domain() != "ai.onnx") continue;
     if (auto norm = DecomposedNorm(index, i)) {
       found.Add(std::move(*norm), false);
+      continue;
+    }
+    if (auto it = computed.find(i); it != computed.end()) {
+      found.Add(ComputedNormLayer(index, *it->second), false);
       continue;
     }
     if (auto affine = AffineAfterNorm(index, i)) {

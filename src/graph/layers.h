@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "graph/graph_index.h"
+#include "graph/normalization.h"
 #include "graph/op_traits.h"
 
 namespace reinit {
@@ -30,8 +31,10 @@ const std::vector<LayerRule>& LayerRules();
 
 // The rule for a normalization written out as elementwise ops (LayerNorm as
 // ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div, RMSNorm as Pow/ReduceMean/Add/Sqrt/Div or
-// Reciprocal/Mul), whose scale and shift are the constant Mul and Add after it; also a norm's
-// affine written as a per-channel Mul (and Add) after the norm op (Caffe's BatchNorm + Scale).
+// Reciprocal/Mul), whose scale and shift are the constant Mul and Add after it, or any other
+// spelling found by what it computes (graph/normalization.h), whose scale and shift are its γ
+// and β; also a norm's affine written as a per-channel Mul (and Add) after the norm op (Caffe's
+// BatchNorm + Scale).
 const LayerRule& DecomposedNormRule();
 
 // Ops that own parameters this version does not initialize (the op records' `skipped`);
@@ -96,9 +99,11 @@ struct Layer {
 // (initializers of two or more elements that no layer owns), skipped. A weight used by several
 // layers is planned at its first layer; the others are skipped as sharing it.
 // `owners` (weight -> owning layer name) carries ownership across calls, so a weight used both
-// in a graph and in a subgraph of it is planned once; may be null.
+// in a graph and in a subgraph of it is planned once; may be null. `norms`: the graph's
+// normalizations found by what they compute (FindNormalizations); null: found here.
 std::vector<Layer> FindLayers(const GraphIndex& index,
-                              std::unordered_map<std::string, std::string>* owners = nullptr);
+                              std::unordered_map<std::string, std::string>* owners = nullptr,
+                              const Normalizations* norms = nullptr);
 
 // The nodes where an activation walk stops as "linear": the dense, conv and recurrent layers
 // (normalizations and embedding lookups are walked through).

@@ -184,6 +184,10 @@ bool IsNormalizationOp(std::string_view op) {
   return false;
 }
 
+bool NormalizesStream(std::string_view op) {
+  return IsNormalizationOp(op) || op.find("Normalization") != std::string_view::npos;
+}
+
 WalkRole WalkRoleOf(std::string_view op) {
   const OpTraits* o = FindOpTraits(op);
   return o ? o->walk : WalkRole::kUnknown;

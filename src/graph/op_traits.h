@@ -95,6 +95,11 @@ const OpTraits* FindOpTraits(std::string_view op);
 
 // Whether the op is a normalization layer: a weight layer laid out as kNorm.
 bool IsNormalizationOp(std::string_view op);
+// Whether the op normalizes what it reads, for the residual structure: a normalization layer's
+// op, or any op named so, in any domain, record or not — LpNormalization,
+// MeanVarianceNormalization, ONNX's RMSNormalization, com.microsoft's SkipLayerNormalization,
+// SimplifiedLayerNormalization, EmbedLayerNormalization, ...
+bool NormalizesStream(std::string_view op);
 WalkRole WalkRoleOf(std::string_view op);
 bool SkipPassesThrough(std::string_view op);
 bool IsConstantViewStep(std::string_view op);

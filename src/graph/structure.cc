@@ -20,6 +20,8 @@ const char* StreamNormName(StreamNorm norm) {
       return "post_norm";
     case StreamNorm::kInBranch:
       return "in_branch";
+    case StreamNorm::kUnknown:
+      return "unknown";
     case StreamNorm::kNone:
       break;
   }
@@ -50,8 +52,13 @@ enum class NodeRole { kOther, kWeight, kNorm, kStop };
 
 class Analyzer {
  public:
-  Analyzer(const GraphIndex& index, const std::vector<Layer>& layers, const std::vector<int>& order)
-      : index_(index), order_(order), n_(index.node_count()), role_(n_, NodeRole::kOther) {
+  Analyzer(const GraphIndex& index, const std::vector<Layer>& layers, const std::vector<int>& order,
+           const Normalizations& norms)
+      : index_(index),
+        order_(order),
+        n_(index.node_count()),
+        role_(n_, NodeRole::kOther),
+        in_norm_(n_, 0) {
     for (const Layer& l : layers) {
       if (l.node < 0 || !l.rule) continue;
       const LayerKind kind = KindOf(l.rule->layout);
@@ -64,9 +71,10 @@ class Analyzer {
       }
     }
     for (int i = 0; i < n_; ++i) {
-      if (role_[i] == NodeRole::kOther && IsNormalizationOp(index.node(i).op_type()))
+      if (role_[i] == NodeRole::kOther && NormalizesStream(index.node(i).op_type()))
         role_[i] = NodeRole::kNorm;
     }
+    NoteNormalizations(norms);
   }
 
   Structure Run() {
@@ -82,6 +90,33 @@ class Analyzer {
   }
 
  private:
+  // A written-out norm stands at its anchor, unless a norm layer (the structural matcher's, at
+  // its γ) stands for it already; every node of it reads as part of a norm. An unidentified one
+  // is known by its reduction and the node that scales the stream.
+  void NoteNormalizations(const Normalizations& norms) {
+    for (const NormSite& site : norms.sites) {
+      bool standing = false;
+      for (int v : site.nodes) standing |= role_[v] == NodeRole::kNorm;
+      for (int c : index_.Consumers(site.output)) standing |= role_[c] == NodeRole::kNorm;
+      if (!standing && role_[site.anchor] == NodeRole::kOther) role_[site.anchor] = NodeRole::kNorm;
+      for (int v : site.nodes) in_norm_[v] = 1;
+    }
+    for (const UnidentifiedNorm& u : norms.unidentified) {
+      const std::string why = index_.Describe(u.combine) +
+                              " scales the stream by a statistic of it that could not be "
+                              "identified: " +
+                              u.why;
+      unidentified_.emplace(u.reduction, why);
+      unidentified_.emplace(u.combine, why);
+    }
+  }
+
+  // What could not be identified at node v, or null.
+  const std::string* Unidentified(int v) const {
+    auto it = unidentified_.find(v);
+    return it == unidentified_.end() ? nullptr : &it->second;
+  }
+
   struct Trace {
     std::string source;
     std::vector<int> projection;
@@ -260,6 +295,7 @@ class Analyzer {
     bool pre = false, in_branch = false;
     for (size_t k = 0; k < best_branch->nodes.size(); ++k) {
       const int v = best_branch->nodes[k];
+      if (const std::string* why = Unidentified(v); why && j.unknown.empty()) j.unknown = *why;
       if (role_[v] != NodeRole::kWeight && role_[v] != NodeRole::kNorm) continue;
       j.layers.push_back(v);
       BranchPosition pos = BranchPosition::kInner;
@@ -273,7 +309,11 @@ class Analyzer {
       positions_[{static_cast<int>(joins_seen_), v}] = pos;
       if (role_[v] == NodeRole::kNorm) (first ? pre : in_branch) = true;
     }
-    j.norm = in_branch ? StreamNorm::kInBranch : pre ? StreamNorm::kPreNorm : StreamNorm::kNone;
+    j.norm = in_branch           ? StreamNorm::kInBranch
+             : pre               ? StreamNorm::kPreNorm
+             : j.unknown.empty() ? StreamNorm::kNone
+                                 : StreamNorm::kUnknown;
+    if (j.norm != StreamNorm::kUnknown) j.unknown.clear();
     branch_sizes_.push_back(best_branch->nodes.size());
     ++joins_seen_;
     return best;
@@ -296,22 +336,29 @@ class Analyzer {
     }
   }
 
+  // What a walk back from a join's source passed on its way to the joins it comes from.
+  struct Passed {
+    bool norm = false;
+    const std::string* unknown = nullptr;  // an unidentified normalization's description
+  };
+
   // Walks back from `tensor` through anything but weight layers and embeddings to the joins it
-  // comes from; `through_norm` says whether a path passed a norm.
+  // comes from; `passed` says whether a path passed a norm, or an unidentified one.
   std::vector<int> JoinsBehind(const std::string& tensor,
-                               const std::unordered_map<int, int>& join_of, bool* through_norm,
+                               const std::unordered_map<int, int>& join_of, Passed* passed,
                                std::vector<int>* embeddings) const {
     std::vector<int> found;
     std::unordered_set<int> seen;
-    std::deque<std::pair<int, bool>> todo;
-    if (int p = index_.Producer(tensor); p >= 0) todo.push_back({p, false});
+    std::deque<std::pair<int, Passed>> todo;
+    if (int p = index_.Producer(tensor); p >= 0) todo.push_back({p, {}});
     while (!todo.empty() && seen.size() < 512) {
-      auto [v, norm] = todo.front();
+      auto [v, path] = todo.front();
       todo.pop_front();
       if (!seen.insert(v).second) continue;
       if (auto it = join_of.find(v); it != join_of.end()) {
         found.push_back(it->second);
-        *through_norm |= norm;
+        passed->norm |= path.norm;
+        if (!passed->unknown) passed->unknown = path.unknown;
         continue;
       }
       if (embedding_.count(v)) {
@@ -319,10 +366,11 @@ class Analyzer {
         continue;
       }
       if (role_[v] == NodeRole::kWeight || role_[v] == NodeRole::kStop) continue;
-      const bool here = norm || role_[v] == NodeRole::kNorm;
+      path.norm |= role_[v] == NodeRole::kNorm;
+      if (!path.unknown) path.unknown = Unidentified(v);
       for (const auto& in : index_.node(v).input()) {
         if (int p = in.empty() || Constant(in) ? -1 : index_.Producer(in); p >= 0) {
-          todo.push_back({p, here});
+          todo.push_back({p, path});
         }
       }
     }
@@ -339,19 +387,21 @@ class Analyzer {
       while (parent[x] != x) x = parent[x] = parent[parent[x]];
       return x;
     };
-    std::vector<char> post(count, 0);
+    std::vector<Passed> post(count);
     for (int j = 0; j < count; ++j) {
-      bool norm = false;
-      for (int prev : JoinsBehind(s->joins[j].source, join_of, &norm, nullptr)) {
+      Passed passed;
+      for (int prev : JoinsBehind(s->joins[j].source, join_of, &passed, nullptr)) {
         parent[find(j)] = find(prev);
-        if (norm) post[prev] = 1;
+        post[prev].norm |= passed.norm;
+        if (!post[prev].unknown) post[prev].unknown = passed.unknown;
       }
     }
     // The last join of a post-norm stream has no successor to show its norm: it counts as
     // post-norm when a norm reads its output before any weight layer.
     for (int j = 0; j < count; ++j) {
-      if (!post[j] && s->joins[j].norm == StreamNorm::kNone && NormReads(s->joins[j].output)) {
-        post[j] = 1;
+      const StreamNorm own = s->joins[j].norm;
+      if (!post[j].norm && (own == StreamNorm::kNone || own == StreamNorm::kUnknown)) {
+        ReadBy(s->joins[j].output, &post[j]);
       }
     }
     std::unordered_map<int, int> stream_of_root;
@@ -361,36 +411,64 @@ class Analyzer {
       if (fresh) {
         s->streams.emplace_back();
         s->streams.back().input = s->joins[j].source;
-        bool unused = false;
+        Passed unused;
         JoinsBehind(s->joins[j].source, {}, &unused, &s->streams.back().embeddings);
       }
       Join& join = s->joins[j];
-      if (join.norm == StreamNorm::kNone && post[j]) join.norm = StreamNorm::kPostNorm;
+      SetPostNorm(post[j], &join);
       join.stream = it->second;
       join.branch = static_cast<int>(s->streams[it->second].joins.size());
       s->streams[it->second].joins.push_back(j);
     }
-    for (Stream& stream : s->streams) stream.norm = Majority(*s, stream);
+    for (Stream& stream : s->streams) {
+      stream.norm = Majority(*s, stream);
+      for (int j : stream.joins) {
+        if (stream.unknown.empty()) stream.unknown = s->joins[j].unknown;
+      }
+      if (stream.norm != StreamNorm::kUnknown) stream.unknown.clear();
+    }
   }
 
+  // A join with no norm of its own is post-norm when a norm follows it; unknown when only an
+  // unidentified normalization does.
+  static void SetPostNorm(const Passed& post, Join* join) {
+    if (post.norm && (join->norm == StreamNorm::kNone || join->norm == StreamNorm::kUnknown)) {
+      join->norm = StreamNorm::kPostNorm;
+      join->unknown.clear();
+    } else if (post.unknown && join->norm == StreamNorm::kNone) {
+      join->norm = StreamNorm::kUnknown;
+      join->unknown = *post.unknown;
+    }
+  }
+
+  // The joins' majority; unknown rather than none when any join is unknown (norm-free must be
+  // established on every branch).
   static StreamNorm Majority(const Structure& s, const Stream& stream) {
-    int votes[4] = {0, 0, 0, 0};
+    constexpr int kKinds = static_cast<int>(StreamNorm::kUnknown) + 1;
+    int votes[kKinds] = {};
     for (int j : stream.joins) ++votes[static_cast<int>(s.joins[j].norm)];
     int best = 0;
-    for (int k = 1; k < 4; ++k) {
+    for (int k = 1; k < kKinds; ++k) {
       if (votes[k] > votes[best]) best = k;
     }
+    const auto unknown = static_cast<int>(StreamNorm::kUnknown);
+    if (best == static_cast<int>(StreamNorm::kNone) && votes[unknown] > 0) best = unknown;
     return static_cast<StreamNorm>(best);
   }
 
-  // Whether a norm reads `tensor` through layout ops and activations, before any layer.
-  bool NormReads(const std::string& tensor) const {
+  // Whether a norm (or, failing that, an unidentified normalization) reads `tensor` through
+  // layout ops and activations, before any layer.
+  void ReadBy(const std::string& tensor, Passed* read) const {
     std::deque<std::pair<std::string, int>> todo = {{tensor, 0}};
     while (!todo.empty()) {
       auto [t, hops] = todo.front();
       todo.pop_front();
       for (int c : index_.Consumers(t)) {
-        if (role_[c] == NodeRole::kNorm) return true;
+        if (role_[c] == NodeRole::kNorm || in_norm_[c]) {
+          read->norm = true;
+          return;
+        }
+        if (!read->unknown) read->unknown = Unidentified(c);
         const auto& node = index_.node(c);
         const bool unary = node.input_size() == 1 || SkipPassesThrough(node.op_type());
         if (hops < 4 && role_[c] == NodeRole::kOther && unary && node.output_size() > 0) {
@@ -398,7 +476,6 @@ class Analyzer {
         }
       }
     }
-    return false;
   }
 
   // Weight layers after a stream's last join, off every branch, that no other weight layer
@@ -422,6 +499,8 @@ class Analyzer {
   const std::vector<int>& order_;
   const int n_;
   std::vector<NodeRole> role_;
+  std::vector<char> in_norm_;                          // a node of a written-out norm
+  std::unordered_map<int, std::string> unidentified_;  // node -> what could not be identified
   std::unordered_map<int, int> data_input_;
   std::unordered_set<int> embedding_;
   std::map<std::pair<int, int>, BranchPosition> positions_;  // (join, node) -> position
@@ -432,8 +511,9 @@ class Analyzer {
 }  // namespace
 
 Structure FindStructure(const GraphIndex& index, const std::vector<Layer>& layers,
-                        const std::vector<int>& order) {
-  return Analyzer(index, layers, order).Run();
+                        const std::vector<int>& order, const Normalizations* norms) {
+  if (norms) return Analyzer(index, layers, order, *norms).Run();
+  return Analyzer(index, layers, order, FindNormalizations(index)).Run();
 }
 
 }  // namespace reinit

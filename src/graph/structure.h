@@ -9,9 +9,13 @@
 // join's output; its L is the number of joins, one branch each. Each stream's normalization is
 // read off its branches: `in_branch` (a norm after a weight layer inside the branch: ResNet's
 // BatchNorm), `pre_norm` (a norm before the branch's first weight layer: GPT-2, ViT),
-// `post_norm` (a norm on the stream after the join: BERT) or `none`; the majority of its joins
-// decides. The plan uses this to scale each branch to the depth of its stream
-// (plan/residual.h).
+// `post_norm` (a norm on the stream after the join: BERT), `none` or `unknown`; the majority of
+// its joins decides. A norm is a normalization op (of any domain: com.microsoft's fused ones
+// too) or a normalization written out and found by what it computes (graph/normalization.h).
+// `none` must be established: a join whose branch or stream holds a reduction that scales the
+// stream and that could not be identified (an unidentified normalization) is `unknown`, and so
+// is a stream whose majority is `none` if any of its joins is. The plan uses this to scale each
+// branch to the depth of its stream (plan/residual.h); it leaves an `unknown` stream alone.
 #pragma once
 
 #include <string>
@@ -20,10 +24,11 @@
 
 #include "graph/graph_index.h"
 #include "graph/layers.h"
+#include "graph/normalization.h"
 
 namespace reinit {
 
-enum class StreamNorm { kNone, kPreNorm, kPostNorm, kInBranch };
+enum class StreamNorm { kNone, kPreNorm, kPostNorm, kInBranch, kUnknown };
 const char* StreamNormName(StreamNorm norm);
 
 // Where a layer node stands on its branch.
@@ -42,6 +47,8 @@ struct Join {
   int stream = -1;
   int branch = -1;                      // index in its stream, in execution order
   StreamNorm norm = StreamNorm::kNone;  // this join's own evidence
+  // kUnknown: what could not be identified on its branch or after it.
+  std::string unknown;
 };
 
 struct Stream {
@@ -51,6 +58,7 @@ struct Stream {
   // Embedding lookups (layer nodes) whose sum the stream starts from; empty when it starts
   // elsewhere (a layer, a graph input).
   std::vector<int> embeddings;
+  std::string unknown;  // kUnknown: its first unknown join's
 };
 
 struct LayerPlace {
@@ -67,8 +75,9 @@ struct Structure {
   std::vector<int> heads;
 };
 
-// `layers` as FindLayers returns them; `order` a topological order of the graph's nodes.
+// `layers` as FindLayers returns them; `order` a topological order of the graph's nodes;
+// `norms` the normalizations found by what they compute (FindNormalizations), null: found here.
 Structure FindStructure(const GraphIndex& index, const std::vector<Layer>& layers,
-                        const std::vector<int>& order);
+                        const std::vector<int>& order, const Normalizations* norms = nullptr);
 
 }  // namespace reinit

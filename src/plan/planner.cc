@@ -11,6 +11,7 @@
 #include "graph/function_call.h"
 #include "graph/graph_index.h"
 #include "graph/layers.h"
+#include "graph/normalization.h"
 #include "graph/structure.h"
 #include "io/minifloat.h"
 #include "io/model_io.h"
@@ -125,10 +126,12 @@ class Planner {
     if (!order.ok()) {
       return prefix.empty() ? order.status() : order.status().WithContext("subgraph " + prefix);
     }
-    std::vector<Layer> layers = FindLayers(scope.index, &owners_);
+    // (Shapes are inferred for the main graph only.)
+    const Normalizations norms = FindNormalizations(scope.index, outer ? nullptr : &shapes_);
+    std::vector<Layer> layers = FindLayers(scope.index, &owners_, &norms);
     scope.layer_nodes = WalkBoundaries(layers);
     scope.depths = LayerDepths(scope.index, *order, scope.layer_nodes);
-    const Structure structure = FindStructure(scope.index, layers, *order);
+    const Structure structure = FindStructure(scope.index, layers, *order, &norms);
     std::vector<Layer> loose;  // planned last: a subgraph or function body may own them
     Status status = PlanNodeLayers(&scope, &layers, &loose);
     if (status.ok()) ApplyStructure(scope, structure);

@@ -37,7 +37,7 @@ std::string_view ResidualRuleFor(std::string_view requested, std::string_view sc
   if (requested != "auto") return requested;
   if (norm == StreamNorm::kNone) return "fixup";
   if (norm == StreamNorm::kPreNorm) return "scaled";
-  return "none";
+  return "none";  // in_branch, post_norm; unknown: nothing is known to need a rule
 }
 
 namespace {
@@ -124,6 +124,7 @@ class Applier {
       ps->set_rule(std::string(ResidualRuleFor(in_.requested, in_.scheme, st.norm)));
       for (int j : st.joins) Describe(s_.joins[j], ps->add_joins());
       fixup |= ps->rule() == "fixup";
+      if (st.norm == StreamNorm::kUnknown) WarnUnknown(*ps, st);
     }
     RecordPlaces();
     for (size_t k = 0; k < s_.streams.size(); ++k) {
@@ -137,6 +138,15 @@ class Applier {
   }
 
  private:
+  // A stream whose normalization could not be established gets no depth rule under auto: a
+  // rule for a norm-free stream (Fixup) would zero what a normalized one needs.
+  void WarnUnknown(const proto::Stream& ps, const Stream& st) {
+    plan_->add_warnings(ps.name() + ": normalization could not be established (" + st.unknown +
+                        "); " +
+                        (ps.rule() == "none" ? std::string("no depth rule applied")
+                                             : "--residual " + ps.rule() + " applied as asked"));
+  }
+
   proto::Layer* Planned(int node) const {
     auto it = in_.layer_of.find(node);
     if (it == in_.layer_of.end() || !it->second->skipped().empty()) return nullptr;

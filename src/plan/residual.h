@@ -3,7 +3,8 @@
 //
 // With x_{l+1} = x_l + F_l(x_l) and independent branches, Var(x_L) = Var(x_0) + Σ Var(F_l).
 //   rule     what it does                                            when (--residual auto)
-//   none     nothing: every layer as if it stood alone                in_branch, post_norm
+//   none     nothing: every layer as if it stood alone                in_branch, post_norm,
+//                                                                     unknown (with a warning)
 //   fixup    Zhang, Dauphin & Ma 2019: the last weight layer of each  none (no normalization)
 //            branch and the classifier 0; the branch's other weight
 //            layers × L^(−1/(2m−2)) (m layers per branch): the
