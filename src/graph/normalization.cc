@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "graph/sample_eval.h"
+#include "io/model_io.h"
 
 namespace reinit {
 
@@ -611,23 +612,6 @@ class Matcher {
   int width_ = kDefaultWidth;
   int rank_ = -1;
 };
-
-// The shapes the graph declares for its inputs, outputs and value_info.
-TensorShapes DeclaredShapes(const onnx::GraphProto& graph) {
-  TensorShapes shapes;
-  auto add = [&](const onnx::ValueInfoProto& v) {
-    if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
-    std::vector<int64_t> dims;
-    for (const auto& d : v.type().tensor_type().shape().dim()) {
-      dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
-    }
-    shapes.emplace(v.name(), std::move(dims));
-  };
-  for (const auto& v : graph.input()) add(v);
-  for (const auto& v : graph.value_info()) add(v);
-  for (const auto& v : graph.output()) add(v);
-  return shapes;
-}
 
 }  // namespace
 

@@ -717,13 +717,8 @@ onnx::ModelProto LightCopy(const onnx::ModelProto& model, bool stand_ins) {
 
 onnx::ModelProto ShapeOnlyCopy(const onnx::ModelProto& model) { return LightCopy(model, false); }
 
-std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model) {
-  onnx::ModelProto light = ShapeOnlyCopy(model);
-  try {
-    onnx::shape_inference::InferShapes(light, GuardedSchemaRegistry());
-  } catch (const std::exception&) {
-    // Best effort: whatever was declared or inferred before the failure is still used.
-  }
+std::unordered_map<std::string, std::vector<int64_t>> DeclaredShapes(
+    const onnx::GraphProto& graph) {
   std::unordered_map<std::string, std::vector<int64_t>> shapes;
   auto add = [&](const onnx::ValueInfoProto& v) {
     if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
@@ -733,10 +728,20 @@ std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::M
     }
     shapes.emplace(v.name(), std::move(dims));
   };
-  for (const auto& v : light.graph().input()) add(v);
-  for (const auto& v : light.graph().value_info()) add(v);
-  for (const auto& v : light.graph().output()) add(v);
+  for (const auto& v : graph.input()) add(v);
+  for (const auto& v : graph.value_info()) add(v);
+  for (const auto& v : graph.output()) add(v);
   return shapes;
+}
+
+std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model) {
+  onnx::ModelProto light = ShapeOnlyCopy(model);
+  try {
+    onnx::shape_inference::InferShapes(light, GuardedSchemaRegistry());
+  } catch (const std::exception&) {
+    // Best effort: whatever was declared or inferred before the failure is still used.
+  }
+  return DeclaredShapes(light.graph());
 }
 
 namespace {

@@ -51,6 +51,10 @@ Status ValidateModel(const onnx::ModelProto& model, const std::string& what,
 // small whatever the model's size.
 onnx::ModelProto ShapeOnlyCopy(const onnx::ModelProto& model);
 
+// The shapes `graph` declares for its inputs, value_info and outputs (the first one named wins),
+// an unknown dim as -1; no inference.
+std::unordered_map<std::string, std::vector<int64_t>> DeclaredShapes(const onnx::GraphProto& graph);
+
 // Tensor name -> dims (-1 where unknown) for every tensor whose shape is declared or can be
 // inferred by ONNX shape inference; best effort, never fails.
 std::unordered_map<std::string, std::vector<int64_t>> StaticShapes(const onnx::ModelProto& model);
